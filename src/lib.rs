@@ -1,0 +1,56 @@
+//! lbdns: a load-balancing authoritative DNS server.
+//!
+//! The data path, from packet to packet:
+//!
+//! ```text
+//! packet ─► server (UDP/TCP) ─► proto::handle(query, client, &Snapshot, rng, out) ─► packet
+//!                                  ├─ parse with `domain` (zero-copy)
+//!                                  ├─ look up (name, qtype) in the frozen index
+//!                                  └─ copy the pre-rendered answer, EDNS, TC
+//! ```
+//!
+//! - [`config`]: the TOML file and command line, validated before start.
+//! - [`zone`]: RFC 1035 zone files read with `domain`, checked.
+//! - [`snapshot`]: zones compiled into an immutable index of pre-rendered
+//!   answers, shared by all workers without locks.
+//! - [`proto`]: the sans-I/O answer engine.
+//! - [`lb`]: selection (the per-worker random generator for now).
+//! - [`server`]: sockets and threads.
+//!
+//! `../shared/DESIGN.md` in the project explains why it is shaped so.
+
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod diag;
+pub mod lb;
+pub mod name;
+pub mod proto;
+pub mod server;
+pub mod snapshot;
+pub mod zone;
+
+use config::Config;
+use diag::Diagnostics;
+use snapshot::Snapshot;
+
+/// Loads every configured zone and compiles the snapshot. Returns `None`
+/// with the problems when any zone has errors; warnings come back either
+/// way.
+pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut zones = Vec::with_capacity(config.zones.len());
+    for zc in &config.zones {
+        if let Some(zone) = zone::load(&zc.origin, &zc.file, &mut diags) {
+            zones.push(zone);
+        }
+    }
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    let snap = snapshot::build(&zones, &mut diags);
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    (Some(snap), diags)
+}

@@ -1,0 +1,324 @@
+//! The answer engine: query bytes in, reply bytes out, no I/O.
+//!
+//! [`handle`] parses the query with `domain` (zero-copy, borrowing the
+//! packet), looks the name up in the [`Snapshot`], and copies the
+//! pre-rendered answer behind the client's own header and question. It
+//! allocates nothing once `out` has its capacity. The rules it applies:
+//!
+//! - Header (RFC 1035 §4.1.1): ID echoed, QR set, OPCODE, RD and CD copied,
+//!   AA on authoritative data, RA, Z and AD clear. A query with QR set, or
+//!   shorter than a header, is dropped.
+//! - QDCOUNT ≠ 1, an unparseable message, more than one OPT or a malformed
+//!   OPT: FORMERR (RFC 1035 §4.1.1, RFC 6891 §6.1.1). OPCODE ≠ QUERY:
+//!   NOTIMP. Class ≠ IN, a name in no zone, AXFR and IXFR: REFUSED.
+//! - EDNS(0) (RFC 6891): an OPT in the reply iff the query had one, with
+//!   our payload size; version ≠ 0 is BADVERS; options are not echoed; the
+//!   DO bit is copied (RFC 3225 §3).
+//! - Size (RFC 1035 §4.2.1, RFC 6891 §6.2.5, RFC 2181 §9): over UDP, at most
+//!   512 bytes without EDNS, else the client's size clamped to
+//!   512..=[`OUR_PAYLOAD_SIZE`]. Optional additional records are dropped
+//!   first; if the rest does not fit, the reply is empty with TC set.
+//!   Over TCP the whole answer is sent.
+
+use std::net::SocketAddr;
+
+use domain::base::name::ParsedName;
+use domain::base::question::Question;
+use domain::base::record::RecordHeader;
+use domain::dep::octseq::Parser;
+
+use crate::lb::Rng;
+use crate::name::MAX_NAME_LEN;
+use crate::snapshot::{Answer, Snapshot};
+
+/// The UDP payload size we advertise (the DNS flag day 2020 value).
+pub const OUR_PAYLOAD_SIZE: u16 = 1232;
+/// Classic DNS over UDP (RFC 1035 §4.2.1).
+const MIN_PAYLOAD_SIZE: u16 = 512;
+/// The largest message (two-octet length over TCP, RFC 1035 §4.2.2).
+pub const MAX_MESSAGE: usize = 65535;
+
+const QUERY: u8 = 0;
+const OPT: u16 = 41;
+const IN: u16 = 1;
+const IXFR: u16 = 251;
+const AXFR: u16 = 252;
+/// The size of the OPT record we add.
+const OPT_LEN: usize = 11;
+
+/// Response codes (RFC 1035 §4.1.1, RFC 6891 §9).
+pub mod rcode {
+    pub const NOERROR: u16 = 0;
+    pub const FORMERR: u16 = 1;
+    pub const SERVFAIL: u16 = 2;
+    pub const NXDOMAIN: u16 = 3;
+    pub const NOTIMP: u16 = 4;
+    pub const REFUSED: u16 = 5;
+    pub const BADVERS: u16 = 16;
+}
+
+/// How the query arrived: it decides the size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// Who asked, and how.
+#[derive(Clone, Copy, Debug)]
+pub struct Client {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+}
+
+/// What to do with a query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send `out`. `rcode` is the extended RCODE (BADVERS is 16).
+    Reply { rcode: u16, truncated: bool },
+    /// Send nothing: not a query, or too short to answer.
+    Drop,
+}
+
+/// The EDNS parameters of a query.
+#[derive(Clone, Copy, Debug, Default)]
+struct Edns {
+    payload_size: u16,
+    version: u8,
+    dnssec_ok: bool,
+}
+
+/// The parsed parts of a query the reply needs.
+struct Query {
+    qtype: u16,
+    qclass: u16,
+    edns: Option<Edns>,
+    /// Lower-cased qname and where its labels start.
+    key: [u8; MAX_NAME_LEN],
+    key_len: usize,
+    labels: [u8; 128],
+    label_count: usize,
+}
+
+/// Why a query could not be parsed past its header.
+enum Malformed {
+    /// Nothing usable: reply with the header only.
+    Header,
+    /// The question is usable and was echoed.
+    AfterQuestion,
+}
+
+/// Answers one query. `out` receives the reply; give it a capacity of
+/// [`MAX_MESSAGE`] to avoid allocation.
+pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, rng: &mut Rng, out: &mut Vec<u8>) -> Outcome {
+    out.clear();
+    if query.len() < 12 || query[2] & 0x80 != 0 {
+        return Outcome::Drop;
+    }
+    // Header: ID; QR, OPCODE, RD; CD. Counts are written at the end.
+    out.extend_from_slice(&query[..2]);
+    out.push(0x80 | (query[2] & 0x79));
+    out.push(query[3] & 0x10);
+    out.extend_from_slice(&[0; 8]);
+    let opcode = (query[2] >> 3) & 0x0F;
+    let qdcount = u16::from_be_bytes([query[4], query[5]]);
+    if qdcount != 1 {
+        return error(out, rcode::FORMERR, false, None);
+    }
+    let q = match parse(query, out) {
+        Ok(q) => q,
+        Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
+        Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, true, None),
+    };
+    if opcode != QUERY {
+        return error(out, rcode::NOTIMP, true, q.edns);
+    }
+    if let Some(edns) = q.edns {
+        if edns.version != 0 {
+            return error(out, rcode::BADVERS, true, q.edns);
+        }
+    }
+    if q.qclass != IN || q.qtype == AXFR || q.qtype == IXFR {
+        return error(out, rcode::REFUSED, true, q.edns);
+    }
+    let Some(answer) = snap.resolve(&q.key[..q.key_len], &q.labels[..q.label_count], q.qtype) else {
+        return error(out, rcode::REFUSED, true, q.edns);
+    };
+    let limit = match client.transport {
+        Transport::Tcp => MAX_MESSAGE,
+        Transport::Udp => match q.edns {
+            Some(e) => usize::from(e.payload_size.clamp(MIN_PAYLOAD_SIZE, OUR_PAYLOAD_SIZE)),
+            None => usize::from(MIN_PAYLOAD_SIZE),
+        },
+    };
+    write_answer(out, snap, answer, &q, limit, rng)
+}
+
+/// Parses the question (echoing it into `out`) and the rest of the
+/// message, looking for the OPT record.
+fn parse(query: &[u8], out: &mut Vec<u8>) -> Result<Query, Malformed> {
+    let mut parser = Parser::from_ref(query);
+    parser.advance(12).map_err(|_| Malformed::Header)?;
+    let question = Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
+    let mut q = Query {
+        qtype: question.qtype().to_int(),
+        qclass: question.qclass().to_int(),
+        edns: None,
+        key: [0; MAX_NAME_LEN],
+        key_len: 0,
+        labels: [0; 128],
+        label_count: 0,
+    };
+    // Echo the qname with the client's letter case, and keep it lower-cased
+    // for the lookup. `domain` has checked label and name lengths.
+    for label in question.qname().iter() {
+        let bytes = label.as_slice();
+        let len = bytes.len();
+        if len > 0 {
+            q.labels[q.label_count] = q.key_len as u8;
+            q.label_count += 1;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(bytes);
+        q.key[q.key_len] = len as u8;
+        for (dst, src) in q.key[q.key_len + 1..q.key_len + 1 + len].iter_mut().zip(bytes) {
+            *dst = src.to_ascii_lowercase();
+        }
+        q.key_len += 1 + len;
+    }
+    out.extend_from_slice(&q.qtype.to_be_bytes());
+    out.extend_from_slice(&q.qclass.to_be_bytes());
+
+    let count = |at: usize| usize::from(u16::from_be_bytes([query[at], query[at + 1]]));
+    for _ in 0..count(6) + count(8) {
+        RecordHeader::<ParsedName<&[u8]>>::parse_ref(&mut parser)
+            .ok()
+            .and_then(|h| parser.advance(usize::from(h.rdlen())).ok())
+            .ok_or(Malformed::AfterQuestion)?;
+    }
+    for _ in 0..count(10) {
+        let header = RecordHeader::<ParsedName<&[u8]>>::parse_ref(&mut parser).map_err(|_| Malformed::AfterQuestion)?;
+        let rdlen = usize::from(header.rdlen());
+        let rdata = parser.peek(rdlen).map_err(|_| Malformed::AfterQuestion)?;
+        if header.rtype().to_int() == OPT {
+            // RFC 6891 §6.1.1: one OPT, owned by the root, well-formed.
+            if q.edns.is_some() || !header.owner().is_root() || !options_well_formed(rdata) {
+                return Err(Malformed::AfterQuestion);
+            }
+            let ttl = header.ttl().as_secs();
+            q.edns = Some(Edns {
+                payload_size: header.class().to_int(),
+                version: (ttl >> 16) as u8,
+                dnssec_ok: ttl & 0x8000 != 0,
+            });
+        }
+        parser.advance(rdlen).map_err(|_| Malformed::AfterQuestion)?;
+    }
+    Ok(q)
+}
+
+/// Whether OPT RDATA is a sequence of complete {code, length, data}
+/// options (RFC 6891 §6.1.2).
+fn options_well_formed(mut rdata: &[u8]) -> bool {
+    while !rdata.is_empty() {
+        if rdata.len() < 4 {
+            return false;
+        }
+        let len = usize::from(u16::from_be_bytes([rdata[2], rdata[3]]));
+        match rdata.get(4 + len..) {
+            Some(rest) => rdata = rest,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Finishes an error reply: header, the question if it was echoed, OPT.
+fn error(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<Edns>) -> Outcome {
+    if !with_question {
+        out.truncate(12);
+    }
+    set_counts(out, [u16::from(with_question), 0, 0, 0]);
+    finish(out, rcode, false, false, edns);
+    Outcome::Reply {
+        rcode,
+        truncated: false,
+    }
+}
+
+/// Copies a pre-rendered answer behind the header and question, fitting it
+/// into `limit` bytes.
+fn write_answer(out: &mut Vec<u8>, snap: &Snapshot, answer: &Answer, q: &Query, limit: usize, rng: &mut Rng) -> Outcome {
+    let body = snap.body(answer);
+    let opt_len = if q.edns.is_some() { OPT_LEN } else { 0 };
+    let head = out.len();
+    let [an, ns, ar] = answer.counts;
+    let (take, counts, truncated) = if head + body.len() + opt_len <= limit {
+        (body.len(), [an, ns, ar], false)
+    } else if head + usize::from(answer.required_len) + opt_len <= limit {
+        (usize::from(answer.required_len), [an, ns, answer.required_additional], false)
+    } else {
+        (0, [0, 0, 0], true)
+    };
+    out.extend_from_slice(&body[..take]);
+    let written = &mut out[head..];
+    // Compression pointers move with the qname's length (see render.rs).
+    let delta = (q.key_len as u16).wrapping_sub(u16::from(answer.base_qlen));
+    if delta != 0 {
+        for &at in snap.fixups(answer) {
+            let at = usize::from(at);
+            if at + 2 <= take {
+                let pointer = u16::from_be_bytes([written[at], written[at + 1]]).wrapping_add(delta);
+                written[at..at + 2].copy_from_slice(&pointer.to_be_bytes());
+            }
+        }
+    }
+    let count = usize::from(answer.shuffle_count);
+    if count > 1 {
+        let (at, size) = (usize::from(answer.shuffle_at), usize::from(answer.shuffle_size));
+        if at + count * size <= take {
+            shuffle(&mut written[at..at + count * size], count, size, rng);
+        }
+    }
+    set_counts(out, [1, counts[0], counts[1], counts[2]]);
+    let rcode = u16::from(answer.rcode);
+    finish(out, rcode, answer.authoritative, truncated, q.edns);
+    Outcome::Reply { rcode, truncated }
+}
+
+/// Puts `count` records of `size` bytes into a random order
+/// (Fisher–Yates).
+fn shuffle(records: &mut [u8], count: usize, size: usize, rng: &mut Rng) {
+    for i in (1..count).rev() {
+        let j = rng.below(i as u32 + 1) as usize;
+        if j != i {
+            let (low, high) = records.split_at_mut(i * size);
+            low[j * size..(j + 1) * size].swap_with_slice(&mut high[..size]);
+        }
+    }
+}
+
+fn set_counts(out: &mut [u8], counts: [u16; 4]) {
+    for (i, count) in counts.iter().enumerate() {
+        out[4 + 2 * i..6 + 2 * i].copy_from_slice(&count.to_be_bytes());
+    }
+}
+
+/// Sets AA, TC and the RCODE, and appends the OPT record if the query had
+/// one (the upper bits of an extended RCODE go there, RFC 6891 §6.1.3).
+fn finish(out: &mut Vec<u8>, rcode: u16, authoritative: bool, truncated: bool, edns: Option<Edns>) {
+    if authoritative {
+        out[2] |= 0x04;
+    }
+    if truncated {
+        out[2] |= 0x02;
+    }
+    out[3] |= (rcode & 0x0F) as u8;
+    if let Some(edns) = edns {
+        let arcount = u16::from_be_bytes([out[10], out[11]]) + 1;
+        out[10..12].copy_from_slice(&arcount.to_be_bytes());
+        let size = OUR_PAYLOAD_SIZE.to_be_bytes();
+        let flags = if edns.dnssec_ok { 0x80 } else { 0 };
+        out.extend_from_slice(&[0, 0, 41, size[0], size[1], (rcode >> 4) as u8, 0, flags, 0, 0, 0]);
+    }
+}

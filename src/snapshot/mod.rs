@@ -1,0 +1,178 @@
+//! The frozen index every query is answered from.
+//!
+//! A [`Snapshot`] is compiled from checked zones once (at start and on
+//! reload) and then only read, by every worker, without locks. It maps each
+//! name to a node and each (node, qtype) to a pre-rendered [`Answer`], so
+//! that answering is one hash lookup for names that exist and a walk up the
+//! labels (closest encloser, RFC 1034 §4.3.2, RFC 4592 §3.3.1) for names
+//! that do not.
+//!
+//! Storage is a few flat arenas (names, type tables, bodies, fixups) rather
+//! than one allocation per item, to keep a million-record zone small.
+
+mod build;
+pub mod render;
+
+pub use build::build;
+
+use hashbrown::HashTable;
+
+/// No node (for [`Node::wildcard`]).
+const NONE: u32 = u32::MAX;
+
+/// Answer-table index of an answer.
+pub type AnswerId = u32;
+
+/// What a node is in its zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// The apex, or a name with authoritative data, or an empty
+    /// non-terminal.
+    Authoritative,
+    /// A zone cut (NS records below the apex): answered with a referral.
+    Delegation,
+}
+
+/// A name in the index.
+#[derive(Clone, Copy, Debug)]
+pub struct Node {
+    name_at: u32,
+    name_len: u8,
+    kind: NodeKind,
+    zone: u32,
+    types_at: u32,
+    types_len: u16,
+    /// The answer for types without an entry (NODATA, a CNAME chain, a
+    /// referral).
+    fallback: AnswerId,
+    /// The answer to QTYPE ANY (RFC 8482: one RRset).
+    any: AnswerId,
+    /// The node `*.<this>`, if the zone has one.
+    wildcard: u32,
+}
+
+/// A pre-rendered reply body and what the answer path needs to send it.
+#[derive(Clone, Copy, Debug)]
+pub struct Answer {
+    pub(crate) body_at: u32,
+    pub(crate) body_len: u16,
+    /// Bytes of the body that must be sent; the rest is optional
+    /// additional data.
+    pub(crate) required_len: u16,
+    pub(crate) counts: [u16; 3],
+    pub(crate) required_additional: u16,
+    pub(crate) fixups_at: u32,
+    pub(crate) fixups_len: u16,
+    /// Wire length of the question name the template was rendered for.
+    pub(crate) base_qlen: u8,
+    pub(crate) rcode: u8,
+    pub(crate) authoritative: bool,
+    /// A/AAAA records to send in random order: start, count, size.
+    pub(crate) shuffle_at: u16,
+    pub(crate) shuffle_count: u16,
+    pub(crate) shuffle_size: u8,
+}
+
+/// A zone as the snapshot knows it.
+#[derive(Clone, Debug)]
+pub struct ZoneInfo {
+    /// The origin as a lower-cased wire name.
+    pub origin: Box<[u8]>,
+    /// Records loaded.
+    pub records: usize,
+    /// The zone's NXDOMAIN answer (SOA in authority, RFC 2308 §3).
+    pub(crate) nxdomain: AnswerId,
+}
+
+/// The compiled, immutable view of all zones.
+pub struct Snapshot {
+    table: HashTable<u32>,
+    hasher: ahash::RandomState,
+    nodes: Vec<Node>,
+    names: Vec<u8>,
+    types: Vec<(u16, AnswerId)>,
+    answers: Vec<Answer>,
+    bodies: Vec<u8>,
+    fixups: Vec<u16>,
+    zones: Vec<ZoneInfo>,
+}
+
+impl Snapshot {
+    /// The zones served.
+    pub fn zones(&self) -> &[ZoneInfo] {
+        &self.zones
+    }
+
+    /// Names in the index (owners, empty non-terminals and cuts).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn node_name(&self, node: &Node) -> &[u8] {
+        let at = node.name_at as usize;
+        &self.names[at..at + usize::from(node.name_len)]
+    }
+
+    #[inline]
+    fn find(&self, key: &[u8]) -> Option<&Node> {
+        let hash = self.hasher.hash_one(key);
+        self.table
+            .find(hash, |&i| self.node_name(&self.nodes[i as usize]) == key)
+            .map(|&i| &self.nodes[i as usize])
+    }
+
+    #[inline]
+    fn answer_for(&self, node: &Node, qtype: u16) -> AnswerId {
+        if qtype == 255 {
+            return node.any;
+        }
+        let at = node.types_at as usize;
+        let types = &self.types[at..at + usize::from(node.types_len)];
+        types
+            .iter()
+            .find(|(t, _)| *t == qtype)
+            .map_or(node.fallback, |&(_, id)| id)
+    }
+
+    /// Finds the answer for `key` (a lower-cased wire name) and `qtype`
+    /// (RFC 1034 §4.3.2 steps 2–3, with RFC 4592 wildcards). `labels` are
+    /// the offsets at which `key`'s labels start. `None` means no zone here
+    /// is authoritative for the name (REFUSED).
+    #[inline]
+    pub fn resolve(&self, key: &[u8], labels: &[u8], qtype: u16) -> Option<&Answer> {
+        if let Some(node) = self.find(key) {
+            return Some(&self.answers[self.answer_for(node, qtype) as usize]);
+        }
+        // The closest encloser: the longest existing ancestor, the root
+        // (the last byte) tried last.
+        let root = key.len() - 1;
+        let encloser = labels
+            .iter()
+            .skip(1)
+            .map(|&start| usize::from(start))
+            .chain(std::iter::once(root))
+            .find_map(|start| self.find(&key[start..]))?;
+        let id = match encloser.kind {
+            NodeKind::Delegation => encloser.fallback,
+            NodeKind::Authoritative if encloser.wildcard != NONE => {
+                self.answer_for(&self.nodes[encloser.wildcard as usize], qtype)
+            }
+            NodeKind::Authoritative => self.zones[encloser.zone as usize].nxdomain,
+        };
+        Some(&self.answers[id as usize])
+    }
+
+    /// The body bytes of an answer.
+    #[inline]
+    pub fn body(&self, answer: &Answer) -> &[u8] {
+        let at = answer.body_at as usize;
+        &self.bodies[at..at + usize::from(answer.body_len)]
+    }
+
+    /// Positions of the compression pointers that move with the qname.
+    #[inline]
+    pub fn fixups(&self, answer: &Answer) -> &[u16] {
+        let at = answer.fixups_at as usize;
+        &self.fixups[at..at + usize::from(answer.fixups_len)]
+    }
+}

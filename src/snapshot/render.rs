@@ -1,0 +1,281 @@
+//! Rendering answers to wire bytes when the snapshot is built.
+//!
+//! A rendered answer is the answer, authority and additional sections of a
+//! reply, laid out as if the question were at offset 12 (RFC 1035 §4.1),
+//! with names compressed (§4.1.4) against the question and earlier names.
+//! The question it assumes (the *virtual question*) is:
+//!
+//! - `Exact`: the owner the answer belongs to — the real qname.
+//! - `Suffix`: a name the real qname ends with (a zone apex for negative
+//!   answers, a cut for referrals).
+//! - `Wildcard`: a wildcard owner `*.ce`; the real qname is `something.ce`.
+//!
+//! When the real qname is `delta` bytes longer than the virtual one, every
+//! compression pointer moves by `delta`: pointers into the question land on
+//! its suffix, which moved; pointers into the body moved with the body. The
+//! positions of those pointers are kept as *fixups*, so the hot path patches
+//! them instead of rendering. Owners equal to the real qname are written as
+//! `0xC00C`, which never moves.
+
+use crate::name;
+use crate::zone::is_compressible;
+
+/// Where a template assumes the question is, relative to the real qname.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Exact,
+    Suffix,
+    Wildcard,
+}
+
+/// The owner of a rendered record.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner<'a> {
+    /// The real qname: always the pointer `0xC00C`.
+    Qname,
+    /// Another name, in wire form with its letter case.
+    Name(&'a [u8]),
+}
+
+/// Reply sections, in message order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    Answer = 0,
+    Authority = 1,
+    Additional = 2,
+}
+
+/// Offset of the question in a message: right after the header.
+const QUESTION_AT: usize = 12;
+/// Compression pointers hold 14 bits.
+const MAX_POINTER: usize = 0x3FFF;
+/// The largest body a template may have: a TCP message is at most 65535
+/// bytes, less the header, the largest question and an OPT record.
+pub const MAX_BODY: usize = 65535 - 12 - 259 - 11;
+
+/// A rendered answer, before it is stored in the snapshot's arenas.
+#[derive(Clone, Debug, Default)]
+pub struct Rendered {
+    pub body: Vec<u8>,
+    pub fixups: Vec<u16>,
+    pub counts: [u16; 3],
+    /// Bytes and additional records that must be sent (the rest of the
+    /// additional section may be dropped to fit the client's size).
+    pub required_len: usize,
+    pub required_additional: u16,
+    /// The final A/AAAA RRset of the answer section, if it can be shuffled:
+    /// (start, record count, record size).
+    pub shuffle: Option<(usize, usize, usize)>,
+    pub base_qlen: usize,
+}
+
+/// Renders one answer template.
+pub struct Builder {
+    mode: Mode,
+    /// Where the body starts in the message.
+    base: usize,
+    out: Rendered,
+    /// Names that later names may point to: lower-cased wire form and
+    /// their offset in the message.
+    targets: Vec<(Vec<u8>, usize)>,
+    section: Section,
+    additional_start: Option<usize>,
+    last_rrset: Option<(usize, usize, u16)>,
+}
+
+impl Builder {
+    /// Starts a template whose virtual question is `qkey` (a lower-cased
+    /// wire name).
+    pub fn new(qkey: &[u8], mode: Mode) -> Self {
+        let mut targets = Vec::new();
+        for start in name::label_starts(qkey) {
+            if mode == Mode::Wildcard && start == 0 {
+                continue; // the '*' label is not in the real qname
+            }
+            targets.push((qkey[start..].to_vec(), QUESTION_AT + start));
+        }
+        Builder {
+            mode,
+            base: QUESTION_AT + qkey.len() + 4,
+            out: Rendered {
+                base_qlen: qkey.len(),
+                ..Rendered::default()
+            },
+            targets,
+            section: Section::Answer,
+            additional_start: None,
+            last_rrset: None,
+        }
+    }
+
+    /// Appends an RRset to `section` (sections must come in order).
+    /// `required` matters in the additional section only: required records
+    /// (in-bailiwick glue, RFC 9471) are never dropped to make room.
+    pub fn rrset(
+        &mut self,
+        section: Section,
+        owner: Owner<'_>,
+        rtype: u16,
+        ttl: u32,
+        rdatas: &[Box<[u8]>],
+        required: bool,
+    ) {
+        debug_assert!(section >= self.section, "sections out of order");
+        self.section = section;
+        if section == Section::Additional && self.additional_start.is_none() {
+            self.additional_start = Some(self.out.body.len());
+        }
+        let start = self.out.body.len();
+        for rdata in rdatas {
+            self.record(owner, rtype, ttl, rdata);
+        }
+        self.out.counts[section as usize] += rdatas.len() as u16;
+        if section == Section::Answer {
+            self.last_rrset = Some((start, rdatas.len(), rtype));
+        }
+        if section == Section::Additional && required {
+            self.out.required_len = self.out.body.len();
+            self.out.required_additional = self.out.counts[2];
+        }
+    }
+
+    /// Whether any record has been written.
+    pub fn is_empty(&self) -> bool {
+        self.out.body.is_empty()
+    }
+
+    fn record(&mut self, owner: Owner<'_>, rtype: u16, ttl: u32, rdata: &[u8]) {
+        match owner {
+            Owner::Qname => self.out.body.extend_from_slice(&[0xC0, QUESTION_AT as u8]),
+            Owner::Name(wire) => self.name(wire, true),
+        }
+        self.out.body.extend_from_slice(&rtype.to_be_bytes());
+        self.out.body.extend_from_slice(&1u16.to_be_bytes()); // class IN
+        self.out.body.extend_from_slice(&ttl.to_be_bytes());
+        let len_at = self.out.body.len();
+        self.out.body.extend_from_slice(&[0, 0]);
+        if is_compressible(rtype) {
+            self.compressed_rdata(rtype, rdata);
+        } else {
+            self.out.body.extend_from_slice(rdata);
+        }
+        let rdlen = (self.out.body.len() - len_at - 2) as u16;
+        self.out.body[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+    }
+
+    /// Writes RDATA of the RFC 1035 types, compressing their names.
+    fn compressed_rdata(&mut self, rtype: u16, rdata: &[u8]) {
+        let (prefix, names) = match rtype {
+            15 => (2, 1), // MX: preference, exchange
+            6 | 14 => (0, 2), // SOA: mname, rname, ...; MINFO: two names
+            _ => (0, 1),  // NS, MD, MF, CNAME, MB, MG, MR, PTR
+        };
+        let mut pos = prefix.min(rdata.len());
+        self.out.body.extend_from_slice(&rdata[..pos]);
+        for _ in 0..names {
+            match name::wire_len(&rdata[pos..]) {
+                Some(len) => {
+                    self.name(&rdata[pos..pos + len], true);
+                    pos += len;
+                }
+                None => break, // cannot happen for data `domain` composed
+            }
+        }
+        self.out.body.extend_from_slice(&rdata[pos..]);
+    }
+
+    /// Writes a name, compressed against the question and earlier names.
+    fn name(&mut self, wire: &[u8], compress: bool) {
+        let key = name::to_key(wire);
+        let starts = name::label_starts(wire);
+        for (i, &start) in starts.iter().enumerate() {
+            if compress {
+                if let Some(&(_, target)) = self.targets.iter().find(|(t, _)| t[..] == key[start..]) {
+                    self.labels(wire, &key, &starts[..i]);
+                    let at = self.out.body.len();
+                    let pointer = 0xC000 | target as u16;
+                    self.out.body.extend_from_slice(&pointer.to_be_bytes());
+                    if self.mode != Mode::Exact {
+                        self.out.fixups.push(at as u16);
+                    }
+                    return;
+                }
+            }
+        }
+        self.labels(wire, &key, &starts);
+        self.out.body.push(0);
+    }
+
+    /// Writes the labels starting at `starts`, remembering each suffix as a
+    /// compression target.
+    fn labels(&mut self, wire: &[u8], key: &[u8], starts: &[usize]) {
+        for &start in starts {
+            let at = self.base + self.out.body.len();
+            // Outside exact templates, pointers move by up to a name's length.
+            let slack = if self.mode == Mode::Exact { 0 } else { name::MAX_NAME_LEN };
+            if at + slack <= MAX_POINTER {
+                self.targets.push((key[start..].to_vec(), at));
+            }
+            let len = usize::from(wire[start]);
+            self.out.body.extend_from_slice(&wire[start..start + 1 + len]);
+        }
+    }
+
+    /// Finishes the template; `None` if it is too large for any message.
+    pub fn finish(mut self) -> Option<Rendered> {
+        if self.out.body.len() > MAX_BODY {
+            return None;
+        }
+        let additional_start = self.additional_start.unwrap_or(self.out.body.len());
+        self.out.required_len = self.out.required_len.max(additional_start);
+        if let Some((start, count, rtype)) = self.last_rrset {
+            let size = match rtype {
+                1 => 16,
+                28 => 28,
+                _ => 0,
+            };
+            let all_pointers = size > 0
+                && count > 1
+                && (0..count).all(|k| {
+                    let at = start + k * size;
+                    at + size <= self.out.body.len() && self.out.body[at] & 0xC0 == 0xC0
+                });
+            if all_pointers {
+                self.out.shuffle = Some((start, count, size));
+            }
+        }
+        Some(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WWW: &[u8] = b"\x03www\x07example\x03com\x00";
+
+    #[test]
+    fn owner_is_the_question_pointer() {
+        let mut b = Builder::new(WWW, Mode::Exact);
+        let rdatas: Vec<Box<[u8]>> = vec![Box::new([192, 0, 2, 1]), Box::new([192, 0, 2, 2])];
+        b.rrset(Section::Answer, Owner::Qname, 1, 300, &rdatas, false);
+        let r = b.finish().unwrap();
+        assert_eq!(r.counts, [2, 0, 0]);
+        assert_eq!(&r.body[..12], &[0xC0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4]);
+        assert_eq!(r.shuffle, Some((0, 2, 16)));
+        assert!(r.fixups.is_empty());
+    }
+
+    #[test]
+    fn rdata_names_compress_against_question_suffixes() {
+        // CNAME www.example.com. -> web.example.com.: "web" + pointer to
+        // "example.com." in the question at 12 + 4.
+        let mut b = Builder::new(WWW, Mode::Suffix);
+        let target: Box<[u8]> = b"\x03web\x07example\x03com\x00".to_vec().into();
+        b.rrset(Section::Answer, Owner::Name(WWW), 5, 60, &[target], false);
+        let r = b.finish().unwrap();
+        assert_eq!(&r.body[..2], &[0xC0, 12]);
+        assert_eq!(&r.body[12..], b"\x03web\xC0\x10");
+        assert_eq!(r.fixups, vec![0, 16]);
+    }
+}

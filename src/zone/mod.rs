@@ -1,0 +1,560 @@
+//! Zone files in, checked records out.
+//!
+//! Files are RFC 1035 §5 master files read with `domain`'s zone-file
+//! scanner (`$ORIGIN`, `$TTL`, relative names, `@`, blank owners,
+//! parentheses, class and TTL in either order, quoted strings, RFC 3597
+//! `\#` data). `$INCLUDE` is followed here, relative to the including file,
+//! and each include starts with the includer's current origin (RFC 1035
+//! §5.1). The records are grouped into RRsets by owner and type and checked
+//! (RFC 1034 §4.2.1, RFC 2181 §5, §10.1), every problem reported with its
+//! `file:line`.
+
+use std::collections::hash_map::Entry as MapEntry;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use bytes::Bytes;
+use domain::base::iana::{Class, Rtype};
+use domain::base::name::{Name, ToName};
+use domain::base::rdata::ComposeRecordData;
+use domain::zonefile::inplace::{Entry, Zonefile};
+
+use crate::diag::{Diagnostics, Loc};
+use crate::name;
+
+/// How deep `$INCLUDE` may nest before the loader gives up (a guard
+/// against include loops).
+pub const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Types whose RDATA holds domain names we may compress (RFC 3597 §4:
+/// only the RFC 1035 types).
+pub fn is_compressible(rtype: u16) -> bool {
+    matches!(rtype, 2..=9 | 12 | 14 | 15)
+}
+
+/// A record's place: an index into [`Zone::files`] and a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordLoc {
+    pub file: u32,
+    pub line: u32,
+}
+
+/// All records of one owner and type (RFC 2181 §5).
+#[derive(Clone, Debug)]
+pub struct RRset {
+    pub rtype: u16,
+    /// The RRset's TTL: the lowest of its records' (RFC 2181 §5.2).
+    pub ttl: u32,
+    /// Each record's RDATA in uncompressed wire form, in file order.
+    pub rdatas: Vec<Box<[u8]>>,
+    /// Where the first record was read.
+    pub loc: RecordLoc,
+}
+
+/// The RRsets of one owner name.
+#[derive(Clone, Debug, Default)]
+pub struct Node {
+    /// The owner in wire form, with the letter case of its first record.
+    pub owner: Box<[u8]>,
+    /// RRsets ordered by type.
+    pub rrsets: Vec<RRset>,
+}
+
+impl Node {
+    /// The RRset of `rtype`, if the node has one.
+    pub fn rrset(&self, rtype: u16) -> Option<&RRset> {
+        self.rrsets.iter().find(|r| r.rtype == rtype)
+    }
+}
+
+/// A loaded and checked zone.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    /// The origin (apex) as an index key: lower-cased wire form.
+    pub origin: Box<[u8]>,
+    /// The files read, the zone file first, then its includes.
+    pub files: Vec<Arc<Path>>,
+    /// Owners (as keys) with their RRsets. Empty non-terminals are absent.
+    pub nodes: AHashMap<Box<[u8]>, Node>,
+    /// How many records were loaded, duplicates removed.
+    pub record_count: usize,
+}
+
+impl Zone {
+    /// The place of a record, for messages.
+    pub fn loc(&self, at: RecordLoc) -> Loc {
+        Loc {
+            file: self.files[at.file as usize].clone(),
+            line: at.line as usize,
+        }
+    }
+
+    /// The apex node (present in every zone that loaded without errors).
+    pub fn apex(&self) -> Option<&Node> {
+        self.nodes.get(&self.origin)
+    }
+}
+
+/// One record as read, before grouping.
+struct RawRecord {
+    owner: Vec<u8>,
+    rtype: u16,
+    ttl: u32,
+    rdata: Vec<u8>,
+    loc: RecordLoc,
+}
+
+/// Loads the zone `origin` from `path`, checks it, and returns it, or
+/// `None` when it has errors (all of them recorded in `diags`).
+pub fn load(origin: &Name<Bytes>, path: &Path, diags: &mut Diagnostics) -> Option<Zone> {
+    let mut loader = Loader {
+        files: Vec::new(),
+        records: Vec::new(),
+        diags: Diagnostics::default(),
+    };
+    loader.load_file(path, origin.clone(), 0, None);
+    let Loader {
+        files,
+        records,
+        diags: mut found,
+    } = loader;
+    let mut zone = Zone {
+        origin: name::to_key(origin.as_slice()).into(),
+        files,
+        nodes: AHashMap::default(),
+        record_count: 0,
+    };
+    zone.group(records, &mut found);
+    zone.check(&mut found);
+    let ok = !found.has_errors();
+    diags.extend(found);
+    ok.then_some(zone)
+}
+
+struct Loader {
+    files: Vec<Arc<Path>>,
+    records: Vec<RawRecord>,
+    diags: Diagnostics,
+}
+
+impl Loader {
+    /// Reads one file (the zone file or an include) with `origin` as its
+    /// initial origin.
+    fn load_file(&mut self, path: &Path, origin: Name<Bytes>, depth: usize, from: Option<Loc>) {
+        let file: Arc<Path> = Arc::from(path);
+        let src = match std::fs::read(path) {
+            Ok(src) => src,
+            Err(err) => {
+                let what = if depth == 0 { "zone file" } else { "included file" };
+                let msg = format!("cannot read {what} {}: {err}", path.display());
+                match from {
+                    Some(loc) => self.diags.error(Some(loc), msg),
+                    None => self.diags.error(Some(Loc { file, line: 0 }), msg),
+                }
+                return;
+            }
+        };
+        let file_idx = self.files.len() as u32;
+        self.files.push(file.clone());
+
+        let mut zonefile = Zonefile::from(src.as_slice());
+        zonefile.set_origin(origin);
+        zonefile.set_default_class(Class::IN);
+        let mut lines = LineTracker::new(&src);
+        loop {
+            let start = zonefile.current_offset();
+            let entry = match zonefile.next_entry() {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                Err(err) => {
+                    // `domain` reports "line:col: message"; the scanner cannot
+                    // go on after an error.
+                    let msg = err.to_string();
+                    let (line, msg) = split_position(&msg);
+                    self.diags.error(Some(Loc { file: file.clone(), line }), msg);
+                    break;
+                }
+            };
+            let line = lines.entry_line(start);
+            let here = Loc {
+                file: file.clone(),
+                line,
+            };
+            match entry {
+                Entry::Record(record) => {
+                    if record.class() != Class::IN {
+                        self.diags.error(
+                            Some(here),
+                            format!("class {} is not supported (only IN)", record.class()),
+                        );
+                        continue;
+                    }
+                    let mut rdata = Vec::new();
+                    if record.data().compose_rdata(&mut rdata).is_err() {
+                        self.diags.error(Some(here), "record data too long");
+                        continue;
+                    }
+                    self.records.push(RawRecord {
+                        owner: record.owner().to_vec().into_octets(),
+                        rtype: record.rtype().to_int(),
+                        ttl: record.ttl().as_secs(),
+                        rdata,
+                        loc: RecordLoc {
+                            file: file_idx,
+                            line: line as u32,
+                        },
+                    });
+                }
+                Entry::Include {
+                    path: inc,
+                    origin: inc_origin,
+                } => {
+                    if depth + 1 > MAX_INCLUDE_DEPTH {
+                        self.diags.error(
+                            Some(here),
+                            format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH} (a loop?)"),
+                        );
+                        continue;
+                    }
+                    let target = resolve_include(path, inc.as_str());
+                    let origin = match inc_origin.map(Ok).unwrap_or_else(|| zonefile.origin()) {
+                        Ok(origin) => origin,
+                        Err(err) => {
+                            self.diags.error(Some(here), format!("$INCLUDE: {err}"));
+                            continue;
+                        }
+                    };
+                    self.load_file(&target, origin, depth + 1, Some(here));
+                }
+            }
+        }
+    }
+}
+
+/// `$INCLUDE` paths are relative to the directory of the including file.
+fn resolve_include(includer: &Path, target: &str) -> PathBuf {
+    let target = Path::new(target);
+    if target.is_absolute() {
+        target.to_path_buf()
+    } else {
+        includer
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(target)
+    }
+}
+
+/// Splits `domain`'s "line:col: message" into the line and the message.
+fn split_position(msg: &str) -> (usize, String) {
+    let mut parts = msg.splitn(3, ':');
+    if let (Some(line), Some(col), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
+        if let (Ok(line), Ok(_)) = (line.parse::<usize>(), col.parse::<usize>()) {
+            return (line, format!("{} (column {col})", rest.trim_start()));
+        }
+    }
+    (0, msg.to_string())
+}
+
+/// Finds the line an entry starts on, from the scanner's byte offset
+/// before the entry: the first token after blanks, comments and the
+/// `$ORIGIN`/`$TTL` directives the scanner handles by itself.
+struct LineTracker<'a> {
+    src: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> LineTracker<'a> {
+    fn new(src: &'a [u8]) -> Self {
+        LineTracker {
+            src,
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    fn entry_line(&mut self, start: usize) -> usize {
+        let start = start.min(self.src.len());
+        if start >= self.pos {
+            self.line += self.src[self.pos..start].iter().filter(|&&b| b == b'\n').count();
+            self.pos = start;
+        }
+        let (mut pos, mut line) = (self.pos, self.line);
+        let at_line_start = |pos: usize| pos == 0 || self.src[pos - 1] == b'\n';
+        while pos < self.src.len() {
+            match self.src[pos] {
+                b'\n' => {
+                    line += 1;
+                    pos += 1;
+                }
+                b' ' | b'\t' | b'\r' => pos += 1,
+                b';' => {
+                    while pos < self.src.len() && self.src[pos] != b'\n' {
+                        pos += 1;
+                    }
+                }
+                b'$' if at_line_start(pos) && self.is_scanner_directive(pos) => {
+                    while pos < self.src.len() && self.src[pos] != b'\n' {
+                        pos += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+        line
+    }
+
+    fn is_scanner_directive(&self, pos: usize) -> bool {
+        let rest = &self.src[pos..self.src.len().min(pos + 8)];
+        let upper = rest.to_ascii_uppercase();
+        upper.starts_with(b"$ORIGIN") || upper.starts_with(b"$TTL")
+    }
+}
+
+impl Zone {
+    /// Groups records into RRsets, dropping (and reporting) records outside
+    /// the origin and duplicates.
+    fn group(&mut self, records: Vec<RawRecord>, diags: &mut Diagnostics) {
+        for rec in records {
+            let key: Box<[u8]> = name::to_key(&rec.owner).into();
+            if !name::is_within(&key, &self.origin) {
+                diags.error(
+                    Some(self.loc(rec.loc)),
+                    format!(
+                        "owner {} is outside the zone {}",
+                        name::to_text(&rec.owner),
+                        name::to_text(&self.origin)
+                    ),
+                );
+                continue;
+            }
+            let node = match self.nodes.entry(key) {
+                MapEntry::Occupied(e) => e.into_mut(),
+                MapEntry::Vacant(e) => e.insert(Node {
+                    owner: rec.owner.into(),
+                    rrsets: Vec::new(),
+                }),
+            };
+            let rrset = match node.rrsets.iter().position(|r| r.rtype == rec.rtype) {
+                Some(i) => &mut node.rrsets[i],
+                None => {
+                    node.rrsets.push(RRset {
+                        rtype: rec.rtype,
+                        ttl: rec.ttl,
+                        rdatas: Vec::new(),
+                        loc: rec.loc,
+                    });
+                    node.rrsets.last_mut().expect("just pushed")
+                }
+            };
+            let same = |a: &[u8], b: &[u8]| {
+                if is_compressible(rec.rtype) {
+                    a.eq_ignore_ascii_case(b)
+                } else {
+                    a == b
+                }
+            };
+            if rrset.rdatas.iter().any(|r| same(r, &rec.rdata)) {
+                let first = rrset.loc;
+                diags.warning(
+                    Some(Loc {
+                        file: self.files[rec.loc.file as usize].clone(),
+                        line: rec.loc.line as usize,
+                    }),
+                    format!(
+                        "duplicate {} record for {} ignored (first at line {})",
+                        Rtype::from_int(rec.rtype),
+                        name::to_text(&node.owner),
+                        first.line
+                    ),
+                );
+                continue;
+            }
+            if rec.ttl != rrset.ttl {
+                diags.warning(
+                    Some(Loc {
+                        file: self.files[rec.loc.file as usize].clone(),
+                        line: rec.loc.line as usize,
+                    }),
+                    format!(
+                        "TTL {} differs from the {} RRset's TTL {}; serving the lowest (RFC 2181 §5.2)",
+                        rec.ttl,
+                        Rtype::from_int(rec.rtype),
+                        rrset.ttl
+                    ),
+                );
+                rrset.ttl = rrset.ttl.min(rec.ttl);
+            }
+            rrset.rdatas.push(rec.rdata.into());
+            self.record_count += 1;
+        }
+        for node in self.nodes.values_mut() {
+            node.rrsets.sort_by_key(|r| r.rtype);
+        }
+    }
+
+    /// The checks of RFC 1035 §5.2, RFC 1034 §4.2.1 and RFC 2181 §10.1.
+    fn check(&self, diags: &mut Diagnostics) {
+        let origin_text = name::to_text(&self.origin);
+        let zone_loc = Loc {
+            file: self.files.first().cloned().unwrap_or_else(|| Arc::from(Path::new(""))),
+            line: 0,
+        };
+        if self.files.is_empty() {
+            return; // the file could not be read; already reported
+        }
+        let soa = u16::from(Rtype::SOA);
+        let ns = u16::from(Rtype::NS);
+        let cname = u16::from(Rtype::CNAME);
+        match self.apex().and_then(|apex| apex.rrset(soa)) {
+            None => diags.error(Some(zone_loc.clone()), format!("no SOA record at the apex {origin_text}")),
+            Some(set) if set.rdatas.len() > 1 => diags.error(
+                Some(self.loc(set.loc)),
+                format!("{} SOA records at the apex; exactly one is allowed", set.rdatas.len()),
+            ),
+            Some(_) => {}
+        }
+        if self.apex().and_then(|apex| apex.rrset(ns)).is_none() {
+            diags.error(Some(zone_loc), format!("no NS records at the apex {origin_text}"));
+        }
+        let mut delegations = Vec::new();
+        for (key, node) in &self.nodes {
+            let is_apex = *key == self.origin;
+            if let Some(set) = node.rrset(soa) {
+                if !is_apex {
+                    diags.error(
+                        Some(self.loc(set.loc)),
+                        format!("SOA record for {} outside the apex", name::to_text(&node.owner)),
+                    );
+                }
+            }
+            if let Some(set) = node.rrset(cname) {
+                if set.rdatas.len() > 1 {
+                    diags.error(
+                        Some(self.loc(set.loc)),
+                        format!("{} has {} CNAME records; only one is allowed", name::to_text(&node.owner), set.rdatas.len()),
+                    );
+                }
+                // RFC 2181 §10.1: no other data beside a CNAME (DNSSEC types aside).
+                let others: Vec<String> = node
+                    .rrsets
+                    .iter()
+                    .filter(|r| !matches!(r.rtype, 5 | 46 | 47))
+                    .map(|r| Rtype::from_int(r.rtype).to_string())
+                    .collect();
+                if !others.is_empty() {
+                    diags.error(
+                        Some(self.loc(set.loc)),
+                        format!(
+                            "CNAME at {} beside other data ({})",
+                            name::to_text(&node.owner),
+                            others.join(", ")
+                        ),
+                    );
+                }
+            }
+            if !is_apex && node.rrset(ns).is_some() {
+                delegations.push(key);
+            }
+        }
+        // In-zone delegations whose name servers lie below the cut need glue.
+        for cut in delegations {
+            let node = &self.nodes[cut];
+            let Some(set) = node.rrset(ns) else { continue };
+            for rdata in &set.rdatas {
+                let target = name::to_key(rdata);
+                if !name::is_within(&target, cut) {
+                    continue;
+                }
+                let has_address = self
+                    .nodes
+                    .get(target.as_slice())
+                    .is_some_and(|n| n.rrset(1).is_some() || n.rrset(28).is_some());
+                if !has_address {
+                    diags.warning(
+                        Some(self.loc(set.loc)),
+                        format!(
+                            "delegation {} has name server {} below the cut without glue (A/AAAA)",
+                            name::to_text(&node.owner),
+                            name::to_text(rdata)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::str::FromStr;
+
+    fn load_text(text: &str) -> (Option<Zone>, Diagnostics) {
+        let dir = std::env::temp_dir().join(format!("lbdns-zone-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("z.zone");
+        std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+        let mut diags = Diagnostics::default();
+        let zone = load(&Name::from_str("example.com.").unwrap(), &path, &mut diags);
+        let _ = std::fs::remove_dir_all(&dir);
+        (zone, diags)
+    }
+
+    const HEAD: &str = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\nns A 192.0.2.1\n";
+
+    #[test]
+    fn lines_are_found_for_records() {
+        let text = format!("{HEAD}; comment\n\n$TTL 30\nwww A 192.0.2.2\nwww CNAME x\n");
+        let (zone, diags) = load_text(&text);
+        assert!(zone.is_none());
+        let msgs = diags.to_string();
+        assert!(msgs.contains("z.zone:9: error: CNAME at www.example.com. beside other data (A)"), "{msgs}");
+    }
+
+    #[test]
+    fn multi_line_records_report_their_first_line() {
+        let text = "$TTL 60\n@ SOA ns hm (\n 1 2 3\n 4 5 )\n@ NS ns\nns A 192.0.2.1\nbad.example.org. A 192.0.2.3\n";
+        let (_, diags) = load_text(text);
+        assert!(diags.to_string().contains("z.zone:7: error: owner bad.example.org. is outside"), "{diags}");
+    }
+
+    #[test]
+    fn duplicates_and_ttl_mismatch_are_warnings() {
+        let text = format!("{HEAD}a 10 A 192.0.2.5\na 20 A 192.0.2.6\na 10 A 192.0.2.5\n");
+        let (zone, diags) = load_text(&text);
+        let zone = zone.expect("warnings do not stop a load");
+        let set = zone.nodes[b"\x01a\x07example\x03com\x00".as_slice()].rrset(1).unwrap();
+        assert_eq!(set.rdatas.len(), 2);
+        assert_eq!(set.ttl, 10);
+        let msgs = diags.to_string();
+        assert!(msgs.contains("z.zone:7: warning: duplicate A record"), "{msgs}");
+        assert!(msgs.contains("z.zone:6: warning: TTL 20 differs"), "{msgs}");
+    }
+
+    #[test]
+    fn apex_requirements() {
+        let (zone, diags) = load_text("www 60 A 192.0.2.1\nsub 60 SOA a b 1 2 3 4 5\n");
+        assert!(zone.is_none());
+        let msgs = diags.to_string();
+        assert!(msgs.contains("no SOA record at the apex example.com."), "{msgs}");
+        assert!(msgs.contains("no NS records at the apex"), "{msgs}");
+        assert!(msgs.contains("z.zone:2: error: SOA record for sub.example.com. outside the apex"), "{msgs}");
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let (zone, diags) = load_text(&format!("{HEAD}www A 300.1.1.1\n"));
+        assert!(zone.is_none());
+        assert!(diags.to_string().contains("z.zone:5: error:"), "{diags}");
+    }
+
+    #[test]
+    fn glue_missing_is_a_warning() {
+        let (zone, diags) = load_text(&format!("{HEAD}sub NS ns.sub\n"));
+        assert!(zone.is_some());
+        assert!(diags.to_string().contains("warning: delegation sub.example.com. has name server ns.sub.example.com. below the cut without glue"), "{diags}");
+    }
+}
