@@ -8,9 +8,11 @@
 //! - Header (RFC 1035 §4.1.1): ID echoed, QR set, OPCODE, RD and CD copied,
 //!   AA on authoritative data, RA, Z and AD clear. A query with QR set, or
 //!   shorter than a header, is dropped.
+//! - QCLASS * is answered from the IN data without AA.
 //! - QDCOUNT ≠ 1, an unparseable message, more than one OPT or a malformed
 //!   OPT: FORMERR (RFC 1035 §4.1.1, RFC 6891 §6.1.1). OPCODE ≠ QUERY:
-//!   NOTIMP. Class ≠ IN, a name in no zone, AXFR and IXFR: REFUSED.
+//!   NOTIMP. Class ≠ IN, a name in no zone, AXFR and IXFR: REFUSED (for a
+//!   name in no zone with Extended DNS Error 20, RFC 8914, as NSD and Knot).
 //! - EDNS(0) (RFC 6891): an OPT in the reply iff the query had one, with
 //!   our payload size; version ≠ 0 is BADVERS; options are not echoed; the
 //!   DO bit is copied (RFC 3225 §3).
@@ -41,6 +43,11 @@ pub const MAX_MESSAGE: usize = 65535;
 const QUERY: u8 = 0;
 const OPT: u16 = 41;
 const IN: u16 = 1;
+const ANY_CLASS: u16 = 255;
+/// The Extended DNS Error option (RFC 8914 §2) and its "Not
+/// Authoritative" code (§4.21), sent with REFUSED for names in no zone.
+const EDE_OPTION: u16 = 15;
+const EDE_NOT_AUTHORITATIVE: u16 = 20;
 const IXFR: u16 = 251;
 const AXFR: u16 = 252;
 /// The size of the OPT record we add.
@@ -138,11 +145,17 @@ pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, rng: &mut Rng, out
             return error(out, rcode::BADVERS, true, q.edns);
         }
     }
-    if q.qclass != IN || q.qtype == AXFR || q.qtype == IXFR {
+    // QCLASS * (RFC 1035 §3.2.5) matches our IN data; anything else is
+    // not served here.
+    if (q.qclass != IN && q.qclass != ANY_CLASS) || q.qtype == AXFR || q.qtype == IXFR {
         return error(out, rcode::REFUSED, true, q.edns);
     }
     let Some(answer) = snap.resolve(&q.key[..q.key_len], &q.labels[..q.label_count], q.qtype) else {
-        return error(out, rcode::REFUSED, true, q.edns);
+        let written = error(out, rcode::REFUSED, true, q.edns);
+        if q.edns.is_some() {
+            add_ede(out, EDE_NOT_AUTHORITATIVE);
+        }
+        return written;
     };
     let limit = match client.transport {
         Transport::Tcp => MAX_MESSAGE,
@@ -282,8 +295,21 @@ fn write_answer(out: &mut Vec<u8>, snap: &Snapshot, answer: &Answer, q: &Query, 
     }
     set_counts(out, [1, counts[0], counts[1], counts[2]]);
     let rcode = u16::from(answer.rcode);
-    finish(out, rcode, answer.authoritative, truncated, q.edns);
+    // Data given for QCLASS * is not claimed complete (NSD does the same).
+    let authoritative = answer.authoritative && q.qclass == IN;
+    finish(out, rcode, authoritative, truncated, q.edns);
     Outcome::Reply { rcode, truncated }
+}
+
+/// Appends an Extended DNS Error option (RFC 8914) to the OPT record that
+/// ends `out`.
+fn add_ede(out: &mut Vec<u8>, code: u16) {
+    let rdlen_at = out.len() - 2;
+    let rdlen = u16::from_be_bytes([out[rdlen_at], out[rdlen_at + 1]]) + 6;
+    out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+    out.extend_from_slice(&EDE_OPTION.to_be_bytes());
+    out.extend_from_slice(&2u16.to_be_bytes());
+    out.extend_from_slice(&code.to_be_bytes());
 }
 
 /// Puts `count` records of `size` bytes into a random order

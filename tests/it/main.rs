@@ -1,1 +1,4 @@
-//! Integration tests.
+//! The integration test binary: one binary, topic modules (DESIGN.md).
+
+mod cases;
+mod support;
