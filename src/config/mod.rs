@@ -108,10 +108,13 @@ impl Config {
                 Err(msg) => diags.error(None, format!("--zone {origin}: {msg}")),
             }
         }
+        if diags.has_errors() {
+            return Err(diags); // what follows would only repeat the file's errors
+        }
         if config.listen.is_empty() {
             diags.error(None, "no listen address: set [server] listen in the config or pass --listen");
         }
-        if config.zones.is_empty() && !diags.has_errors() {
+        if config.zones.is_empty() {
             diags.error(None, "no zones: add [[zone]] to the config or pass --zone ORIGIN=FILE");
         }
         if diags.has_errors() { Err(diags) } else { Ok(config) }
@@ -235,7 +238,7 @@ mod tests {
         .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("lbdns.toml:2: error: bad listen address \"localhost\""), "{text}");
-        assert!(text.contains("lbdns.toml:7: error: zone a. is configured twice (first at line 4)"), "{text}");
+        assert!(text.contains("lbdns.toml:7: error: zone A. is configured twice (first at line 4)"), "{text}");
     }
 
     #[test]

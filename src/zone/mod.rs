@@ -127,6 +127,11 @@ pub fn load(origin: &Name<Bytes>, path: &Path, diags: &mut Diagnostics) -> Optio
     };
     zone.group(records, &mut found);
     zone.check(&mut found);
+    // Report in file order, whatever order the checks ran in.
+    found.items.sort_by(|a, b| {
+        let key = |d: &crate::diag::Diagnostic| d.loc.as_ref().map(|l| (l.file.clone(), l.line));
+        key(a).cmp(&key(b))
+    });
     let ok = !found.has_errors();
     diags.extend(found);
     ok.then_some(zone)
@@ -161,22 +166,33 @@ impl Loader {
         let mut zonefile = Zonefile::from(src.as_slice());
         zonefile.set_origin(origin);
         zonefile.set_default_class(Class::IN);
-        let mut lines = LineTracker::new(&src);
+        let lines = entry_lines(&src);
+        let mut entries = 0usize;
         loop {
-            let start = zonefile.current_offset();
+            // Where the next entry starts; past the last one, the end.
+            let entry_line = lines.get(entries).map_or(usize::MAX, |&l| l as usize);
             let entry = match zonefile.next_entry() {
                 Ok(Some(entry)) => entry,
                 Ok(None) => break,
                 Err(err) => {
-                    // `domain` reports "line:col: message"; the scanner cannot
-                    // go on after an error.
-                    let msg = err.to_string();
-                    let (line, msg) = split_position(&msg);
+                    // `domain` reports "line:col: message" where the scanner
+                    // stopped, which may be past the end of the entry; the
+                    // entry's first line is the place to look (or the
+                    // reported one, if earlier: a bad directive). The scanner
+                    // cannot go on after an error.
+                    let text = err.to_string();
+                    let (reported, col, msg) = split_position(&text);
+                    let line = if reported == 0 { entry_line } else { reported.min(entry_line) };
+                    let msg = match (line == reported, col) {
+                        (true, Some(col)) => format!("{msg} (column {col})"),
+                        _ => msg,
+                    };
                     self.diags.error(Some(Loc { file: file.clone(), line }), msg);
                     break;
                 }
             };
-            let line = lines.entry_line(start);
+            entries += 1;
+            let line = if entry_line == usize::MAX { 0 } else { entry_line };
             let here = Loc {
                 file: file.clone(),
                 line,
@@ -245,71 +261,97 @@ fn resolve_include(includer: &Path, target: &str) -> PathBuf {
     }
 }
 
-/// Splits `domain`'s "line:col: message" into the line and the message.
-fn split_position(msg: &str) -> (usize, String) {
+/// Splits `domain`'s "line:col: message" into its parts.
+fn split_position(msg: &str) -> (usize, Option<usize>, String) {
     let mut parts = msg.splitn(3, ':');
     if let (Some(line), Some(col), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
-        if let (Ok(line), Ok(_)) = (line.parse::<usize>(), col.parse::<usize>()) {
-            return (line, format!("{} (column {col})", rest.trim_start()));
+        if let (Ok(line), Ok(col)) = (line.parse::<usize>(), col.parse::<usize>()) {
+            return (line, Some(col), rest.trim_start().to_string());
         }
     }
-    (0, msg.to_string())
+    (0, None, msg.to_string())
 }
 
-/// Finds the line an entry starts on, from the scanner's byte offset
-/// before the entry: the first token after blanks, comments and the
-/// `$ORIGIN`/`$TTL` directives the scanner handles by itself.
-struct LineTracker<'a> {
-    src: &'a [u8],
-    pos: usize,
-    line: usize,
-}
-
-impl<'a> LineTracker<'a> {
-    fn new(src: &'a [u8]) -> Self {
-        LineTracker {
-            src,
-            pos: 0,
-            line: 1,
-        }
-    }
-
-    fn entry_line(&mut self, start: usize) -> usize {
-        let start = start.min(self.src.len());
-        if start >= self.pos {
-            self.line += self.src[self.pos..start].iter().filter(|&&b| b == b'\n').count();
-            self.pos = start;
-        }
-        let (mut pos, mut line) = (self.pos, self.line);
-        let at_line_start = |pos: usize| pos == 0 || self.src[pos - 1] == b'\n';
-        while pos < self.src.len() {
-            match self.src[pos] {
-                b'\n' => {
-                    line += 1;
-                    pos += 1;
-                }
-                b' ' | b'\t' | b'\r' => pos += 1,
-                b';' => {
-                    while pos < self.src.len() && self.src[pos] != b'\n' {
-                        pos += 1;
-                    }
-                }
-                b'$' if at_line_start(pos) && self.is_scanner_directive(pos) => {
-                    while pos < self.src.len() && self.src[pos] != b'\n' {
-                        pos += 1;
-                    }
-                }
-                _ => break,
+/// The line each entry (record or `$INCLUDE`) of a zone file starts on,
+/// in order: the scanner does not report where a record was, so the file
+/// is lexed here just enough to find logical lines (RFC 1035 §5.1:
+/// parentheses join lines, `;` starts a comment, quotes and `\\` escape).
+/// `$ORIGIN` and `$TTL` lines are directives the scanner keeps to itself.
+fn entry_lines(src: &[u8]) -> Vec<u32> {
+    let mut lines = Vec::new();
+    let (mut line, mut depth) = (1u32, 0u32);
+    let mut entry_start: Option<u32> = None;
+    let mut first_token = Vec::new();
+    let mut in_first_token = false;
+    let mut i = 0;
+    let mut finish = |start: Option<u32>, token: &[u8]| {
+        if let Some(start) = start {
+            let upper = token.to_ascii_uppercase();
+            if upper != b"$ORIGIN" && upper != b"$TTL" {
+                lines.push(start);
             }
         }
-        line
+    };
+    while i < src.len() {
+        let b = src[i];
+        match b {
+            b'\n' => {
+                if depth == 0 {
+                    finish(entry_start.take(), &first_token);
+                    first_token.clear();
+                }
+                in_first_token = false;
+                line += 1;
+            }
+            b';' => {
+                while i + 1 < src.len() && src[i + 1] != b'\n' {
+                    i += 1;
+                }
+                in_first_token = false;
+            }
+            b'(' => {
+                depth += 1;
+                entry_start.get_or_insert(line);
+                in_first_token = false;
+            }
+            b')' => {
+                depth = depth.saturating_sub(1);
+                in_first_token = false;
+            }
+            b'"' => {
+                entry_start.get_or_insert(line);
+                in_first_token = false;
+                i += 1;
+                while i < src.len() && src[i] != b'"' {
+                    match src[i] {
+                        b'\\' => i += 1,
+                        b'\n' => line += 1,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            b' ' | b'\t' | b'\r' => in_first_token = false,
+            _ => {
+                if entry_start.is_none() {
+                    entry_start = Some(line);
+                    in_first_token = true;
+                }
+                if in_first_token {
+                    first_token.push(b);
+                }
+                if b == b'\\' {
+                    i += 1; // the escaped character
+                    if in_first_token && i < src.len() {
+                        first_token.push(src[i]);
+                    }
+                }
+            }
+        }
+        i += 1;
     }
-
-    fn is_scanner_directive(&self, pos: usize) -> bool {
-        let rest = &self.src[pos..self.src.len().min(pos + 8)];
-        let upper = rest.to_ascii_uppercase();
-        upper.starts_with(b"$ORIGIN") || upper.starts_with(b"$TTL")
-    }
+    finish(entry_start, &first_token);
+    lines
 }
 
 impl Zone {
@@ -549,6 +591,12 @@ mod tests {
         let (zone, diags) = load_text(&format!("{HEAD}www A 300.1.1.1\n"));
         assert!(zone.is_none());
         assert!(diags.to_string().contains("z.zone:5: error:"), "{diags}");
+    }
+
+    #[test]
+    fn entry_lines_follow_logical_lines() {
+        let src = b"$TTL 60\n@ SOA ns hm (\n 1 2 ; c\n 3 4 5 )\n\n  NS ns ; x\n$ORIGIN a.\nb TXT \"x\\\" (\" y\nc\\ d A 1.2.3.4\n$INCLUDE f\n";
+        assert_eq!(entry_lines(src), vec![2, 6, 8, 9, 10]);
     }
 
     #[test]

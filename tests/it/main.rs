@@ -1,4 +1,7 @@
 //! The integration test binary: one binary, topic modules (DESIGN.md).
 
 mod cases;
+mod errors;
+mod malformed;
+mod server;
 mod support;

@@ -238,6 +238,8 @@ pub fn decode(bytes: &[u8]) -> Reply {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The server's log lines after the listen line.
+    #[allow(dead_code)]
     pub log: mpsc::Receiver<String>,
 }
 

@@ -1,0 +1,89 @@
+//! Broken zones and configurations: `lbdns check` (the same code `serve`
+//! runs) reports each problem with its file and line, and exits non-zero.
+
+use std::process::Command;
+
+use crate::support::data_dir;
+
+fn check(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lbdns"))
+        .arg("check")
+        .args(args)
+        .current_dir(data_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("lbdns runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn good_config_checks_clean() {
+    let (code, stdout, stderr) = check(&["--config", "zones/lbdns.toml"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("ok: 2 zone(s)"), "{stdout}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+#[test]
+fn every_zone_problem_is_reported_with_its_line() {
+    let (code, _, stderr) = check(&["--config", "broken/zones.toml"]);
+    assert_eq!(code, 1, "{stderr}");
+    for expected in [
+        "broken/syntax.zone:5: error: expected IPv4 address",
+        "broken/semantic.zone:2: error: 2 SOA records at the apex; exactly one is allowed",
+        "broken/semantic.zone: error: no NS records at the apex example.org.",
+        "broken/semantic.zone:6: error: CNAME at www.example.org. beside other data (A)",
+        "broken/semantic.zone:7: error: owner other.example.net. is outside the zone example.org.",
+        "broken/semantic.zone:8: error: SOA record for sub.example.org. outside the apex",
+        "broken/semantic.zone:9: warning: delegation deleg.example.org. has name server ns.deleg.example.org. below the cut without glue",
+        "broken/include-missing.zone:5: error: cannot read included file",
+        "broken/loop.inc:2: error: $INCLUDE nested deeper than 8",
+        "broken/no-such-file.zone: error: cannot read zone file",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("nothing loaded"), "{stderr}");
+}
+
+#[test]
+fn unknown_config_key_is_located() {
+    let (code, _, stderr) = check(&["--config", "broken/unknown-key.toml"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("broken/unknown-key.toml:3: error: unknown field `lisen`"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "only the real problem is reported:\n{stderr}");
+}
+
+#[test]
+fn missing_config_field_is_located() {
+    let (code, _, stderr) = check(&["--config", "broken/bad-values.toml"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("broken/bad-values.toml:8: error: missing field `origin`"), "{stderr}");
+}
+
+#[test]
+fn bad_command_line_zone_is_rejected() {
+    let (code, _, stderr) = check(&["--listen", "127.0.0.1:5353", "--zone", "bad..name.=x.zone"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--zone bad..name.: bad zone origin"), "{stderr}");
+    let (code, _, stderr) = check(&["--listen", "127.0.0.1:5353", "--zone", "no-equals-sign"]);
+    assert_eq!(code, 2, "usage error: {stderr}");
+    assert!(stderr.contains("expected ORIGIN=FILE"), "{stderr}");
+}
+
+#[test]
+fn zones_from_the_command_line_need_no_config_file() {
+    let (code, stdout, stderr) = check(&[
+        "--listen",
+        "127.0.0.1:5353",
+        "--zone",
+        "example.com.=zones/example.com.zone",
+        "--zone",
+        "sub.example.com=zones/sub.example.com.zone",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("ok: 2 zone(s)"), "{stdout}");
+}
