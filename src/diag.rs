@@ -62,11 +62,7 @@ impl Diagnostics {
     }
 
     fn push(&mut self, severity: Severity, loc: Option<Loc>, message: String) {
-        self.items.push(Diagnostic {
-            severity,
-            loc,
-            message,
-        });
+        self.items.push(Diagnostic { severity, loc, message });
     }
 
     /// Whether any error (not just warnings) was recorded.
@@ -76,10 +72,7 @@ impl Diagnostics {
 
     /// How many errors were recorded.
     pub fn error_count(&self) -> usize {
-        self.items
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count()
+        self.items.iter().filter(|d| d.severity == Severity::Error).count()
     }
 
     /// Appends every problem of `other`.

@@ -15,7 +15,7 @@
 //!   answers, shared by all workers without locks.
 //! - [`proto`]: the sans-I/O answer engine.
 //! - [`lb`]: selection (the per-worker random generator for now).
-//! - [`server`]: sockets and threads.
+//! - [`server`]: sockets and threads; [`io`]: OS plumbing (all `unsafe`).
 //!
 //! `../shared/DESIGN.md` in the project explains why it is shaped so.
 
@@ -23,6 +23,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod io;
 pub mod lb;
 pub mod name;
 pub mod proto;
@@ -41,14 +42,32 @@ pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut zones = Vec::with_capacity(config.zones.len());
     for zc in &config.zones {
+        let started = std::time::Instant::now();
         if let Some(zone) = zone::load(&zc.origin, &zc.file, &mut diags) {
+            tracing::debug!(
+                zone = %name::to_text(&zone.origin),
+                records = zone.record_count,
+                ms = started.elapsed().as_millis() as u64,
+                "zone read"
+            );
             zones.push(zone);
         }
     }
+    let started = std::time::Instant::now();
     if diags.has_errors() {
         return (None, diags);
     }
     let snap = snapshot::build(&zones, &mut diags);
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        names = snap.node_count(),
+        bytes = snap.memory_bytes(),
+        "snapshot compiled"
+    );
+    // The records are not needed any more: free them and give the memory
+    // back, so that a large zone costs only its snapshot.
+    drop(zones);
+    io::sys::release_free_memory();
     if diags.has_errors() {
         return (None, diags);
     }

@@ -112,7 +112,10 @@ impl Config {
             return Err(diags); // what follows would only repeat the file's errors
         }
         if config.listen.is_empty() {
-            diags.error(None, "no listen address: set [server] listen in the config or pass --listen");
+            diags.error(
+                None,
+                "no listen address: set [server] listen in the config or pass --listen",
+            );
         }
         if config.zones.is_empty() {
             diags.error(None, "no zones: add [[zone]] to the config or pass --zone ORIGIN=FILE");
@@ -126,21 +129,36 @@ pub fn parse_origin(text: &str) -> Result<Name<Bytes>, String> {
     if text.is_empty() {
         return Err("empty zone origin".into());
     }
-    let absolute = if text.ends_with('.') { text.to_string() } else { format!("{text}.") };
+    let absolute = if text.ends_with('.') {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    };
     Name::<Bytes>::from_str(&absolute).map_err(|err| format!("bad zone origin {text:?}: {err}"))
 }
 
 /// The 1-based line of byte offset `at` in `src`.
 fn line_of(src: &str, at: usize) -> usize {
-    1 + src.as_bytes()[..at.min(src.len())].iter().filter(|&&b| b == b'\n').count()
+    1 + src.as_bytes()[..at.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
 }
 
 fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
     let file: Arc<Path> = Arc::from(path);
-    let whole = Some(Loc { file: file.clone(), line: 0 });
-    let too_big = std::fs::metadata(path).map(|m| m.len() > MAX_CONFIG_SIZE).unwrap_or(false);
+    let whole = Some(Loc {
+        file: file.clone(),
+        line: 0,
+    });
+    let too_big = std::fs::metadata(path)
+        .map(|m| m.len() > MAX_CONFIG_SIZE)
+        .unwrap_or(false);
     if too_big {
-        diags.error(whole, format!("config file larger than the limit of {MAX_CONFIG_SIZE} bytes"));
+        diags.error(
+            whole,
+            format!("config file larger than the limit of {MAX_CONFIG_SIZE} bytes"),
+        );
         return;
     }
     let src = match std::fs::read_to_string(path) {
@@ -150,7 +168,12 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
             return;
         }
     };
-    let at = |offset: usize| Some(Loc { file: file.clone(), line: line_of(&src, offset) });
+    let at = |offset: usize| {
+        Some(Loc {
+            file: file.clone(),
+            line: line_of(&src, offset),
+        })
+    };
     let raw: RawConfig = match toml::from_str(&src) {
         Ok(raw) => raw,
         Err(err) => {
@@ -168,7 +191,10 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
             Ok(addr) => config.listen.push(addr),
             Err(_) => diags.error(
                 at(listen.span().start),
-                format!("bad listen address {:?}: expected IP:PORT, e.g. \"127.0.0.1:53\" or \"[::1]:53\"", listen.get_ref()),
+                format!(
+                    "bad listen address {:?}: expected IP:PORT, e.g. \"127.0.0.1:53\" or \"[::1]:53\"",
+                    listen.get_ref()
+                ),
             ),
         }
     }
@@ -185,7 +211,10 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
             let first_line = first.loc.as_ref().map_or(0, |l| l.line);
             diags.error(
                 loc,
-                format!("zone {} is configured twice (first at line {first_line})", name::to_text(origin.as_slice())),
+                format!(
+                    "zone {} is configured twice (first at line {first_line})",
+                    name::to_text(origin.as_slice())
+                ),
             );
             continue;
         }
@@ -216,7 +245,10 @@ mod tests {
 
     #[test]
     fn reads_listen_and_zones_relative_to_the_file() {
-        let config = load_text("[server]\nlisten = [\"127.0.0.1:5353\"]\n[[zone]]\norigin = \"example.com\"\nfile = \"z/example.zone\"\n").unwrap();
+        let config = load_text(
+            "[server]\nlisten = [\"127.0.0.1:5353\"]\n[[zone]]\norigin = \"example.com\"\nfile = \"z/example.zone\"\n",
+        )
+        .unwrap();
         assert_eq!(config.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
         assert_eq!(config.zones[0].origin.to_string(), "example.com");
         assert!(config.zones[0].file.ends_with("z/example.zone"));
@@ -237,8 +269,14 @@ mod tests {
         )
         .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("lbdns.toml:2: error: bad listen address \"localhost\""), "{text}");
-        assert!(text.contains("lbdns.toml:7: error: zone A. is configured twice (first at line 4)"), "{text}");
+        assert!(
+            text.contains("lbdns.toml:2: error: bad listen address \"localhost\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("lbdns.toml:7: error: zone A. is configured twice (first at line 4)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -246,7 +284,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lbdns-config-o-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
-        std::fs::write(&path, "[server]\nlisten = [\"127.0.0.1:53\"]\n[[zone]]\norigin = \"a.\"\nfile = \"a\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n[[zone]]\norigin = \"a.\"\nfile = \"a\"\n",
+        )
+        .unwrap();
         let config = Config::load(&Overrides {
             config: Some(path),
             listen: vec!["127.0.0.2:5300".parse().unwrap()],

@@ -140,10 +140,10 @@ pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, rng: &mut Rng, out
     if opcode != QUERY {
         return error(out, rcode::NOTIMP, true, q.edns);
     }
-    if let Some(edns) = q.edns {
-        if edns.version != 0 {
-            return error(out, rcode::BADVERS, true, q.edns);
-        }
+    if let Some(edns) = q.edns
+        && edns.version != 0
+    {
+        return error(out, rcode::BADVERS, true, q.edns);
     }
     // QCLASS * (RFC 1035 §3.2.5) matches our IN data; anything else is
     // not served here.
@@ -261,7 +261,14 @@ fn error(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<Edns>)
 
 /// Copies a pre-rendered answer behind the header and question, fitting it
 /// into `limit` bytes.
-fn write_answer(out: &mut Vec<u8>, snap: &Snapshot, answer: &Answer, q: &Query, limit: usize, rng: &mut Rng) -> Outcome {
+fn write_answer(
+    out: &mut Vec<u8>,
+    snap: &Snapshot,
+    answer: &Answer,
+    q: &Query,
+    limit: usize,
+    rng: &mut Rng,
+) -> Outcome {
     let body = snap.body(answer);
     let opt_len = if q.edns.is_some() { OPT_LEN } else { 0 };
     let head = out.len();
@@ -269,7 +276,11 @@ fn write_answer(out: &mut Vec<u8>, snap: &Snapshot, answer: &Answer, q: &Query, 
     let (take, counts, truncated) = if head + body.len() + opt_len <= limit {
         (body.len(), [an, ns, ar], false)
     } else if head + usize::from(answer.required_len) + opt_len <= limit {
-        (usize::from(answer.required_len), [an, ns, answer.required_additional], false)
+        (
+            usize::from(answer.required_len),
+            [an, ns, answer.required_additional],
+            false,
+        )
     } else {
         (0, [0, 0, 0], true)
     };

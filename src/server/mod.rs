@@ -38,7 +38,11 @@ impl std::fmt::Display for BindError {
             io::ErrorKind::AddrNotAvailable => " (no interface has this address)",
             _ => "",
         };
-        write!(f, "cannot listen on {} {}: {}{hint}", self.proto, self.addr, self.source)
+        write!(
+            f,
+            "cannot listen on {} {}: {}{hint}",
+            self.proto, self.addr, self.source
+        )
     }
 }
 
@@ -62,10 +66,7 @@ impl Listeners {
 
     /// The addresses actually bound.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.pairs
-            .iter()
-            .filter_map(|(udp, _)| udp.local_addr().ok())
-            .collect()
+        self.pairs.iter().filter_map(|(udp, _)| udp.local_addr().ok()).collect()
     }
 
     /// Serves forever.
@@ -118,10 +119,10 @@ fn serve_udp(socket: UdpSocket, snap: Arc<Snapshot>) {
             addr: from,
             transport: Transport::Udp,
         };
-        if let proto::Outcome::Reply { .. } = proto::handle(&buf[..len], &client, &snap, &mut rng, &mut out) {
-            if let Err(err) = socket.send_to(&out, from) {
-                tracing::debug!(%err, %from, "udp send failed");
-            }
+        if let proto::Outcome::Reply { .. } = proto::handle(&buf[..len], &client, &snap, &mut rng, &mut out)
+            && let Err(err) = socket.send_to(&out, from)
+        {
+            tracing::debug!(%err, %from, "udp send failed");
         }
     }
 }

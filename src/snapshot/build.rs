@@ -37,13 +37,10 @@ const NXDOMAIN: u8 = 3;
 /// `diags` and that answer is left out.
 pub fn build(zones: &[Zone], diags: &mut Diagnostics) -> Snapshot {
     let mut out = Out::default();
-    let origins: AHashMap<&[u8], usize> = zones
-        .iter()
-        .enumerate()
-        .map(|(i, z)| (&z.origin[..], i))
-        .collect();
+    let origins: AHashMap<&[u8], usize> = zones.iter().enumerate().map(|(i, z)| (&z.origin[..], i)).collect();
     for (zidx, zone) in zones.iter().enumerate() {
         let view = View::new(zone, zidx, &origins);
+        out.reserve(&view);
         let nxdomain = out.negative(&view, NXDOMAIN, diags);
         out.zones.push(ZoneInfo {
             origin: zone.origin.clone(),
@@ -51,8 +48,7 @@ pub fn build(zones: &[Zone], diags: &mut Diagnostics) -> Snapshot {
             nxdomain,
         });
         let nodata = out.negative(&view, NOERROR, diags);
-        for key in view.names_in_order() {
-            let info = &view.names[key];
+        for (key, info) in view.names() {
             match info.place {
                 Place::Occluded => {}
                 // DS at the apex of a hosted child is the parent's to answer
@@ -65,8 +61,8 @@ pub fn build(zones: &[Zone], diags: &mut Diagnostics) -> Snapshot {
                     out.overrides.push((key.into(), DS, ds));
                 }
                 Place::InChild => {}
-                Place::Delegation => out.delegation(&view, key, nodata, diags),
-                Place::Authoritative => out.authoritative(&view, key, nodata, diags),
+                Place::Delegation => out.delegation(&view, key, info.node, nodata, diags),
+                Place::Authoritative => out.authoritative(&view, key, info.node, nodata, diags),
             }
         }
     }
@@ -84,16 +80,22 @@ enum Place {
     InChild,
 }
 
+#[derive(Clone, Copy)]
 struct NameInfo<'z> {
     node: Option<&'z zone::Node>,
     place: Place,
 }
 
-/// A zone with its empty non-terminals and cuts worked out.
+/// A zone with its empty non-terminals and cuts worked out. Only the
+/// exceptions are stored: names are authoritative unless `places` says
+/// otherwise, and owners come from the zone itself.
 struct View<'z> {
     zone: &'z Zone,
     index: u32,
-    names: AHashMap<&'z [u8], NameInfo<'z>>,
+    /// Empty non-terminals: names with no records but with descendants.
+    ents: AHashSet<Box<[u8]>>,
+    /// Names that are not plain authoritative data.
+    places: AHashMap<Box<[u8]>, Place>,
     apex_owner: &'z [u8],
     soa: &'z RRset,
 }
@@ -102,91 +104,103 @@ impl<'z> View<'z> {
     fn new(zone: &'z Zone, index: usize, origins: &AHashMap<&[u8], usize>) -> Self {
         let apex = zone.apex().expect("checked zones have an apex");
         let soa = apex.rrset(SOA).expect("checked zones have an SOA");
-        let mut names: AHashMap<&'z [u8], NameInfo<'z>> = AHashMap::with_capacity(zone.nodes.len());
+        let mut ents: AHashSet<Box<[u8]>> = AHashSet::new();
+        // Cuts, and hosted zones below this one: where places change.
+        let mut marks: AHashMap<&[u8], Place> = AHashMap::new();
         for (key, node) in &zone.nodes {
-            names.insert(
-                key,
-                NameInfo {
-                    node: Some(node),
-                    place: Place::Authoritative,
-                },
-            );
             // Empty non-terminals: every ancestor up to the apex exists.
             let mut anc = name::parent(key);
             while let Some(a) = anc {
-                if a.len() <= zone.origin.len() || names.contains_key(a) {
+                if a.len() <= zone.origin.len() || zone.nodes.contains_key(a) || ents.contains(a) {
                     break;
                 }
-                names.insert(
-                    a,
-                    NameInfo {
-                        node: None,
-                        place: Place::Authoritative,
-                    },
-                );
+                ents.insert(a.into());
                 anc = name::parent(a);
             }
+            if **key != *zone.origin && node.rrset(NS).is_some() {
+                marks.insert(key, Place::Delegation);
+            }
         }
-        // Cuts, occlusion and hosted children, judged from the ancestors.
-        let keys: Vec<&'z [u8]> = names.keys().copied().collect();
-        for key in keys {
-            let place = Self::place_of(zone, key, &names, origins);
-            if let Some(info) = names.get_mut(key) {
-                info.place = place;
+        for (origin, _) in origins.iter() {
+            if origin.len() > zone.origin.len() && name::is_within(origin, &zone.origin) {
+                marks.insert(origin, Place::InChild);
+            }
+        }
+        let mut places = AHashMap::new();
+        if !marks.is_empty() {
+            let all = zone.nodes.keys().map(|k| &k[..]).chain(ents.iter().map(|k| &k[..]));
+            for key in all {
+                // The highest cut or child at or above the name decides.
+                let mut highest = None;
+                let mut at = Some(key);
+                while let Some(k) = at {
+                    if k.len() <= zone.origin.len() {
+                        break;
+                    }
+                    if let Some(&mark) = marks.get(k) {
+                        highest = Some((k, mark));
+                    }
+                    at = name::parent(k);
+                }
+                let place = match highest {
+                    Some((_, Place::InChild)) => Place::InChild,
+                    Some((cut, _)) if cut == key => Place::Delegation,
+                    Some(_) => Place::Occluded,
+                    None => continue,
+                };
+                places.insert(key.into(), place);
             }
         }
         View {
             zone,
             index: index as u32,
-            names,
+            ents,
+            places,
             apex_owner: &apex.owner,
             soa,
         }
     }
 
-    fn place_of(
-        zone: &Zone,
-        key: &[u8],
-        names: &AHashMap<&[u8], NameInfo<'_>>,
-        origins: &AHashMap<&[u8], usize>,
-    ) -> Place {
-        if &key[..] == &zone.origin[..] {
-            return Place::Authoritative;
-        }
-        let is_cut = |k: &[u8]| {
-            names
-                .get(k)
-                .and_then(|i| i.node)
-                .is_some_and(|n| n.rrset(NS).is_some())
-        };
-        // From the apex down: the first hosted child or cut above the name
-        // decides.
-        let mut chain = Vec::new();
-        let mut at = Some(key);
-        while let Some(k) = at {
-            if k.len() <= zone.origin.len() {
-                break;
-            }
-            chain.push(k);
-            at = name::parent(k);
-        }
-        for (depth, k) in chain.iter().rev().enumerate() {
-            let is_self = depth == chain.len() - 1;
-            if origins.contains_key(k) {
-                return Place::InChild;
-            }
-            if is_cut(k) {
-                return if is_self { Place::Delegation } else { Place::Occluded };
-            }
-        }
-        Place::Authoritative
+    /// How many names the zone has, empty non-terminals included.
+    fn len(&self) -> usize {
+        self.zone.nodes.len() + self.ents.len()
     }
 
-    /// Keys in a stable order (sorted), so builds are reproducible.
-    fn names_in_order(&self) -> Vec<&'z [u8]> {
-        let mut keys: Vec<&'z [u8]> = self.names.keys().copied().collect();
-        keys.sort_unstable();
-        keys
+    /// What the zone has at `key`, if the name exists.
+    fn get(&self, key: &[u8]) -> Option<NameInfo<'z>> {
+        let node = match self.zone.nodes.get(key) {
+            Some(node) => Some(node),
+            None if self.ents.contains(key) => None,
+            None => return None,
+        };
+        let place = self.places.get(key).copied().unwrap_or(Place::Authoritative);
+        Some(NameInfo { node, place })
+    }
+
+    /// Every name, with what it holds.
+    fn names(&self) -> impl Iterator<Item = (&[u8], NameInfo<'z>)> + '_ {
+        let place = |key: &[u8]| self.places.get(key).copied().unwrap_or(Place::Authoritative);
+        let zone: &'z Zone = self.zone;
+        zone.nodes
+            .iter()
+            .map(move |(k, n)| {
+                (
+                    &k[..],
+                    NameInfo {
+                        node: Some(n),
+                        place: place(k),
+                    },
+                )
+            })
+            .chain(self.ents.iter().map(move |k| {
+                (
+                    &k[..],
+                    NameInfo {
+                        node: None,
+                        place: place(k),
+                    },
+                )
+            }))
     }
 
     /// The negative TTL: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
@@ -200,36 +214,30 @@ impl<'z> View<'z> {
         self.soa.ttl.min(minimum)
     }
 
-    /// Looks `key` up inside this zone, for CNAME chains and additional
-    /// data: the node that answers for it, with wildcards applied.
+    /// Looks `key` up inside this zone, for CNAME chains: the node that
+    /// answers for it, with wildcards applied.
     fn lookup(&self, key: &[u8]) -> Lookup<'z> {
         if !name::is_within(key, &self.zone.origin) {
             return Lookup::Outside;
         }
-        if let Some((&found, info)) = self.names.get_key_value(key) {
-            return match info.place {
-                Place::Authoritative => Lookup::Found(info.node),
-                Place::Delegation => Lookup::Delegated(found),
-                Place::Occluded => match self.cut_above(key) {
-                    Some(cut) => Lookup::Delegated(cut),
-                    None => Lookup::Outside,
-                },
-                Place::InChild => Lookup::Outside,
-            };
-        }
-        let mut at = name::parent(key);
+        let mut at = Some(key);
         while let Some(k) = at {
-            if let Some((&enc, info)) = self.names.get_key_value(k) {
+            if k.len() < self.zone.origin.len() {
+                break;
+            }
+            if let Some(info) = self.get(k) {
+                let exact = k.len() == key.len();
                 return match info.place {
+                    Place::Authoritative if exact => Lookup::Found(info.node),
                     Place::Authoritative => {
                         let mut wild = b"\x01*".to_vec();
-                        wild.extend_from_slice(enc);
-                        match self.names.get(wild.as_slice()) {
+                        wild.extend_from_slice(k);
+                        match self.get(&wild) {
                             Some(w) if w.place == Place::Authoritative => Lookup::Found(w.node),
                             _ => Lookup::NxDomain,
                         }
                     }
-                    Place::Delegation => Lookup::Delegated(enc),
+                    Place::Delegation => Lookup::Delegated(self.stored_key(k)),
                     Place::Occluded => match self.cut_above(k) {
                         Some(cut) => Lookup::Delegated(cut),
                         None => Lookup::Outside,
@@ -242,24 +250,27 @@ impl<'z> View<'z> {
         Lookup::NxDomain
     }
 
+    /// `key` as stored in the zone (for a borrow that outlives `key`).
+    fn stored_key(&self, key: &[u8]) -> &'z [u8] {
+        let zone: &'z Zone = self.zone;
+        zone.nodes.get_key_value(key).map_or(&[], |(k, _)| &k[..])
+    }
+
     /// The cut above an occluded name.
     fn cut_above(&self, key: &[u8]) -> Option<&'z [u8]> {
         let mut at = name::parent(key);
         while let Some(k) = at {
-            if let Some((&cut, info)) = self.names.get_key_value(k) {
-                if info.place == Place::Delegation {
-                    return Some(cut);
-                }
+            if self.places.get(k) == Some(&Place::Delegation) {
+                return Some(self.stored_key(k));
             }
             at = name::parent(k);
         }
         None
     }
 
-    /// Address RRsets (A, AAAA) of `key` usable as additional data, and
-    /// whether they are glue below `cut`.
+    /// Address RRsets (A, AAAA) of `key` usable as additional data.
     fn addresses(&self, key: &[u8]) -> Option<(&'z zone::Node, Vec<&'z RRset>)> {
-        let info = self.names.get(key)?;
+        let info = self.get(key)?;
         if matches!(info.place, Place::InChild) {
             return None;
         }
@@ -288,17 +299,86 @@ struct Out {
     bodies: Vec<u8>,
     fixups: Vec<u16>,
     zones: Vec<ZoneInfo>,
-    index: AHashMap<Box<[u8]>, u32>,
     /// DS entries for child apexes, applied at the end.
     overrides: Vec<(Box<[u8]>, u16, AnswerId)>,
+    /// The template being rendered (reused).
+    b: Builder,
+}
+
+/// Additional address records for the names in NS, MX and SRV RRsets
+/// (RFC 1034 §4.3.2 step 6; RFC 2782). Below `cut`, they are glue and
+/// required (RFC 9471).
+fn additional(view: &View<'_>, b: &mut Builder, rrset: &RRset, cut: Option<&[u8]>) {
+    let at = match rrset.rtype {
+        NS => 0,
+        MX => 2,
+        SRV => 6,
+        _ => return,
+    };
+    let mut wanted: Vec<(Vec<u8>, bool)> = Vec::new();
+    for rdata in &rrset.rdatas {
+        let Some(target) = rdata.get(at..) else { continue };
+        let key = name::to_key(target);
+        if !wanted.iter().any(|(k, _)| *k == key) {
+            let required = cut.is_some_and(|c| name::is_within(&key, c));
+            wanted.push((key, required));
+        }
+    }
+    // Required glue first, so that optional data can be cut off the end.
+    wanted.sort_by_key(|(_, required)| !required);
+    for (key, required) in wanted {
+        if let Some((node, sets)) = view.addresses(&key) {
+            for set in sets {
+                b.rrset(
+                    Section::Additional,
+                    Owner::Name(&node.owner),
+                    set.rtype,
+                    set.ttl,
+                    &set.rdatas,
+                    required,
+                );
+            }
+        }
+    }
 }
 
 impl Out {
-    fn push(&mut self, r: Rendered, rcode: u8, authoritative: bool) -> AnswerId {
+    /// Reserves room for a zone's nodes and answers, so that the arenas do
+    /// not grow (and copy) many times over a large zone.
+    fn reserve(&mut self, view: &View<'_>) {
+        let names = view.len();
+        self.nodes.reserve(names);
+        self.names.reserve(names * 16);
+        self.types.reserve(view.zone.record_count.min(names * 2));
+        self.answers.reserve(names + names / 4);
+        self.bodies.reserve(view.zone.record_count * 20);
+    }
+
+    /// Stores the finished template in the arenas; reports one that is too
+    /// large and returns `None` for it.
+    fn store(
+        &mut self,
+        view: &View<'_>,
+        rcode: u8,
+        authoritative: bool,
+        what: impl FnOnce() -> String,
+        diags: &mut Diagnostics,
+    ) -> Option<AnswerId> {
+        let Some(r): Option<Rendered<'_>> = self.b.finish() else {
+            let loc = view.zone.loc(view.soa.loc);
+            diags.error(
+                Some(crate::diag::Loc { line: 0, ..loc }),
+                format!(
+                    "the answer for {} is larger than a DNS message can hold; it is left out",
+                    what()
+                ),
+            );
+            return None;
+        };
         let (shuffle_at, shuffle_count, shuffle_size) = r
             .shuffle
             .map_or((0, 0, 0), |(at, n, size)| (at as u16, n as u16, size as u8));
-        let answer = Answer {
+        self.answers.push(Answer {
             body_at: self.bodies.len() as u32,
             body_len: r.body.len() as u16,
             required_len: r.required_len as u16,
@@ -312,43 +392,24 @@ impl Out {
             shuffle_at,
             shuffle_count,
             shuffle_size,
-        };
-        self.bodies.extend_from_slice(&r.body);
-        self.fixups.extend_from_slice(&r.fixups);
-        self.answers.push(answer);
-        (self.answers.len() - 1) as AnswerId
-    }
-
-    /// Stores a finished template, reporting one that is too large.
-    fn store(
-        &mut self,
-        view: &View<'_>,
-        builder: Builder,
-        rcode: u8,
-        authoritative: bool,
-        what: &str,
-        diags: &mut Diagnostics,
-    ) -> Option<AnswerId> {
-        match builder.finish() {
-            Some(r) => Some(self.push(r, rcode, authoritative)),
-            None => {
-                diags.error(
-                    Some(view.zone.loc(view.soa.loc)).map(|mut l| {
-                        l.line = 0;
-                        l
-                    }),
-                    format!("the answer for {what} is larger than a DNS message can hold; it is left out"),
-                );
-                None
-            }
-        }
+        });
+        self.bodies.extend_from_slice(r.body);
+        self.fixups.extend_from_slice(r.fixups);
+        Some((self.answers.len() - 1) as AnswerId)
     }
 
     /// NXDOMAIN or NODATA for the zone: the SOA in authority, rendered
     /// against the apex so that any qname in the zone can use it.
     fn negative(&mut self, view: &View<'_>, rcode: u8, diags: &mut Diagnostics) -> AnswerId {
-        let mut b = Builder::new(&view.zone.origin, Mode::Suffix);
-        b.rrset(
+        self.b.reset(&view.zone.origin, Mode::Suffix);
+        self.soa_authority(view);
+        self.store(view, rcode, true, || "the SOA".into(), diags)
+            .expect("an SOA always fits")
+    }
+
+    /// The zone's SOA in authority, at the negative TTL (RFC 2308 §3).
+    fn soa_authority(&mut self, view: &View<'_>) {
+        self.b.rrset(
             Section::Authority,
             Owner::Name(view.apex_owner),
             SOA,
@@ -356,11 +417,9 @@ impl Out {
             &view.soa.rdatas[..1],
             false,
         );
-        self.store(view, b, rcode, true, "the SOA", diags)
-            .expect("an SOA always fits")
     }
 
-    /// One RRset as the whole answer.
+    /// One RRset as the whole answer, with its additional data.
     fn single(
         &mut self,
         view: &View<'_>,
@@ -369,116 +428,138 @@ impl Out {
         rrset: &RRset,
         diags: &mut Diagnostics,
     ) -> Option<AnswerId> {
-        let mut b = Builder::new(qkey, mode);
-        b.rrset(Section::Answer, Owner::Qname, rrset.rtype, rrset.ttl, &rrset.rdatas, false);
-        self.additional(view, &mut b, &[rrset], None);
-        let what = format!("{} {}", name::to_text(qkey), domain::base::iana::Rtype::from_int(rrset.rtype));
-        self.store(view, b, NOERROR, true, &what, diags)
-    }
-
-    /// Additional address records for the names in NS, MX and SRV RRsets
-    /// (RFC 1034 §4.3.2 step 6; RFC 2782). Below `cut`, they are glue and
-    /// required (RFC 9471).
-    fn additional(&mut self, view: &View<'_>, b: &mut Builder, rrsets: &[&RRset], cut: Option<&[u8]>) {
-        let mut seen = AHashSet::new();
-        let mut wanted: Vec<(Vec<u8>, bool)> = Vec::new();
-        for rrset in rrsets {
-            for rdata in &rrset.rdatas {
-                let at = match rrset.rtype {
-                    NS => 0,
-                    MX => 2,
-                    SRV => 6,
-                    _ => continue,
-                };
-                let Some(target) = rdata.get(at..) else { continue };
-                let key = name::to_key(target);
-                let required = cut.is_some_and(|c| name::is_within(&key, c));
-                if seen.insert(key.clone()) {
-                    wanted.push((key, required));
-                }
-            }
-        }
-        // Required glue first, so that optional data can be cut off the end.
-        wanted.sort_by_key(|(_, required)| !required);
-        for (key, required) in wanted {
-            if let Some((node, sets)) = view.addresses(&key) {
-                for set in sets {
-                    b.rrset(Section::Additional, Owner::Name(&node.owner), set.rtype, set.ttl, &set.rdatas, required);
-                }
-            }
-        }
+        self.b.reset(qkey, mode);
+        self.b.rrset(
+            Section::Answer,
+            Owner::Qname,
+            rrset.rtype,
+            rrset.ttl,
+            &rrset.rdatas,
+            false,
+        );
+        additional(view, &mut self.b, rrset, None);
+        let what = || {
+            format!(
+                "{} {}",
+                name::to_text(qkey),
+                domain::base::iana::Rtype::from_int(rrset.rtype)
+            )
+        };
+        self.store(view, NOERROR, true, what, diags)
     }
 
     /// A referral to the cut `cut` (RFC 1034 §4.3.2 step 3b): its NS in
     /// authority, glue in additional, AA clear.
     fn referral(&mut self, view: &View<'_>, cut: &[u8], diags: &mut Diagnostics) -> Option<AnswerId> {
-        let node = view.names.get(cut)?.node?;
+        let node = view.get(cut)?.node?;
         let ns = node.rrset(NS)?;
-        let mut b = Builder::new(cut, Mode::Suffix);
-        b.rrset(Section::Authority, Owner::Name(&node.owner), NS, ns.ttl, &ns.rdatas, false);
-        self.additional(view, &mut b, &[ns], Some(cut));
-        self.store(view, b, NOERROR, false, &format!("the referral to {}", name::to_text(cut)), diags)
+        self.b.reset(cut, Mode::Suffix);
+        self.b.rrset(
+            Section::Authority,
+            Owner::Name(&node.owner),
+            NS,
+            ns.ttl,
+            &ns.rdatas,
+            false,
+        );
+        additional(view, &mut self.b, ns, Some(cut));
+        self.store(
+            view,
+            NOERROR,
+            false,
+            || format!("the referral to {}", name::to_text(cut)),
+            diags,
+        )
     }
 
-    /// Adds a node to the index.
-    fn node(&mut self, view: &View<'_>, key: &[u8], kind: NodeKind, types: Vec<(u16, AnswerId)>, fallback: AnswerId, any: AnswerId) {
-        let node = Node {
+    /// Adds a node to the index; its types are the last `types` entries
+    /// from `types_at` on.
+    fn node(
+        &mut self,
+        view: &View<'_>,
+        key: &[u8],
+        kind: NodeKind,
+        types_at: usize,
+        fallback: AnswerId,
+        any: AnswerId,
+    ) {
+        self.nodes.push(Node {
             name_at: self.names.len() as u32,
             name_len: key.len() as u8,
             kind,
             zone: view.index,
-            types_at: self.types.len() as u32,
-            types_len: types.len() as u16,
+            types_at: types_at as u32,
+            types_len: (self.types.len() - types_at) as u16,
             fallback,
             any,
             wildcard: NONE,
-        };
+        });
         self.names.extend_from_slice(key);
-        self.types.extend(types);
-        self.index.insert(key.into(), self.nodes.len() as u32);
-        self.nodes.push(node);
     }
 
     /// A zone cut: DS from this side (RFC 4035 §3.1.4.1), referral for the
     /// rest.
-    fn delegation(&mut self, view: &View<'_>, key: &[u8], nodata: AnswerId, diags: &mut Diagnostics) {
-        let Some(referral) = self.referral(view, key, diags) else { return };
-        let node = view.names[key].node;
+    fn delegation(
+        &mut self,
+        view: &View<'_>,
+        key: &[u8],
+        node: Option<&zone::Node>,
+        nodata: AnswerId,
+        diags: &mut Diagnostics,
+    ) {
+        let Some(referral) = self.referral(view, key, diags) else {
+            return;
+        };
         let ds = match node.and_then(|n| n.rrset(DS)) {
             Some(set) => self.single(view, key, Mode::Exact, set, diags).unwrap_or(nodata),
             None => nodata,
         };
-        self.node(view, key, NodeKind::Delegation, vec![(DS, ds)], referral, referral);
+        let types_at = self.types.len();
+        self.types.push((DS, ds));
+        self.node(view, key, NodeKind::Delegation, types_at, referral, referral);
     }
 
     /// A name with authoritative data (or none: an empty non-terminal).
-    fn authoritative(&mut self, view: &View<'_>, key: &[u8], nodata: AnswerId, diags: &mut Diagnostics) {
-        let mode = if name::is_wildcard(key) { Mode::Wildcard } else { Mode::Exact };
-        let node = view.names[key].node;
-        let (types, fallback) = match node {
+    fn authoritative(
+        &mut self,
+        view: &View<'_>,
+        key: &[u8],
+        node: Option<&zone::Node>,
+        nodata: AnswerId,
+        diags: &mut Diagnostics,
+    ) {
+        let mode = if name::is_wildcard(key) {
+            Mode::Wildcard
+        } else {
+            Mode::Exact
+        };
+        let types_at = self.types.len();
+        let fallback = match node {
             Some(n) if n.rrset(CNAME).is_some() => self.cname_answers(view, key, mode, n, diags),
             Some(n) => {
-                let mut types = Vec::with_capacity(n.rrsets.len());
                 for set in &n.rrsets {
                     if let Some(id) = self.single(view, key, mode, set, diags) {
-                        types.push((set.rtype, id));
+                        self.types.push((set.rtype, id));
                     }
                 }
-                (types, nodata)
+                Some(nodata)
             }
-            None => (Vec::new(), nodata),
+            None => Some(nodata),
         };
+        let types = &self.types[types_at..];
+        let fallback = fallback.or(types.first().map(|&(_, id)| id)).unwrap_or(nodata);
         // RFC 8482 §4.2: answer ANY with one RRset (the CNAME, if any).
         let any = types
             .iter()
             .find(|(t, _)| *t == CNAME)
             .or(types.first())
             .map_or(fallback, |&(_, id)| id);
-        self.node(view, key, NodeKind::Authoritative, types, fallback, any);
+        self.node(view, key, NodeKind::Authoritative, types_at, fallback, any);
     }
 
-    /// Answers at a CNAME owner: the CNAME alone for QTYPE CNAME, else the
-    /// chain followed inside the zone and then the data found at its end.
+    /// Answers at a CNAME owner, pushed to `types`: the CNAME alone for
+    /// QTYPE CNAME, the chain followed inside the zone plus the data at its
+    /// end for the types found there. Returns the answer for other types.
     fn cname_answers(
         &mut self,
         view: &View<'_>,
@@ -486,11 +567,10 @@ impl Out {
         mode: Mode,
         node: &zone::Node,
         diags: &mut Diagnostics,
-    ) -> (Vec<(u16, AnswerId)>, AnswerId) {
+    ) -> Option<AnswerId> {
         let cname = node.rrset(CNAME).expect("caller checked");
-        let mut types = Vec::new();
         if let Some(id) = self.single(view, key, mode, cname, diags) {
-            types.push((CNAME, id));
+            self.types.push((CNAME, id));
         }
         // Follow the chain: (owner, rrset) steps.
         let mut steps: Vec<(Option<&[u8]>, &RRset)> = vec![(None, cname)];
@@ -510,125 +590,120 @@ impl Out {
                 },
                 Lookup::Found(None) => break End::NoData,
                 Lookup::NxDomain => break End::NxDomain,
-                Lookup::Delegated(cut) => break End::Referral(cut.to_vec()),
+                Lookup::Delegated(cut) => break End::Referral(cut),
                 Lookup::Outside => break End::Stop,
             }
         };
+        let what = || format!("the CNAME chain at {}", name::to_text(key));
         let chain = |b: &mut Builder| {
+            b.reset(key, mode);
             for (owner, set) in &steps {
                 let owner = owner.map_or(Owner::Qname, Owner::Name);
                 b.rrset(Section::Answer, owner, CNAME, set.ttl, &set.rdatas, false);
             }
         };
-        let what = format!("the CNAME chain at {}", name::to_text(key));
-        let fallback = match &end {
+        match end {
             End::Data(target, n) => {
                 for set in &n.rrsets {
-                    let mut b = Builder::new(key, mode);
-                    chain(&mut b);
-                    b.rrset(Section::Answer, Owner::Name(target), set.rtype, set.ttl, &set.rdatas, false);
-                    self.additional(view, &mut b, &[set], None);
-                    if let Some(id) = self.store(view, b, NOERROR, true, &what, diags) {
-                        types.push((set.rtype, id));
+                    chain(&mut self.b);
+                    self.b.rrset(
+                        Section::Answer,
+                        Owner::Name(target),
+                        set.rtype,
+                        set.ttl,
+                        &set.rdatas,
+                        false,
+                    );
+                    additional(view, &mut self.b, set, None);
+                    if let Some(id) = self.store(view, NOERROR, true, what, diags) {
+                        self.types.push((set.rtype, id));
                     }
                 }
-                self.chain_negative(view, key, mode, &chain, NOERROR, diags)
+                chain(&mut self.b);
+                self.soa_authority(view);
+                self.store(view, NOERROR, true, what, diags)
             }
-            End::NoData => self.chain_negative(view, key, mode, &chain, NOERROR, diags),
-            End::NxDomain => self.chain_negative(view, key, mode, &chain, NXDOMAIN, diags),
+            // The RCODE of the last step (RFC 6604), the SOA for negatives
+            // (RFC 2308 §2.1, §2.2).
+            End::NoData | End::NxDomain => {
+                chain(&mut self.b);
+                self.soa_authority(view);
+                let rcode = if matches!(end, End::NxDomain) {
+                    NXDOMAIN
+                } else {
+                    NOERROR
+                };
+                self.store(view, rcode, true, what, diags)
+            }
             End::Referral(cut) => {
-                let mut b = Builder::new(key, mode);
-                chain(&mut b);
-                if let Some(ns_node) = view.names.get(&cut[..]).and_then(|i| i.node) {
-                    if let Some(ns) = ns_node.rrset(NS) {
-                        b.rrset(Section::Authority, Owner::Name(&ns_node.owner), NS, ns.ttl, &ns.rdatas, false);
-                        self.additional(view, &mut b, &[ns], Some(cut));
-                    }
+                chain(&mut self.b);
+                if let Some(ns_node) = view.get(cut).and_then(|i| i.node)
+                    && let Some(ns) = ns_node.rrset(NS)
+                {
+                    self.b.rrset(
+                        Section::Authority,
+                        Owner::Name(&ns_node.owner),
+                        NS,
+                        ns.ttl,
+                        &ns.rdatas,
+                        false,
+                    );
+                    additional(view, &mut self.b, ns, Some(cut));
                 }
-                self.store(view, b, NOERROR, true, &what, diags)
+                self.store(view, NOERROR, true, what, diags)
             }
             End::Stop => {
-                let mut b = Builder::new(key, mode);
-                chain(&mut b);
-                self.store(view, b, NOERROR, true, &what, diags)
+                chain(&mut self.b);
+                self.store(view, NOERROR, true, what, diags)
             }
-        };
-        let fallback = fallback.unwrap_or_else(|| types.first().map_or(0, |&(_, id)| id));
-        (types, fallback)
+        }
     }
 
-    /// A chain ending in NODATA or NXDOMAIN: the chain, then the SOA
-    /// (RFC 2308 §2.1, §2.2; the RCODE of the last step, RFC 6604).
-    fn chain_negative(
-        &mut self,
-        view: &View<'_>,
-        key: &[u8],
-        mode: Mode,
-        chain: &dyn Fn(&mut Builder),
-        rcode: u8,
-        diags: &mut Diagnostics,
-    ) -> Option<AnswerId> {
-        let mut b = Builder::new(key, mode);
-        chain(&mut b);
-        b.rrset(
-            Section::Authority,
-            Owner::Name(view.apex_owner),
-            SOA,
-            view.negative_ttl(),
-            &view.soa.rdatas[..1],
-            false,
-        );
-        self.store(view, b, rcode, true, &format!("the CNAME chain at {}", name::to_text(key)), diags)
-    }
-
-    /// Links wildcards to their parents, applies overrides and builds the
-    /// hash table.
+    /// Builds the hash table, then links wildcards to their parents and
+    /// applies the overrides.
     fn finish(mut self) -> Snapshot {
+        let hasher = ahash::RandomState::new();
+        let name_of = |nodes: &[Node], i: u32| -> std::ops::Range<usize> {
+            let n = &nodes[i as usize];
+            n.name_at as usize..n.name_at as usize + usize::from(n.name_len)
+        };
+        let mut table = HashTable::with_capacity(self.nodes.len());
+        for i in 0..self.nodes.len() as u32 {
+            let hash = hasher.hash_one(&self.names[name_of(&self.nodes, i)]);
+            table.insert_unique(hash, i, |&j| hasher.hash_one(&self.names[name_of(&self.nodes, j)]));
+        }
+        let find = |nodes: &[Node], names: &[u8], key: &[u8]| -> Option<u32> {
+            table
+                .find(hasher.hash_one(key), |&j| &names[name_of(nodes, j)] == key)
+                .copied()
+        };
         for (key, qtype, answer) in std::mem::take(&mut self.overrides) {
-            let Some(&i) = self.index.get(&key) else { continue };
+            let Some(i) = find(&self.nodes, &self.names, &key) else {
+                continue;
+            };
             let node = self.nodes[i as usize];
             let at = node.types_at as usize;
-            let existing = self.types[at..at + usize::from(node.types_len)]
-                .iter()
-                .position(|(t, _)| *t == qtype);
-            match existing {
-                Some(pos) => self.types[at + pos].1 = answer,
-                None => {
-                    // Move the node's types to the end with the new entry.
-                    let mut types = self.types[at..at + usize::from(node.types_len)].to_vec();
-                    types.push((qtype, answer));
-                    let node = &mut self.nodes[i as usize];
-                    node.types_at = self.types.len() as u32;
-                    node.types_len = types.len() as u16;
-                    self.types.extend(types);
-                }
+            let mut types = self.types[at..at + usize::from(node.types_len)].to_vec();
+            match types.iter().position(|(t, _)| *t == qtype) {
+                Some(pos) => types[pos].1 = answer,
+                None => types.push((qtype, answer)),
             }
+            let node = &mut self.nodes[i as usize];
+            node.types_at = self.types.len() as u32;
+            node.types_len = types.len() as u16;
+            self.types.extend(types);
         }
         for i in 0..self.nodes.len() {
-            let node = self.nodes[i];
-            let at = node.name_at as usize;
-            let key = &self.names[at..at + usize::from(node.name_len)];
-            if name::is_wildcard(key) {
-                if let Some(parent) = name::parent(key) {
-                    if let Some(&p) = self.index.get(parent) {
-                        if self.nodes[p as usize].zone == node.zone {
-                            self.nodes[p as usize].wildcard = i as u32;
-                        }
-                    }
-                }
+            let key = &self.names[name_of(&self.nodes, i as u32)];
+            if !name::is_wildcard(key) {
+                continue;
             }
-        }
-        let hasher = ahash::RandomState::new();
-        let mut table = HashTable::with_capacity(self.nodes.len());
-        for (i, node) in self.nodes.iter().enumerate() {
-            let at = node.name_at as usize;
-            let key = &self.names[at..at + usize::from(node.name_len)];
-            let hash = hasher.hash_one(key);
-            table.insert_unique(hash, i as u32, |&j| {
-                let n = &self.nodes[j as usize];
-                let at = n.name_at as usize;
-                hasher.hash_one(&self.names[at..at + usize::from(n.name_len)])
-            });
+            let Some(parent) = name::parent(key) else { continue };
+            if let Some(p) = find(&self.nodes, &self.names, parent)
+                && self.nodes[p as usize].zone == self.nodes[i].zone
+            {
+                self.nodes[p as usize].wildcard = i as u32;
+            }
         }
         self.names.shrink_to_fit();
         self.types.shrink_to_fit();
@@ -655,6 +730,6 @@ enum End<'a, 'z> {
     Data(&'a [u8], &'z zone::Node),
     NoData,
     NxDomain,
-    Referral(Vec<u8>),
+    Referral(&'z [u8]),
     Stop,
 }

@@ -103,6 +103,19 @@ impl Snapshot {
         &self.zones
     }
 
+    /// Bytes held by the index and its arenas (not counting allocator
+    /// overhead).
+    pub fn memory_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.table.capacity() * (size_of::<u32>() + 1)
+            + self.nodes.capacity() * size_of::<Node>()
+            + self.names.capacity()
+            + self.types.capacity() * size_of::<(u16, AnswerId)>()
+            + self.answers.capacity() * size_of::<Answer>()
+            + self.bodies.capacity()
+            + self.fixups.capacity() * size_of::<u16>()
+    }
+
     /// Names in the index (owners, empty non-terminals and cuts).
     pub fn node_count(&self) -> usize {
         self.nodes.len()

@@ -53,11 +53,11 @@ const MAX_POINTER: usize = 0x3FFF;
 /// bytes, less the header, the largest question and an OPT record.
 pub const MAX_BODY: usize = 65535 - 12 - 259 - 11;
 
-/// A rendered answer, before it is stored in the snapshot's arenas.
-#[derive(Clone, Debug, Default)]
-pub struct Rendered {
-    pub body: Vec<u8>,
-    pub fixups: Vec<u16>,
+/// A rendered answer, borrowed from the [`Builder`] until it is stored.
+#[derive(Clone, Copy, Debug)]
+pub struct Rendered<'a> {
+    pub body: &'a [u8],
+    pub fixups: &'a [u16],
     pub counts: [u16; 3],
     /// Bytes and additional records that must be sent (the rest of the
     /// additional section may be dropped to fit the client's size).
@@ -69,42 +69,72 @@ pub struct Rendered {
     pub base_qlen: usize,
 }
 
-/// Renders one answer template.
+/// Renders answer templates; reused from one template to the next so that
+/// compiling a large zone does not allocate per answer.
+#[derive(Default)]
 pub struct Builder {
-    mode: Mode,
+    mode: Option<Mode>,
     /// Where the body starts in the message.
     base: usize,
-    out: Rendered,
-    /// Names that later names may point to: lower-cased wire form and
-    /// their offset in the message.
-    targets: Vec<(Vec<u8>, usize)>,
-    section: Section,
+    base_qlen: usize,
+    body: Vec<u8>,
+    fixups: Vec<u16>,
+    counts: [u16; 3],
+    required_len: usize,
+    required_additional: u16,
+    /// Names that later names may point to: (start, length) in
+    /// `target_keys` (lower-cased wire form), and their message offset.
+    target_keys: Vec<u8>,
+    targets: Vec<(u32, u16, u16)>,
+    section: Option<Section>,
     additional_start: Option<usize>,
     last_rrset: Option<(usize, usize, u16)>,
+}
+
+/// Label starts of a name, without allocating.
+fn starts_of(wire: &[u8], starts: &mut [usize; 128]) -> usize {
+    let (mut n, mut pos) = (0, 0);
+    while pos < wire.len() && wire[pos] != 0 && n < starts.len() {
+        starts[n] = pos;
+        n += 1;
+        pos += 1 + usize::from(wire[pos]);
+    }
+    n
 }
 
 impl Builder {
     /// Starts a template whose virtual question is `qkey` (a lower-cased
     /// wire name).
     pub fn new(qkey: &[u8], mode: Mode) -> Self {
-        let mut targets = Vec::new();
-        for start in name::label_starts(qkey) {
+        let mut b = Builder::default();
+        b.reset(qkey, mode);
+        b
+    }
+
+    /// Forgets the previous template and starts a new one.
+    pub fn reset(&mut self, qkey: &[u8], mode: Mode) {
+        self.mode = Some(mode);
+        self.base = QUESTION_AT + qkey.len() + 4;
+        self.base_qlen = qkey.len();
+        self.body.clear();
+        self.fixups.clear();
+        self.counts = [0; 3];
+        self.required_len = 0;
+        self.required_additional = 0;
+        self.target_keys.clear();
+        self.targets.clear();
+        self.section = None;
+        self.additional_start = None;
+        self.last_rrset = None;
+        let mut starts = [0; 128];
+        let n = starts_of(qkey, &mut starts);
+        self.target_keys.extend_from_slice(qkey);
+        for &start in &starts[..n] {
             if mode == Mode::Wildcard && start == 0 {
                 continue; // the '*' label is not in the real qname
             }
-            targets.push((qkey[start..].to_vec(), QUESTION_AT + start));
-        }
-        Builder {
-            mode,
-            base: QUESTION_AT + qkey.len() + 4,
-            out: Rendered {
-                base_qlen: qkey.len(),
-                ..Rendered::default()
-            },
-            targets,
-            section: Section::Answer,
-            additional_start: None,
-            last_rrset: None,
+            self.targets
+                .push((start as u32, (qkey.len() - start) as u16, (QUESTION_AT + start) as u16));
         }
     }
 
@@ -120,131 +150,155 @@ impl Builder {
         rdatas: &[Box<[u8]>],
         required: bool,
     ) {
-        debug_assert!(section >= self.section, "sections out of order");
-        self.section = section;
+        debug_assert!(self.section.is_none_or(|s| section >= s), "sections out of order");
+        self.section = Some(section);
         if section == Section::Additional && self.additional_start.is_none() {
-            self.additional_start = Some(self.out.body.len());
+            self.additional_start = Some(self.body.len());
         }
-        let start = self.out.body.len();
+        let start = self.body.len();
         for rdata in rdatas {
             self.record(owner, rtype, ttl, rdata);
         }
-        self.out.counts[section as usize] += rdatas.len() as u16;
+        self.counts[section as usize] += rdatas.len() as u16;
         if section == Section::Answer {
             self.last_rrset = Some((start, rdatas.len(), rtype));
         }
         if section == Section::Additional && required {
-            self.out.required_len = self.out.body.len();
-            self.out.required_additional = self.out.counts[2];
+            self.required_len = self.body.len();
+            self.required_additional = self.counts[2];
         }
-    }
-
-    /// Whether any record has been written.
-    pub fn is_empty(&self) -> bool {
-        self.out.body.is_empty()
     }
 
     fn record(&mut self, owner: Owner<'_>, rtype: u16, ttl: u32, rdata: &[u8]) {
         match owner {
-            Owner::Qname => self.out.body.extend_from_slice(&[0xC0, QUESTION_AT as u8]),
-            Owner::Name(wire) => self.name(wire, true),
+            Owner::Qname => self.body.extend_from_slice(&[0xC0, QUESTION_AT as u8]),
+            Owner::Name(wire) => self.name(wire),
         }
-        self.out.body.extend_from_slice(&rtype.to_be_bytes());
-        self.out.body.extend_from_slice(&1u16.to_be_bytes()); // class IN
-        self.out.body.extend_from_slice(&ttl.to_be_bytes());
-        let len_at = self.out.body.len();
-        self.out.body.extend_from_slice(&[0, 0]);
+        self.body.extend_from_slice(&rtype.to_be_bytes());
+        self.body.extend_from_slice(&1u16.to_be_bytes()); // class IN
+        self.body.extend_from_slice(&ttl.to_be_bytes());
+        let len_at = self.body.len();
+        self.body.extend_from_slice(&[0, 0]);
         if is_compressible(rtype) {
             self.compressed_rdata(rtype, rdata);
         } else {
-            self.out.body.extend_from_slice(rdata);
+            self.body.extend_from_slice(rdata);
         }
-        let rdlen = (self.out.body.len() - len_at - 2) as u16;
-        self.out.body[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+        let rdlen = (self.body.len() - len_at - 2) as u16;
+        self.body[len_at..len_at + 2].copy_from_slice(&rdlen.to_be_bytes());
     }
 
     /// Writes RDATA of the RFC 1035 types, compressing their names.
     fn compressed_rdata(&mut self, rtype: u16, rdata: &[u8]) {
         let (prefix, names) = match rtype {
-            15 => (2, 1), // MX: preference, exchange
+            15 => (2, 1),     // MX: preference, exchange
             6 | 14 => (0, 2), // SOA: mname, rname, ...; MINFO: two names
-            _ => (0, 1),  // NS, MD, MF, CNAME, MB, MG, MR, PTR
+            _ => (0, 1),      // NS, MD, MF, CNAME, MB, MG, MR, PTR
         };
         let mut pos = prefix.min(rdata.len());
-        self.out.body.extend_from_slice(&rdata[..pos]);
+        self.body.extend_from_slice(&rdata[..pos]);
         for _ in 0..names {
             match name::wire_len(&rdata[pos..]) {
                 Some(len) => {
-                    self.name(&rdata[pos..pos + len], true);
+                    self.name(&rdata[pos..pos + len]);
                     pos += len;
                 }
                 None => break, // cannot happen for data `domain` composed
             }
         }
-        self.out.body.extend_from_slice(&rdata[pos..]);
+        self.body.extend_from_slice(&rdata[pos..]);
+    }
+
+    /// The message offset of a known name equal to `key`, if any.
+    fn target(&self, key: &[u8]) -> Option<u16> {
+        self.targets
+            .iter()
+            .find(|&&(at, len, _)| {
+                usize::from(len) == key.len() && &self.target_keys[at as usize..at as usize + key.len()] == key
+            })
+            .map(|&(_, _, offset)| offset)
     }
 
     /// Writes a name, compressed against the question and earlier names.
-    fn name(&mut self, wire: &[u8], compress: bool) {
-        let key = name::to_key(wire);
-        let starts = name::label_starts(wire);
-        for (i, &start) in starts.iter().enumerate() {
-            if compress {
-                if let Some(&(_, target)) = self.targets.iter().find(|(t, _)| t[..] == key[start..]) {
-                    self.labels(wire, &key, &starts[..i]);
-                    let at = self.out.body.len();
-                    let pointer = 0xC000 | target as u16;
-                    self.out.body.extend_from_slice(&pointer.to_be_bytes());
-                    if self.mode != Mode::Exact {
-                        self.out.fixups.push(at as u16);
-                    }
-                    return;
+    fn name(&mut self, wire: &[u8]) {
+        let mut key_buf = [0u8; name::MAX_NAME_LEN];
+        let key = &mut key_buf[..wire.len().min(name::MAX_NAME_LEN)];
+        key.copy_from_slice(&wire[..key.len()]);
+        key.make_ascii_lowercase();
+        let mut starts = [0; 128];
+        let n = starts_of(wire, &mut starts);
+        for i in 0..n {
+            if let Some(target) = self.target(&key[starts[i]..]) {
+                self.labels(wire, key, &starts[..i]);
+                let at = self.body.len();
+                let pointer = 0xC000 | target;
+                self.body.extend_from_slice(&pointer.to_be_bytes());
+                if self.mode != Some(Mode::Exact) {
+                    self.fixups.push(at as u16);
                 }
+                return;
             }
         }
-        self.labels(wire, &key, &starts);
-        self.out.body.push(0);
+        self.labels(wire, key, &starts[..n]);
+        self.body.push(0);
     }
 
     /// Writes the labels starting at `starts`, remembering each suffix as a
     /// compression target.
     fn labels(&mut self, wire: &[u8], key: &[u8], starts: &[usize]) {
         for &start in starts {
-            let at = self.base + self.out.body.len();
+            let at = self.base + self.body.len();
             // Outside exact templates, pointers move by up to a name's length.
-            let slack = if self.mode == Mode::Exact { 0 } else { name::MAX_NAME_LEN };
+            let slack = if self.mode == Some(Mode::Exact) {
+                0
+            } else {
+                name::MAX_NAME_LEN
+            };
             if at + slack <= MAX_POINTER {
-                self.targets.push((key[start..].to_vec(), at));
+                let key_at = self.target_keys.len() as u32;
+                self.target_keys.extend_from_slice(&key[start..]);
+                self.targets.push((key_at, (key.len() - start) as u16, at as u16));
             }
             let len = usize::from(wire[start]);
-            self.out.body.extend_from_slice(&wire[start..start + 1 + len]);
+            self.body.extend_from_slice(&wire[start..start + 1 + len]);
         }
     }
 
     /// Finishes the template; `None` if it is too large for any message.
-    pub fn finish(mut self) -> Option<Rendered> {
-        if self.out.body.len() > MAX_BODY {
+    pub fn finish(&mut self) -> Option<Rendered<'_>> {
+        if self.body.len() > MAX_BODY {
             return None;
         }
-        let additional_start = self.additional_start.unwrap_or(self.out.body.len());
-        self.out.required_len = self.out.required_len.max(additional_start);
+        let additional_start = self.additional_start.unwrap_or(self.body.len());
+        let required_len = self.required_len.max(additional_start);
+        let mut shuffle = None;
         if let Some((start, count, rtype)) = self.last_rrset {
             let size = match rtype {
                 1 => 16,
                 28 => 28,
                 _ => 0,
             };
-            let all_pointers = size > 0
+            // Only records whose owners are pointers have one size and
+            // nothing pointing into them: those may be reordered.
+            let movable = size > 0
                 && count > 1
                 && (0..count).all(|k| {
                     let at = start + k * size;
-                    at + size <= self.out.body.len() && self.out.body[at] & 0xC0 == 0xC0
+                    at + size <= self.body.len() && self.body[at] & 0xC0 == 0xC0
                 });
-            if all_pointers {
-                self.out.shuffle = Some((start, count, size));
+            if movable {
+                shuffle = Some((start, count, size));
             }
         }
-        Some(self.out)
+        Some(Rendered {
+            body: &self.body,
+            fixups: &self.fixups,
+            counts: self.counts,
+            required_len,
+            required_additional: self.required_additional,
+            shuffle,
+            base_qlen: self.base_qlen,
+        })
     }
 }
 
@@ -276,6 +330,6 @@ mod tests {
         let r = b.finish().unwrap();
         assert_eq!(&r.body[..2], &[0xC0, 12]);
         assert_eq!(&r.body[12..], b"\x03web\xC0\x10");
-        assert_eq!(r.fixups, vec![0, 16]);
+        assert_eq!(r.fixups, &[0, 16]);
     }
 }

@@ -9,7 +9,6 @@
 //! (RFC 1034 §4.2.1, RFC 2181 §5, §10.1), every problem reported with its
 //! `file:line`.
 
-use std::collections::hash_map::Entry as MapEntry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -96,12 +95,13 @@ impl Zone {
     }
 }
 
-/// One record as read, before grouping.
-struct RawRecord {
-    owner: Vec<u8>,
+/// One record as read, before grouping; the bytes borrow the loader's
+/// reusable buffers.
+struct RawRecord<'a> {
+    owner: &'a [u8],
     rtype: u16,
     ttl: u32,
-    rdata: Vec<u8>,
+    rdata: &'a [u8],
     loc: RecordLoc,
 }
 
@@ -109,23 +109,25 @@ struct RawRecord {
 /// `None` when it has errors (all of them recorded in `diags`).
 pub fn load(origin: &Name<Bytes>, path: &Path, diags: &mut Diagnostics) -> Option<Zone> {
     let mut loader = Loader {
-        files: Vec::new(),
-        records: Vec::new(),
+        zone: Zone {
+            origin: name::to_key(origin.as_slice()).into(),
+            files: Vec::new(),
+            nodes: AHashMap::default(),
+            record_count: 0,
+        },
         diags: Diagnostics::default(),
+        owner: Vec::new(),
+        rdata: Vec::new(),
     };
     loader.load_file(path, origin.clone(), 0, None);
     let Loader {
-        files,
-        records,
+        mut zone,
         diags: mut found,
+        ..
     } = loader;
-    let mut zone = Zone {
-        origin: name::to_key(origin.as_slice()).into(),
-        files,
-        nodes: AHashMap::default(),
-        record_count: 0,
-    };
-    zone.group(records, &mut found);
+    for node in zone.nodes.values_mut() {
+        node.rrsets.sort_by_key(|r| r.rtype);
+    }
     zone.check(&mut found);
     // Report in file order, whatever order the checks ran in.
     found.items.sort_by(|a, b| {
@@ -138,9 +140,11 @@ pub fn load(origin: &Name<Bytes>, path: &Path, diags: &mut Diagnostics) -> Optio
 }
 
 struct Loader {
-    files: Vec<Arc<Path>>,
-    records: Vec<RawRecord>,
+    zone: Zone,
     diags: Diagnostics,
+    /// Reusable buffers for the record being read.
+    owner: Vec<u8>,
+    rdata: Vec<u8>,
 }
 
 impl Loader {
@@ -160,8 +164,8 @@ impl Loader {
                 return;
             }
         };
-        let file_idx = self.files.len() as u32;
-        self.files.push(file.clone());
+        let file_idx = self.zone.files.len() as u32;
+        self.zone.files.push(file.clone());
 
         let mut zonefile = Zonefile::from(src.as_slice());
         zonefile.set_origin(origin);
@@ -182,12 +186,22 @@ impl Loader {
                     // cannot go on after an error.
                     let text = err.to_string();
                     let (reported, col, msg) = split_position(&text);
-                    let line = if reported == 0 { entry_line } else { reported.min(entry_line) };
+                    let line = if reported == 0 {
+                        entry_line
+                    } else {
+                        reported.min(entry_line)
+                    };
                     let msg = match (line == reported, col) {
                         (true, Some(col)) => format!("{msg} (column {col})"),
                         _ => msg,
                     };
-                    self.diags.error(Some(Loc { file: file.clone(), line }), msg);
+                    self.diags.error(
+                        Some(Loc {
+                            file: file.clone(),
+                            line,
+                        }),
+                        msg,
+                    );
                     break;
                 }
             };
@@ -206,21 +220,27 @@ impl Loader {
                         );
                         continue;
                     }
-                    let mut rdata = Vec::new();
-                    if record.data().compose_rdata(&mut rdata).is_err() {
+                    self.rdata.clear();
+                    if record.data().compose_rdata(&mut self.rdata).is_err() {
                         self.diags.error(Some(here), "record data too long");
                         continue;
                     }
-                    self.records.push(RawRecord {
-                        owner: record.owner().to_vec().into_octets(),
+                    self.owner.clear();
+                    if record.owner().compose(&mut self.owner).is_err() {
+                        self.diags.error(Some(here), "owner name too long");
+                        continue;
+                    }
+                    let raw = RawRecord {
+                        owner: &self.owner,
                         rtype: record.rtype().to_int(),
                         ttl: record.ttl().as_secs(),
-                        rdata,
+                        rdata: &self.rdata,
                         loc: RecordLoc {
                             file: file_idx,
                             line: line as u32,
                         },
-                    });
+                    };
+                    self.zone.add(raw, &mut self.diags);
                 }
                 Entry::Include {
                     path: inc,
@@ -254,20 +274,17 @@ fn resolve_include(includer: &Path, target: &str) -> PathBuf {
     if target.is_absolute() {
         target.to_path_buf()
     } else {
-        includer
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(target)
+        includer.parent().unwrap_or(Path::new(".")).join(target)
     }
 }
 
 /// Splits `domain`'s "line:col: message" into its parts.
 fn split_position(msg: &str) -> (usize, Option<usize>, String) {
     let mut parts = msg.splitn(3, ':');
-    if let (Some(line), Some(col), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
-        if let (Ok(line), Ok(col)) = (line.parse::<usize>(), col.parse::<usize>()) {
-            return (line, Some(col), rest.trim_start().to_string());
-        }
+    if let (Some(line), Some(col), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        && let (Ok(line), Ok(col)) = (line.parse::<usize>(), col.parse::<usize>())
+    {
+        return (line, Some(col), rest.trim_start().to_string());
     }
     (0, None, msg.to_string())
 }
@@ -355,85 +372,83 @@ fn entry_lines(src: &[u8]) -> Vec<u32> {
 }
 
 impl Zone {
-    /// Groups records into RRsets, dropping (and reporting) records outside
+    /// Adds a record to its RRset, dropping (and reporting) records outside
     /// the origin and duplicates.
-    fn group(&mut self, records: Vec<RawRecord>, diags: &mut Diagnostics) {
-        for rec in records {
-            let key: Box<[u8]> = name::to_key(&rec.owner).into();
-            if !name::is_within(&key, &self.origin) {
-                diags.error(
-                    Some(self.loc(rec.loc)),
-                    format!(
-                        "owner {} is outside the zone {}",
-                        name::to_text(&rec.owner),
-                        name::to_text(&self.origin)
-                    ),
-                );
-                continue;
-            }
-            let node = match self.nodes.entry(key) {
-                MapEntry::Occupied(e) => e.into_mut(),
-                MapEntry::Vacant(e) => e.insert(Node {
+    fn add(&mut self, rec: RawRecord<'_>, diags: &mut Diagnostics) {
+        let mut key_buf = [0u8; name::MAX_NAME_LEN];
+        let key = &mut key_buf[..rec.owner.len()];
+        key.copy_from_slice(rec.owner);
+        key.make_ascii_lowercase();
+        if !name::is_within(key, &self.origin) {
+            diags.error(
+                Some(self.loc(rec.loc)),
+                format!(
+                    "owner {} is outside the zone {}",
+                    name::to_text(rec.owner),
+                    name::to_text(&self.origin)
+                ),
+            );
+            return;
+        }
+        if !self.nodes.contains_key(&key[..]) {
+            self.nodes.insert(
+                key.to_vec().into(),
+                Node {
                     owner: rec.owner.into(),
                     rrsets: Vec::new(),
-                }),
-            };
-            let rrset = match node.rrsets.iter().position(|r| r.rtype == rec.rtype) {
-                Some(i) => &mut node.rrsets[i],
-                None => {
-                    node.rrsets.push(RRset {
-                        rtype: rec.rtype,
-                        ttl: rec.ttl,
-                        rdatas: Vec::new(),
-                        loc: rec.loc,
-                    });
-                    node.rrsets.last_mut().expect("just pushed")
-                }
-            };
-            let same = |a: &[u8], b: &[u8]| {
-                if is_compressible(rec.rtype) {
-                    a.eq_ignore_ascii_case(b)
-                } else {
-                    a == b
-                }
-            };
-            if rrset.rdatas.iter().any(|r| same(r, &rec.rdata)) {
-                let first = rrset.loc;
-                diags.warning(
-                    Some(Loc {
-                        file: self.files[rec.loc.file as usize].clone(),
-                        line: rec.loc.line as usize,
-                    }),
-                    format!(
-                        "duplicate {} record for {} ignored (first at line {})",
-                        Rtype::from_int(rec.rtype),
-                        name::to_text(&node.owner),
-                        first.line
-                    ),
-                );
-                continue;
-            }
-            if rec.ttl != rrset.ttl {
-                diags.warning(
-                    Some(Loc {
-                        file: self.files[rec.loc.file as usize].clone(),
-                        line: rec.loc.line as usize,
-                    }),
-                    format!(
-                        "TTL {} differs from the {} RRset's TTL {}; serving the lowest (RFC 2181 §5.2)",
-                        rec.ttl,
-                        Rtype::from_int(rec.rtype),
-                        rrset.ttl
-                    ),
-                );
-                rrset.ttl = rrset.ttl.min(rec.ttl);
-            }
-            rrset.rdatas.push(rec.rdata.into());
-            self.record_count += 1;
+                },
+            );
         }
-        for node in self.nodes.values_mut() {
-            node.rrsets.sort_by_key(|r| r.rtype);
+        let node = self.nodes.get_mut(&key[..]).expect("inserted above");
+        let rrset = match node.rrsets.iter().position(|r| r.rtype == rec.rtype) {
+            Some(i) => &mut node.rrsets[i],
+            None => {
+                node.rrsets.push(RRset {
+                    rtype: rec.rtype,
+                    ttl: rec.ttl,
+                    rdatas: Vec::with_capacity(1),
+                    loc: rec.loc,
+                });
+                node.rrsets.last_mut().expect("just pushed")
+            }
+        };
+        let same = |a: &[u8], b: &[u8]| {
+            if is_compressible(rec.rtype) {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
+        let here = || Loc {
+            file: self.files[rec.loc.file as usize].clone(),
+            line: rec.loc.line as usize,
+        };
+        if rrset.rdatas.iter().any(|r| same(r, rec.rdata)) {
+            diags.warning(
+                Some(here()),
+                format!(
+                    "duplicate {} record for {} ignored (first at line {})",
+                    Rtype::from_int(rec.rtype),
+                    name::to_text(&node.owner),
+                    rrset.loc.line
+                ),
+            );
+            return;
         }
+        if rec.ttl != rrset.ttl {
+            diags.warning(
+                Some(here()),
+                format!(
+                    "TTL {} differs from the {} RRset's TTL {}; serving the lowest (RFC 2181 §5.2)",
+                    rec.ttl,
+                    Rtype::from_int(rec.rtype),
+                    rrset.ttl
+                ),
+            );
+            rrset.ttl = rrset.ttl.min(rec.ttl);
+        }
+        rrset.rdatas.push(rec.rdata.into());
+        self.record_count += 1;
     }
 
     /// The checks of RFC 1035 §5.2, RFC 1034 §4.2.1 and RFC 2181 §10.1.
@@ -450,7 +465,10 @@ impl Zone {
         let ns = u16::from(Rtype::NS);
         let cname = u16::from(Rtype::CNAME);
         match self.apex().and_then(|apex| apex.rrset(soa)) {
-            None => diags.error(Some(zone_loc.clone()), format!("no SOA record at the apex {origin_text}")),
+            None => diags.error(
+                Some(zone_loc.clone()),
+                format!("no SOA record at the apex {origin_text}"),
+            ),
             Some(set) if set.rdatas.len() > 1 => diags.error(
                 Some(self.loc(set.loc)),
                 format!("{} SOA records at the apex; exactly one is allowed", set.rdatas.len()),
@@ -463,19 +481,23 @@ impl Zone {
         let mut delegations = Vec::new();
         for (key, node) in &self.nodes {
             let is_apex = *key == self.origin;
-            if let Some(set) = node.rrset(soa) {
-                if !is_apex {
-                    diags.error(
-                        Some(self.loc(set.loc)),
-                        format!("SOA record for {} outside the apex", name::to_text(&node.owner)),
-                    );
-                }
+            if let Some(set) = node.rrset(soa)
+                && !is_apex
+            {
+                diags.error(
+                    Some(self.loc(set.loc)),
+                    format!("SOA record for {} outside the apex", name::to_text(&node.owner)),
+                );
             }
             if let Some(set) = node.rrset(cname) {
                 if set.rdatas.len() > 1 {
                     diags.error(
                         Some(self.loc(set.loc)),
-                        format!("{} has {} CNAME records; only one is allowed", name::to_text(&node.owner), set.rdatas.len()),
+                        format!(
+                            "{} has {} CNAME records; only one is allowed",
+                            name::to_text(&node.owner),
+                            set.rdatas.len()
+                        ),
                     );
                 }
                 // RFC 2181 §10.1: no other data beside a CNAME (DNSSEC types aside).
@@ -538,7 +560,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("lbdns-zone-{}-{}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("z.zone");
-        std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         let mut diags = Diagnostics::default();
         let zone = load(&Name::from_str("example.com.").unwrap(), &path, &mut diags);
         let _ = std::fs::remove_dir_all(&dir);
@@ -553,14 +578,22 @@ mod tests {
         let (zone, diags) = load_text(&text);
         assert!(zone.is_none());
         let msgs = diags.to_string();
-        assert!(msgs.contains("z.zone:9: error: CNAME at www.example.com. beside other data (A)"), "{msgs}");
+        assert!(
+            msgs.contains("z.zone:9: error: CNAME at www.example.com. beside other data (A)"),
+            "{msgs}"
+        );
     }
 
     #[test]
     fn multi_line_records_report_their_first_line() {
         let text = "$TTL 60\n@ SOA ns hm (\n 1 2 3\n 4 5 )\n@ NS ns\nns A 192.0.2.1\nbad.example.org. A 192.0.2.3\n";
         let (_, diags) = load_text(text);
-        assert!(diags.to_string().contains("z.zone:7: error: owner bad.example.org. is outside"), "{diags}");
+        assert!(
+            diags
+                .to_string()
+                .contains("z.zone:7: error: owner bad.example.org. is outside"),
+            "{diags}"
+        );
     }
 
     #[test]
@@ -583,7 +616,10 @@ mod tests {
         let msgs = diags.to_string();
         assert!(msgs.contains("no SOA record at the apex example.com."), "{msgs}");
         assert!(msgs.contains("no NS records at the apex"), "{msgs}");
-        assert!(msgs.contains("z.zone:2: error: SOA record for sub.example.com. outside the apex"), "{msgs}");
+        assert!(
+            msgs.contains("z.zone:2: error: SOA record for sub.example.com. outside the apex"),
+            "{msgs}"
+        );
     }
 
     #[test]
@@ -603,6 +639,11 @@ mod tests {
     fn glue_missing_is_a_warning() {
         let (zone, diags) = load_text(&format!("{HEAD}sub NS ns.sub\n"));
         assert!(zone.is_some());
-        assert!(diags.to_string().contains("warning: delegation sub.example.com. has name server ns.sub.example.com. below the cut without glue"), "{diags}");
+        assert!(
+            diags.to_string().contains(
+                "warning: delegation sub.example.com. has name server ns.sub.example.com. below the cut without glue"
+            ),
+            "{diags}"
+        );
     }
 }

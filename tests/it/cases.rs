@@ -74,7 +74,11 @@ fn parse_query(words: &[&str]) -> (QueryBuilder, Transport) {
             "do" => q.edns.as_mut().expect("edns first").2 = true,
             "option" => {
                 let (code, data) = next(&mut i).split_once(':').expect("CODE:HEX");
-                q.edns.as_mut().expect("edns first").3.push((code.parse().unwrap(), hex(data)));
+                q.edns
+                    .as_mut()
+                    .expect("edns first")
+                    .3
+                    .push((code.parse().unwrap(), hex(data)));
             }
             "opts" => q.opt_count = next(&mut i).parse().unwrap(),
             "tcp" => transport = Transport::Tcp,
@@ -122,7 +126,10 @@ fn parse_cases(text: &str) -> Vec<Case> {
 }
 
 fn normalize(records: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = records.iter().map(|r| r.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let mut out: Vec<String> = records
+        .iter()
+        .map(|r| r.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     out.sort();
     out
 }
@@ -157,10 +164,10 @@ fn check(case: &Case, snap: &lbdns::snapshot::Snapshot) -> Result<(), String> {
     if reply.opcode != (bytes[2] >> 3) & 0x0F {
         problems.push("opcode not copied".to_string());
     }
-    if let Some(rcode) = &case.rcode {
-        if &reply.rcode != rcode {
-            problems.push(format!("rcode {} != {rcode}", reply.rcode));
-        }
+    if let Some(rcode) = &case.rcode
+        && &reply.rcode != rcode
+    {
+        problems.push(format!("rcode {} != {rcode}", reply.rcode));
     }
     if let Some(flags) = &case.flags {
         let got: Vec<String> = reply.flags.iter().map(|f| f.to_string()).collect();
@@ -177,7 +184,11 @@ fn check(case: &Case, snap: &lbdns::snapshot::Snapshot) -> Result<(), String> {
         ("additional", &reply.additional, &case.additional),
     ] {
         if normalize(got) != normalize(want) {
-            problems.push(format!("{name}:\n    got  {:?}\n    want {:?}", normalize(got), normalize(want)));
+            problems.push(format!(
+                "{name}:\n    got  {:?}\n    want {:?}",
+                normalize(got),
+                normalize(want)
+            ));
         }
     }
     let edns = match &reply.edns {
@@ -198,12 +209,16 @@ fn check(case: &Case, snap: &lbdns::snapshot::Snapshot) -> Result<(), String> {
     if edns != want_edns {
         problems.push(format!("edns {edns:?} != {want_edns:?}"));
     }
-    if let Some(size) = case.size {
-        if reply.size != size {
-            problems.push(format!("size {} != {size}", reply.size));
-        }
+    if let Some(size) = case.size
+        && reply.size != size
+    {
+        problems.push(format!("size {} != {size}", reply.size));
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n  ")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n  "))
+    }
 }
 
 #[test]
@@ -218,5 +233,11 @@ fn cases_from_data_file() {
             failures.push(format!("cases.txt:{} {}:\n  {why}", case.line, case.title));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

@@ -53,15 +53,25 @@ fn every_zone_problem_is_reported_with_its_line() {
 fn unknown_config_key_is_located() {
     let (code, _, stderr) = check(&["--config", "broken/unknown-key.toml"]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("broken/unknown-key.toml:3: error: unknown field `lisen`"), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "only the real problem is reported:\n{stderr}");
+    assert!(
+        stderr.contains("broken/unknown-key.toml:3: error: unknown field `lisen`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "only the real problem is reported:\n{stderr}"
+    );
 }
 
 #[test]
 fn missing_config_field_is_located() {
     let (code, _, stderr) = check(&["--config", "broken/bad-values.toml"]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("broken/bad-values.toml:8: error: missing field `origin`"), "{stderr}");
+    assert!(
+        stderr.contains("broken/bad-values.toml:8: error: missing field `origin`"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -141,7 +141,13 @@ fn random_names_get_consistent_answers() {
             _ => ("wcname.example.com.", "CNAME www.example.com."),
         };
         let name = format!("{prefix}{suffix}");
-        run(&snap, &QueryBuilder::new(&name, "A").edns(1232).build(), Transport::Udp, &mut rng, &mut out);
+        run(
+            &snap,
+            &QueryBuilder::new(&name, "A").edns(1232).build(),
+            Transport::Udp,
+            &mut rng,
+            &mut out,
+        );
         let reply = decode(&out);
         let all: Vec<String> = reply.answer.iter().chain(&reply.authority).cloned().collect();
         assert!(all.iter().any(|r| r.contains(expect)), "{name}: {all:?}");

@@ -48,7 +48,9 @@ fn answers_over_udp_and_tcp() {
 
     let mut stream = TcpStream::connect(server.addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    stream.write_all(&tcp_frame(&QueryBuilder::new("host.sub.example.com.", "A").build())).unwrap();
+    stream
+        .write_all(&tcp_frame(&QueryBuilder::new("host.sub.example.com.", "A").build()))
+        .unwrap();
     let reply = decode(&tcp_read(&mut stream));
     assert_eq!(reply.answer, ["host.sub.example.com. 600 IN A 192.0.2.211"]);
 }
@@ -75,7 +77,10 @@ fn tcp_pipelined_and_split_queries() {
     stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     // Three queries in one write, the last one split over two writes.
     let mut bytes = Vec::new();
-    for (i, name) in ["www.example.com.", "mail.example.com.", "ns1.example.com."].iter().enumerate() {
+    for (i, name) in ["www.example.com.", "mail.example.com.", "ns1.example.com."]
+        .iter()
+        .enumerate()
+    {
         let mut q = QueryBuilder::new(name, "A");
         q.id = 100 + i as u16;
         bytes.extend_from_slice(&tcp_frame(&q.build()));

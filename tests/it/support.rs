@@ -33,6 +33,9 @@ pub fn test_snapshot() -> Snapshot {
     snap.unwrap_or_else(|| panic!("test zones load:\n{diags}"))
 }
 
+/// EDNS in a query: payload size, version, DO, options (code, data).
+pub type EdnsParams = (u16, u8, bool, Vec<(u16, Vec<u8>)>);
+
 /// A query under construction.
 #[derive(Clone, Debug)]
 pub struct QueryBuilder {
@@ -46,7 +49,7 @@ pub struct QueryBuilder {
     pub qr: bool,
     pub qdcount: Option<u16>,
     /// EDNS: payload size, version, DO, options (code, data).
-    pub edns: Option<(u16, u8, bool, Vec<(u16, Vec<u8>)>)>,
+    pub edns: Option<EdnsParams>,
     pub opt_count: usize,
 }
 
@@ -115,14 +118,18 @@ impl QueryBuilder {
 
 /// A record type by mnemonic (or TYPEnnn).
 pub fn rtype(text: &str) -> u16 {
-    Rtype::from_str(text).unwrap_or_else(|_| panic!("unknown type {text}")).to_int()
+    Rtype::from_str(text)
+        .unwrap_or_else(|_| panic!("unknown type {text}"))
+        .to_int()
 }
 
 /// A class by mnemonic.
 pub fn class(text: &str) -> u16 {
     match text {
         "ANY" => 255,
-        _ => Class::from_str(text).unwrap_or_else(|_| panic!("unknown class {text}")).to_int(),
+        _ => Class::from_str(text)
+            .unwrap_or_else(|_| panic!("unknown class {text}"))
+            .to_int(),
     }
 }
 
@@ -215,7 +222,10 @@ pub fn decode(bytes: &[u8]) -> Reply {
             out.push(record_text(record));
         }
         if i < 2 {
-            section = section.next_section().expect("next section parses").expect("section exists");
+            section = section
+                .next_section()
+                .expect("next section parses")
+                .expect("section exists");
         }
     }
     let [answer, authority, additional] = sections;
@@ -271,12 +281,18 @@ impl Server {
             match rx.recv_timeout(left) {
                 Ok(line) => {
                     if let Some(rest) = line.split("serving udp+tcp on ").nth(1) {
-                        let addr = rest.split_whitespace().next().expect("address").parse().expect("socket address");
+                        let addr = rest
+                            .split_whitespace()
+                            .next()
+                            .expect("address")
+                            .parse()
+                            .expect("socket address");
                         return Server { child, addr, log: rx };
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!("lbdns did not report its listen address in time");
                 }
             }
