@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# test.sh: the project's whole test suite — the command README.md gives
+# and .ci/run calls.
+#
+#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
+#   2. the criterion benches compile (they are not run)
+#   3. conformance against NSD and Knot DNS: scripts/compare-peers.sh
+#      --strict serves the test zones from all three on loopback and fails
+#      on any difference not listed in tests/data/compare-expected-diffs.txt
+#      (installs nsd, knot and dnsutils with apt-get when missing)
+#   4. unit and integration tests (cargo nextest, or cargo test without it)
+#
+# Set LBDNS_SKIP_PEERS=1 to skip step 3 (e.g. offline).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "benches compile"
+cargo test --benches --no-run --quiet
+
+if [ "${LBDNS_SKIP_PEERS:-0}" = 1 ]; then
+  step "peer comparison skipped (LBDNS_SKIP_PEERS=1)"
+else
+  step "conformance with NSD and Knot DNS"
+  cargo build --quiet
+  LBDNS=target/debug/lbdns scripts/compare-peers.sh --strict -q
+fi
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast
+else
+  cargo test --no-fail-fast
+fi
