@@ -18,8 +18,9 @@
 //!   DO bit is copied (RFC 3225 §3).
 //! - Size (RFC 1035 §4.2.1, RFC 6891 §6.2.5, RFC 2181 §9): over UDP, at most
 //!   512 bytes without EDNS, else the client's size clamped to
-//!   512..=[`OUR_PAYLOAD_SIZE`]. Optional additional records are dropped
-//!   first; if the rest does not fit, the reply is empty with TC set.
+//!   512..=[`OUR_PAYLOAD_SIZE`]. Optional additional RRsets are dropped
+//!   from the end until it fits; if what must be sent does not fit, the
+//!   reply is empty with TC set.
 //!   Over TCP the whole answer is sent.
 
 use std::net::SocketAddr;
@@ -273,16 +274,22 @@ fn write_answer(
     let opt_len = if q.edns.is_some() { OPT_LEN } else { 0 };
     let head = out.len();
     let [an, ns, ar] = answer.counts;
-    let (take, counts, truncated) = if head + body.len() + opt_len <= limit {
+    let room = limit.saturating_sub(head + opt_len);
+    let (take, counts, truncated) = if body.len() <= room {
         (body.len(), [an, ns, ar], false)
-    } else if head + usize::from(answer.required_len) + opt_len <= limit {
-        (
-            usize::from(answer.required_len),
-            [an, ns, answer.required_additional],
-            false,
-        )
     } else {
-        (0, [0, 0, 0], true)
+        // Drop optional additional RRsets from the end until it fits; if
+        // even the required part does not, send no records and set TC
+        // (RFC 2181 §9, RFC 9471).
+        match snap
+            .cuts(answer)
+            .iter()
+            .rev()
+            .find(|&&(len, _)| usize::from(len) <= room)
+        {
+            Some(&(len, additional)) => (usize::from(len), [an, ns, additional], false),
+            None => (0, [0, 0, 0], true),
+        }
     };
     out.extend_from_slice(&body[..take]);
     let written = &mut out[head..];

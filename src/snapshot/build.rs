@@ -298,6 +298,7 @@ struct Out {
     answers: Vec<Answer>,
     bodies: Vec<u8>,
     fixups: Vec<u16>,
+    cuts: Vec<(u16, u16)>,
     zones: Vec<ZoneInfo>,
     /// DS entries for child apexes, applied at the end.
     overrides: Vec<(Box<[u8]>, u16, AnswerId)>,
@@ -381,9 +382,9 @@ impl Out {
         self.answers.push(Answer {
             body_at: self.bodies.len() as u32,
             body_len: r.body.len() as u16,
-            required_len: r.required_len as u16,
             counts: r.counts,
-            required_additional: r.required_additional,
+            cuts_at: self.cuts.len() as u32,
+            cuts_len: r.cuts.len() as u16,
             fixups_at: self.fixups.len() as u32,
             fixups_len: r.fixups.len() as u16,
             base_qlen: r.base_qlen as u8,
@@ -395,6 +396,7 @@ impl Out {
         });
         self.bodies.extend_from_slice(r.body);
         self.fixups.extend_from_slice(r.fixups);
+        self.cuts.extend_from_slice(r.cuts);
         Some((self.answers.len() - 1) as AnswerId)
     }
 
@@ -709,6 +711,7 @@ impl Out {
         self.types.shrink_to_fit();
         self.bodies.shrink_to_fit();
         self.fixups.shrink_to_fit();
+        self.cuts.shrink_to_fit();
         self.answers.shrink_to_fit();
         self.nodes.shrink_to_fit();
         Snapshot {
@@ -720,6 +723,7 @@ impl Out {
             answers: self.answers,
             bodies: self.bodies,
             fixups: self.fixups,
+            cuts: self.cuts,
             zones: self.zones,
         }
     }

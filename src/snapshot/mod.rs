@@ -56,11 +56,11 @@ pub struct Node {
 pub struct Answer {
     pub(crate) body_at: u32,
     pub(crate) body_len: u16,
-    /// Bytes of the body that must be sent; the rest is optional
-    /// additional data.
-    pub(crate) required_len: u16,
     pub(crate) counts: [u16; 3],
-    pub(crate) required_additional: u16,
+    /// Where the body may be cut to fit a small message (see
+    /// [`Snapshot::cuts`]).
+    pub(crate) cuts_at: u32,
+    pub(crate) cuts_len: u16,
     pub(crate) fixups_at: u32,
     pub(crate) fixups_len: u16,
     /// Wire length of the question name the template was rendered for.
@@ -94,6 +94,7 @@ pub struct Snapshot {
     answers: Vec<Answer>,
     bodies: Vec<u8>,
     fixups: Vec<u16>,
+    cuts: Vec<(u16, u16)>,
     zones: Vec<ZoneInfo>,
 }
 
@@ -114,6 +115,7 @@ impl Snapshot {
             + self.answers.capacity() * size_of::<Answer>()
             + self.bodies.capacity()
             + self.fixups.capacity() * size_of::<u16>()
+            + self.cuts.capacity() * size_of::<(u16, u16)>()
     }
 
     /// Names in the index (owners, empty non-terminals and cuts).
@@ -180,6 +182,16 @@ impl Snapshot {
     pub fn body(&self, answer: &Answer) -> &[u8] {
         let at = answer.body_at as usize;
         &self.bodies[at..at + usize::from(answer.body_len)]
+    }
+
+    /// Where an answer's body may end when all of it does not fit: (body
+    /// length, additional count), shortest first. The first keeps what
+    /// must be sent (answer, authority, required glue); each further one
+    /// adds an optional additional RRset.
+    #[inline]
+    pub fn cuts(&self, answer: &Answer) -> &[(u16, u16)] {
+        let at = answer.cuts_at as usize;
+        &self.cuts[at..at + usize::from(answer.cuts_len)]
     }
 
     /// Positions of the compression pointers that move with the qname.

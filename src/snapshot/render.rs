@@ -59,10 +59,11 @@ pub struct Rendered<'a> {
     pub body: &'a [u8],
     pub fixups: &'a [u16],
     pub counts: [u16; 3],
-    /// Bytes and additional records that must be sent (the rest of the
-    /// additional section may be dropped to fit the client's size).
-    pub required_len: usize,
-    pub required_additional: u16,
+    /// Where the message may end when the whole body does not fit:
+    /// (body length, additional count), shortest first. The first keeps
+    /// exactly what must be sent; each further one adds an optional
+    /// additional RRset.
+    pub cuts: &'a [(u16, u16)],
     /// The final A/AAAA RRset of the answer section, if it can be shuffled:
     /// (start, record count, record size).
     pub shuffle: Option<(usize, usize, usize)>,
@@ -82,6 +83,9 @@ pub struct Builder {
     counts: [u16; 3],
     required_len: usize,
     required_additional: u16,
+    /// Ends of optional additional RRsets: (body length, additional count).
+    optional_ends: Vec<(u16, u16)>,
+    cuts: Vec<(u16, u16)>,
     /// Names that later names may point to: (start, length) in
     /// `target_keys` (lower-cased wire form), and their message offset.
     target_keys: Vec<u8>,
@@ -121,6 +125,8 @@ impl Builder {
         self.counts = [0; 3];
         self.required_len = 0;
         self.required_additional = 0;
+        self.optional_ends.clear();
+        self.cuts.clear();
         self.target_keys.clear();
         self.targets.clear();
         self.section = None;
@@ -163,9 +169,13 @@ impl Builder {
         if section == Section::Answer {
             self.last_rrset = Some((start, rdatas.len(), rtype));
         }
-        if section == Section::Additional && required {
-            self.required_len = self.body.len();
-            self.required_additional = self.counts[2];
+        if section == Section::Additional {
+            if required {
+                self.required_len = self.body.len();
+                self.required_additional = self.counts[2];
+            } else {
+                self.optional_ends.push((self.body.len() as u16, self.counts[2]));
+            }
         }
     }
 
@@ -271,6 +281,13 @@ impl Builder {
         }
         let additional_start = self.additional_start.unwrap_or(self.body.len());
         let required_len = self.required_len.max(additional_start);
+        self.cuts.clear();
+        self.cuts.push((required_len as u16, self.required_additional));
+        self.cuts.extend(
+            self.optional_ends
+                .iter()
+                .filter(|&&(len, _)| usize::from(len) > required_len),
+        );
         let mut shuffle = None;
         if let Some((start, count, rtype)) = self.last_rrset {
             let size = match rtype {
@@ -294,8 +311,7 @@ impl Builder {
             body: &self.body,
             fixups: &self.fixups,
             counts: self.counts,
-            required_len,
-            required_additional: self.required_additional,
+            cuts: &self.cuts,
             shuffle,
             base_qlen: self.base_qlen,
         })

@@ -1,5 +1,6 @@
 //! The integration test binary: one binary, topic modules (DESIGN.md).
 
+mod alloc;
 mod cases;
 mod errors;
 mod malformed;
