@@ -13,7 +13,7 @@ use ahash::{AHashMap, AHashSet};
 use hashbrown::HashTable;
 
 use super::render::{Builder, Mode, Owner, Rendered, Section};
-use super::{Answer, AnswerId, NONE, Node, NodeKind, Snapshot, ZoneInfo};
+use super::{Answer, AnswerId, Arenas, NONE, Node, NodeKind, Snapshot, ZoneInfo};
 use crate::diag::Diagnostics;
 use crate::name;
 use crate::zone::{self, RRset, Zone};
@@ -42,7 +42,7 @@ pub fn build(zones: &[Zone], diags: &mut Diagnostics) -> Snapshot {
         let view = View::new(zone, zidx, &origins);
         out.reserve(&view);
         let nxdomain = out.negative(&view, NXDOMAIN, diags);
-        out.zones.push(ZoneInfo {
+        out.a.zones.push(ZoneInfo {
             origin: zone.origin.clone(),
             records: zone.record_count,
             nxdomain,
@@ -289,17 +289,11 @@ enum Lookup<'z> {
     Outside,
 }
 
-/// The snapshot being assembled.
+/// The snapshot being assembled: its arenas, and what the compiler needs
+/// on the side.
 #[derive(Default)]
 struct Out {
-    nodes: Vec<Node>,
-    names: Vec<u8>,
-    types: Vec<(u16, AnswerId)>,
-    answers: Vec<Answer>,
-    bodies: Vec<u8>,
-    fixups: Vec<u16>,
-    cuts: Vec<(u16, u16)>,
-    zones: Vec<ZoneInfo>,
+    a: Arenas,
     /// DS entries for child apexes, applied at the end.
     overrides: Vec<(Box<[u8]>, u16, AnswerId)>,
     /// The template being rendered (reused).
@@ -348,11 +342,11 @@ impl Out {
     /// not grow (and copy) many times over a large zone.
     fn reserve(&mut self, view: &View<'_>) {
         let names = view.len();
-        self.nodes.reserve(names);
-        self.names.reserve(names * 16);
-        self.types.reserve(view.zone.record_count.min(names * 2));
-        self.answers.reserve(names + names / 4);
-        self.bodies.reserve(view.zone.record_count * 20);
+        self.a.nodes.reserve(names);
+        self.a.names.reserve(names * 16);
+        self.a.types.reserve(view.zone.record_count.min(names * 2));
+        self.a.answers.reserve(names + names / 4);
+        self.a.bodies.reserve(view.zone.record_count * 20);
     }
 
     /// Stores the finished template in the arenas; reports one that is too
@@ -379,13 +373,13 @@ impl Out {
         let (shuffle_at, shuffle_count, shuffle_size) = r
             .shuffle
             .map_or((0, 0, 0), |(at, n, size)| (at as u16, n as u16, size as u8));
-        self.answers.push(Answer {
-            body_at: self.bodies.len() as u32,
+        self.a.answers.push(Answer {
+            body_at: self.a.bodies.len() as u32,
             body_len: r.body.len() as u16,
             counts: r.counts,
-            cuts_at: self.cuts.len() as u32,
+            cuts_at: self.a.cuts.len() as u32,
             cuts_len: r.cuts.len() as u16,
-            fixups_at: self.fixups.len() as u32,
+            fixups_at: self.a.fixups.len() as u32,
             fixups_len: r.fixups.len() as u16,
             base_qlen: r.base_qlen as u8,
             rcode,
@@ -394,10 +388,10 @@ impl Out {
             shuffle_count,
             shuffle_size,
         });
-        self.bodies.extend_from_slice(r.body);
-        self.fixups.extend_from_slice(r.fixups);
-        self.cuts.extend_from_slice(r.cuts);
-        Some((self.answers.len() - 1) as AnswerId)
+        self.a.bodies.extend_from_slice(r.body);
+        self.a.fixups.extend_from_slice(r.fixups);
+        self.a.cuts.extend_from_slice(r.cuts);
+        Some((self.a.answers.len() - 1) as AnswerId)
     }
 
     /// NXDOMAIN or NODATA for the zone: the SOA in authority, rendered
@@ -453,9 +447,26 @@ impl Out {
     /// A referral to the cut `cut` (RFC 1034 §4.3.2 step 3b): its NS in
     /// authority, glue in additional, AA clear.
     fn referral(&mut self, view: &View<'_>, cut: &[u8], diags: &mut Diagnostics) -> Option<AnswerId> {
-        let node = view.get(cut)?.node?;
-        let ns = node.rrset(NS)?;
         self.b.reset(cut, Mode::Suffix);
+        if !self.cut_ns(view, cut) {
+            return None;
+        }
+        self.store(
+            view,
+            NOERROR,
+            false,
+            || format!("the referral to {}", name::to_text(cut)),
+            diags,
+        )
+    }
+
+    /// Writes the NS RRset of `cut` to authority and its glue to
+    /// additional; false if the cut has no NS.
+    fn cut_ns(&mut self, view: &View<'_>, cut: &[u8]) -> bool {
+        let Some(node) = view.get(cut).and_then(|i| i.node) else {
+            return false;
+        };
+        let Some(ns) = node.rrset(NS) else { return false };
         self.b.rrset(
             Section::Authority,
             Owner::Name(&node.owner),
@@ -465,13 +476,7 @@ impl Out {
             false,
         );
         additional(view, &mut self.b, ns, Some(cut));
-        self.store(
-            view,
-            NOERROR,
-            false,
-            || format!("the referral to {}", name::to_text(cut)),
-            diags,
-        )
+        true
     }
 
     /// Adds a node to the index; its types are the last `types` entries
@@ -485,18 +490,18 @@ impl Out {
         fallback: AnswerId,
         any: AnswerId,
     ) {
-        self.nodes.push(Node {
-            name_at: self.names.len() as u32,
+        self.a.nodes.push(Node {
+            name_at: self.a.names.len() as u32,
             name_len: key.len() as u8,
             kind,
             zone: view.index,
             types_at: types_at as u32,
-            types_len: (self.types.len() - types_at) as u16,
+            types_len: (self.a.types.len() - types_at) as u16,
             fallback,
             any,
             wildcard: NONE,
         });
-        self.names.extend_from_slice(key);
+        self.a.names.extend_from_slice(key);
     }
 
     /// A zone cut: DS from this side (RFC 4035 §3.1.4.1), referral for the
@@ -516,8 +521,8 @@ impl Out {
             Some(set) => self.single(view, key, Mode::Exact, set, diags).unwrap_or(nodata),
             None => nodata,
         };
-        let types_at = self.types.len();
-        self.types.push((DS, ds));
+        let types_at = self.a.types.len();
+        self.a.types.push((DS, ds));
         self.node(view, key, NodeKind::Delegation, types_at, referral, referral);
     }
 
@@ -535,20 +540,20 @@ impl Out {
         } else {
             Mode::Exact
         };
-        let types_at = self.types.len();
+        let types_at = self.a.types.len();
         let fallback = match node {
             Some(n) if n.rrset(CNAME).is_some() => self.cname_answers(view, key, mode, n, diags),
             Some(n) => {
                 for set in &n.rrsets {
                     if let Some(id) = self.single(view, key, mode, set, diags) {
-                        self.types.push((set.rtype, id));
+                        self.a.types.push((set.rtype, id));
                     }
                 }
                 Some(nodata)
             }
             None => Some(nodata),
         };
-        let types = &self.types[types_at..];
+        let types = &self.a.types[types_at..];
         let fallback = fallback.or(types.first().map(|&(_, id)| id)).unwrap_or(nodata);
         // RFC 8482 §4.2: answer ANY with one RRset (the CNAME, if any).
         let any = types
@@ -572,7 +577,7 @@ impl Out {
     ) -> Option<AnswerId> {
         let cname = node.rrset(CNAME).expect("caller checked");
         if let Some(id) = self.single(view, key, mode, cname, diags) {
-            self.types.push((CNAME, id));
+            self.a.types.push((CNAME, id));
         }
         // Follow the chain: (owner, rrset) steps.
         let mut steps: Vec<(Option<&[u8]>, &RRset)> = vec![(None, cname)];
@@ -618,7 +623,7 @@ impl Out {
                     );
                     additional(view, &mut self.b, set, None);
                     if let Some(id) = self.store(view, NOERROR, true, what, diags) {
-                        self.types.push((set.rtype, id));
+                        self.a.types.push((set.rtype, id));
                     }
                 }
                 chain(&mut self.b);
@@ -639,19 +644,7 @@ impl Out {
             }
             End::Referral(cut) => {
                 chain(&mut self.b);
-                if let Some(ns_node) = view.get(cut).and_then(|i| i.node)
-                    && let Some(ns) = ns_node.rrset(NS)
-                {
-                    self.b.rrset(
-                        Section::Authority,
-                        Owner::Name(&ns_node.owner),
-                        NS,
-                        ns.ttl,
-                        &ns.rdatas,
-                        false,
-                    );
-                    additional(view, &mut self.b, ns, Some(cut));
-                }
+                self.cut_ns(view, cut);
                 self.store(view, NOERROR, true, what, diags)
             }
             End::Stop => {
@@ -669,10 +662,10 @@ impl Out {
             let n = &nodes[i as usize];
             n.name_at as usize..n.name_at as usize + usize::from(n.name_len)
         };
-        let mut table = HashTable::with_capacity(self.nodes.len());
-        for i in 0..self.nodes.len() as u32 {
-            let hash = hasher.hash_one(&self.names[name_of(&self.nodes, i)]);
-            table.insert_unique(hash, i, |&j| hasher.hash_one(&self.names[name_of(&self.nodes, j)]));
+        let mut table = HashTable::with_capacity(self.a.nodes.len());
+        for i in 0..self.a.nodes.len() as u32 {
+            let hash = hasher.hash_one(&self.a.names[name_of(&self.a.nodes, i)]);
+            table.insert_unique(hash, i, |&j| hasher.hash_one(&self.a.names[name_of(&self.a.nodes, j)]));
         }
         let find = |nodes: &[Node], names: &[u8], key: &[u8]| -> Option<u32> {
             table
@@ -680,51 +673,44 @@ impl Out {
                 .copied()
         };
         for (key, qtype, answer) in std::mem::take(&mut self.overrides) {
-            let Some(i) = find(&self.nodes, &self.names, &key) else {
+            let Some(i) = find(&self.a.nodes, &self.a.names, &key) else {
                 continue;
             };
-            let node = self.nodes[i as usize];
+            let node = self.a.nodes[i as usize];
             let at = node.types_at as usize;
-            let mut types = self.types[at..at + usize::from(node.types_len)].to_vec();
+            let mut types = self.a.types[at..at + usize::from(node.types_len)].to_vec();
             match types.iter().position(|(t, _)| *t == qtype) {
                 Some(pos) => types[pos].1 = answer,
                 None => types.push((qtype, answer)),
             }
-            let node = &mut self.nodes[i as usize];
-            node.types_at = self.types.len() as u32;
+            let node = &mut self.a.nodes[i as usize];
+            node.types_at = self.a.types.len() as u32;
             node.types_len = types.len() as u16;
-            self.types.extend(types);
+            self.a.types.extend(types);
         }
-        for i in 0..self.nodes.len() {
-            let key = &self.names[name_of(&self.nodes, i as u32)];
+        for i in 0..self.a.nodes.len() {
+            let key = &self.a.names[name_of(&self.a.nodes, i as u32)];
             if !name::is_wildcard(key) {
                 continue;
             }
             let Some(parent) = name::parent(key) else { continue };
-            if let Some(p) = find(&self.nodes, &self.names, parent)
-                && self.nodes[p as usize].zone == self.nodes[i].zone
+            if let Some(p) = find(&self.a.nodes, &self.a.names, parent)
+                && self.a.nodes[p as usize].zone == self.a.nodes[i].zone
             {
-                self.nodes[p as usize].wildcard = i as u32;
+                self.a.nodes[p as usize].wildcard = i as u32;
             }
         }
-        self.names.shrink_to_fit();
-        self.types.shrink_to_fit();
-        self.bodies.shrink_to_fit();
-        self.fixups.shrink_to_fit();
-        self.cuts.shrink_to_fit();
-        self.answers.shrink_to_fit();
-        self.nodes.shrink_to_fit();
+        self.a.names.shrink_to_fit();
+        self.a.types.shrink_to_fit();
+        self.a.bodies.shrink_to_fit();
+        self.a.fixups.shrink_to_fit();
+        self.a.cuts.shrink_to_fit();
+        self.a.answers.shrink_to_fit();
+        self.a.nodes.shrink_to_fit();
         Snapshot {
             table,
             hasher,
-            nodes: self.nodes,
-            names: self.names,
-            types: self.types,
-            answers: self.answers,
-            bodies: self.bodies,
-            fixups: self.fixups,
-            cuts: self.cuts,
-            zones: self.zones,
+            a: self.a,
         }
     }
 }

@@ -84,12 +84,13 @@ pub struct ZoneInfo {
     pub(crate) nxdomain: AnswerId,
 }
 
-/// The compiled, immutable view of all zones.
-pub struct Snapshot {
-    table: HashTable<u32>,
-    hasher: ahash::RandomState,
+/// The flat storage of a snapshot, filled by the compiler.
+#[derive(Default)]
+struct Arenas {
     nodes: Vec<Node>,
+    /// Node names (keys), back to back.
     names: Vec<u8>,
+    /// Per-node (qtype, answer) tables, back to back.
     types: Vec<(u16, AnswerId)>,
     answers: Vec<Answer>,
     bodies: Vec<u8>,
@@ -98,10 +99,17 @@ pub struct Snapshot {
     zones: Vec<ZoneInfo>,
 }
 
+/// The compiled, immutable view of all zones.
+pub struct Snapshot {
+    table: HashTable<u32>,
+    hasher: ahash::RandomState,
+    a: Arenas,
+}
+
 impl Snapshot {
     /// The zones served.
     pub fn zones(&self) -> &[ZoneInfo] {
-        &self.zones
+        &self.a.zones
     }
 
     /// Bytes held by the index and its arenas (not counting allocator
@@ -109,31 +117,31 @@ impl Snapshot {
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
         self.table.capacity() * (size_of::<u32>() + 1)
-            + self.nodes.capacity() * size_of::<Node>()
-            + self.names.capacity()
-            + self.types.capacity() * size_of::<(u16, AnswerId)>()
-            + self.answers.capacity() * size_of::<Answer>()
-            + self.bodies.capacity()
-            + self.fixups.capacity() * size_of::<u16>()
-            + self.cuts.capacity() * size_of::<(u16, u16)>()
+            + self.a.nodes.capacity() * size_of::<Node>()
+            + self.a.names.capacity()
+            + self.a.types.capacity() * size_of::<(u16, AnswerId)>()
+            + self.a.answers.capacity() * size_of::<Answer>()
+            + self.a.bodies.capacity()
+            + self.a.fixups.capacity() * size_of::<u16>()
+            + self.a.cuts.capacity() * size_of::<(u16, u16)>()
     }
 
     /// Names in the index (owners, empty non-terminals and cuts).
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.a.nodes.len()
     }
 
     fn node_name(&self, node: &Node) -> &[u8] {
         let at = node.name_at as usize;
-        &self.names[at..at + usize::from(node.name_len)]
+        &self.a.names[at..at + usize::from(node.name_len)]
     }
 
     #[inline]
     fn find(&self, key: &[u8]) -> Option<&Node> {
         let hash = self.hasher.hash_one(key);
         self.table
-            .find(hash, |&i| self.node_name(&self.nodes[i as usize]) == key)
-            .map(|&i| &self.nodes[i as usize])
+            .find(hash, |&i| self.node_name(&self.a.nodes[i as usize]) == key)
+            .map(|&i| &self.a.nodes[i as usize])
     }
 
     #[inline]
@@ -142,7 +150,7 @@ impl Snapshot {
             return node.any;
         }
         let at = node.types_at as usize;
-        let types = &self.types[at..at + usize::from(node.types_len)];
+        let types = &self.a.types[at..at + usize::from(node.types_len)];
         types
             .iter()
             .find(|(t, _)| *t == qtype)
@@ -156,7 +164,7 @@ impl Snapshot {
     #[inline]
     pub fn resolve(&self, key: &[u8], labels: &[u8], qtype: u16) -> Option<&Answer> {
         if let Some(node) = self.find(key) {
-            return Some(&self.answers[self.answer_for(node, qtype) as usize]);
+            return Some(&self.a.answers[self.answer_for(node, qtype) as usize]);
         }
         // The closest encloser: the longest existing ancestor, the root
         // (the last byte) tried last.
@@ -170,18 +178,18 @@ impl Snapshot {
         let id = match encloser.kind {
             NodeKind::Delegation => encloser.fallback,
             NodeKind::Authoritative if encloser.wildcard != NONE => {
-                self.answer_for(&self.nodes[encloser.wildcard as usize], qtype)
+                self.answer_for(&self.a.nodes[encloser.wildcard as usize], qtype)
             }
-            NodeKind::Authoritative => self.zones[encloser.zone as usize].nxdomain,
+            NodeKind::Authoritative => self.a.zones[encloser.zone as usize].nxdomain,
         };
-        Some(&self.answers[id as usize])
+        Some(&self.a.answers[id as usize])
     }
 
     /// The body bytes of an answer.
     #[inline]
     pub fn body(&self, answer: &Answer) -> &[u8] {
         let at = answer.body_at as usize;
-        &self.bodies[at..at + usize::from(answer.body_len)]
+        &self.a.bodies[at..at + usize::from(answer.body_len)]
     }
 
     /// Where an answer's body may end when all of it does not fit: (body
@@ -191,13 +199,13 @@ impl Snapshot {
     #[inline]
     pub fn cuts(&self, answer: &Answer) -> &[(u16, u16)] {
         let at = answer.cuts_at as usize;
-        &self.cuts[at..at + usize::from(answer.cuts_len)]
+        &self.a.cuts[at..at + usize::from(answer.cuts_len)]
     }
 
     /// Positions of the compression pointers that move with the qname.
     #[inline]
     pub fn fixups(&self, answer: &Answer) -> &[u16] {
         let at = answer.fixups_at as usize;
-        &self.fixups[at..at + usize::from(answer.fixups_len)]
+        &self.a.fixups[at..at + usize::from(answer.fixups_len)]
     }
 }
