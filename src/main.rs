@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use lbdns::config::{Config, Overrides};
-use lbdns::server::Listeners;
+use lbdns::config::{Config, IoKind, Overrides};
+use lbdns::server::Server;
 
 // mimalloc: the allocator of choice for a long-running multi-threaded
 // server (small, fast, returns memory); the answer path itself does not
@@ -43,6 +43,12 @@ struct Common {
     /// Address to serve UDP and TCP on (repeatable; replaces the config's list).
     #[arg(long, value_name = "IP:PORT")]
     listen: Vec<SocketAddr>,
+    /// UDP workers (0: one per CPU this process may use).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// UDP back end: auto, mmsg, uring or portable.
+    #[arg(long, value_name = "BACKEND")]
+    io: Option<IoKind>,
     /// A zone to serve (repeatable; replaces a configured zone of that origin).
     #[arg(long, value_name = "ORIGIN=FILE", value_parser = parse_zone)]
     zone: Vec<(String, PathBuf)>,
@@ -70,6 +76,8 @@ fn main() -> ExitCode {
     let overrides = Overrides {
         config: common.config,
         listen: common.listen,
+        workers: common.workers,
+        io: common.io,
         zones: common.zone,
     };
     let config = match Config::load(&overrides) {
@@ -96,13 +104,17 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let listeners = match Listeners::bind(&config.listen) {
-        Ok(l) => l,
+    let server = match Server::bind(&config.server) {
+        Ok(server) => server,
         Err(err) => {
             eprintln!("lbdns: {err}");
             return ExitCode::from(3);
         }
     };
+    if let Err(err) = server.drop_privileges() {
+        eprintln!("lbdns: {err}");
+        return ExitCode::from(3);
+    }
     for zone in snap.zones() {
         tracing::info!(zone = %lbdns::name::to_text(&zone.origin), records = zone.records, "zone loaded");
     }
@@ -113,9 +125,16 @@ fn main() -> ExitCode {
         load_ms = started.elapsed().as_millis() as u64,
         "snapshot ready"
     );
-    for addr in listeners.local_addrs() {
+    tracing::info!(workers = server.worker_count(), io = %server.io(), "udp workers");
+    for addr in server.local_addrs() {
         tracing::info!(%addr, "serving udp+tcp on {addr}");
     }
-    listeners.serve(Arc::new(snap));
-    ExitCode::SUCCESS
+    let snap = Arc::new(arc_swap::ArcSwap::from_pointee(snap));
+    match server.run(snap) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lbdns: {err}");
+            ExitCode::from(3)
+        }
+    }
 }

@@ -4,6 +4,15 @@
 //! ```toml
 //! [server]
 //! listen = ["127.0.0.1:5353"]          # UDP and TCP on each
+//! workers = 0                          # UDP workers; 0 = one per CPU we may run on
+//! io = "auto"                          # auto | mmsg | uring | portable
+//! batch = 32                           # datagrams per recvmmsg/sendmmsg
+//! recv_buffer = 4194304                # SO_RCVBUF of each UDP socket, bytes
+//! tcp_idle_timeout = "10s"             # RFC 7766 §6.2.3
+//! tcp_max_connections = 1024           # the oldest idle one is closed beyond
+//! tcp_max_buffer = 131072              # unsent reply bytes per connection
+//! user = "lbdns"                       # drop privileges after binding
+//! group = "lbdns"
 //!
 //! [[zone]]
 //! origin = "example.com."
@@ -19,6 +28,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use domain::base::name::Name;
@@ -40,11 +50,83 @@ pub struct ZoneConfig {
     pub loc: Option<Loc>,
 }
 
+/// Which UDP I/O back end the workers use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoKind {
+    /// The fastest available here: see `io::choose`.
+    Auto,
+    /// `recvmmsg`/`sendmmsg` batches.
+    Mmsg,
+    /// io_uring with multishot receive.
+    Uring,
+    /// `std` `recv_from`/`send_to`.
+    Portable,
+}
+
+impl FromStr for IoKind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(IoKind::Auto),
+            "mmsg" => Ok(IoKind::Mmsg),
+            "uring" => Ok(IoKind::Uring),
+            "portable" => Ok(IoKind::Portable),
+            _ => Err(format!("unknown io back end {text:?}: expected auto, mmsg, uring or portable")),
+        }
+    }
+}
+
+impl std::fmt::Display for IoKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IoKind::Auto => "auto",
+            IoKind::Mmsg => "mmsg",
+            IoKind::Uring => "uring",
+            IoKind::Portable => "portable",
+        })
+    }
+}
+
+/// How the server runs: sockets, workers, TCP limits, privileges.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Addresses to serve UDP and TCP on.
+    pub listen: Vec<SocketAddr>,
+    /// UDP workers; 0 means one per CPU in the affinity mask.
+    pub workers: usize,
+    pub io: IoKind,
+    /// Datagrams per batch for the batching back ends.
+    pub batch: usize,
+    /// SO_RCVBUF for each UDP socket.
+    pub recv_buffer: usize,
+    pub tcp_idle_timeout: Duration,
+    pub tcp_max_connections: usize,
+    pub tcp_max_buffer: usize,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: Vec::new(),
+            workers: 0,
+            io: IoKind::Auto,
+            batch: 32,
+            recv_buffer: 4 << 20,
+            tcp_idle_timeout: Duration::from_secs(10),
+            tcp_max_connections: 1024,
+            tcp_max_buffer: 128 << 10,
+            user: None,
+            group: None,
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Addresses to serve UDP and TCP on.
-    pub listen: Vec<SocketAddr>,
+    pub server: ServerConfig,
     pub zones: Vec<ZoneConfig>,
 }
 
@@ -53,6 +135,8 @@ pub struct Config {
 pub struct Overrides {
     pub config: Option<PathBuf>,
     pub listen: Vec<SocketAddr>,
+    pub workers: Option<usize>,
+    pub io: Option<IoKind>,
     /// `(origin, file)` pairs as given.
     pub zones: Vec<(String, PathBuf)>,
 }
@@ -71,6 +155,15 @@ struct RawConfig {
 struct RawServer {
     #[serde(default)]
     listen: Vec<toml::Spanned<String>>,
+    workers: Option<toml::Spanned<usize>>,
+    io: Option<toml::Spanned<String>>,
+    batch: Option<toml::Spanned<usize>>,
+    recv_buffer: Option<toml::Spanned<usize>>,
+    tcp_idle_timeout: Option<toml::Spanned<String>>,
+    tcp_max_connections: Option<toml::Spanned<usize>>,
+    tcp_max_buffer: Option<toml::Spanned<usize>>,
+    user: Option<String>,
+    group: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -86,14 +179,20 @@ impl Config {
     pub fn load(overrides: &Overrides) -> Result<Config, Diagnostics> {
         let mut diags = Diagnostics::default();
         let mut config = Config {
-            listen: Vec::new(),
+            server: ServerConfig::default(),
             zones: Vec::new(),
         };
         if let Some(path) = &overrides.config {
             read_file(path, &mut config, &mut diags);
         }
         if !overrides.listen.is_empty() {
-            config.listen = overrides.listen.clone();
+            config.server.listen = overrides.listen.clone();
+        }
+        if let Some(workers) = overrides.workers {
+            config.server.workers = workers;
+        }
+        if let Some(io) = overrides.io {
+            config.server.io = io;
         }
         for (origin, file) in &overrides.zones {
             match parse_origin(origin) {
@@ -111,7 +210,7 @@ impl Config {
         if diags.has_errors() {
             return Err(diags); // what follows would only repeat the file's errors
         }
-        if config.listen.is_empty() {
+        if config.server.listen.is_empty() {
             diags.error(
                 None,
                 "no listen address: set [server] listen in the config or pass --listen",
@@ -135,6 +234,25 @@ pub fn parse_origin(text: &str) -> Result<Name<Bytes>, String> {
         format!("{text}.")
     };
     Name::<Bytes>::from_str(&absolute).map_err(|err| format!("bad zone origin {text:?}: {err}"))
+}
+
+/// Parses a duration: a number and a unit, `ms`, `s`, `m` or `h`
+/// ("500ms", "10s").
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("bad duration {text:?}: expected a number and a unit, e.g. \"500ms\" or \"10s\""))?;
+    let millis = match unit.trim() {
+        "ms" => number,
+        "s" => number.saturating_mul(1000),
+        "m" => number.saturating_mul(60_000),
+        "h" => number.saturating_mul(3_600_000),
+        _ => return Err(format!("bad duration {text:?}: the unit must be ms, s, m or h")),
+    };
+    Ok(Duration::from_millis(millis))
 }
 
 /// The 1-based line of byte offset `at` in `src`.
@@ -186,9 +304,49 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
         }
     };
     let base = path.parent().unwrap_or(Path::new("."));
+    let server = &mut config.server;
+    let mut number = |value: &Option<toml::Spanned<usize>>, min: usize, max: usize, key: &str| -> Option<usize> {
+        let value = value.as_ref()?;
+        if (min..=max).contains(value.get_ref()) {
+            Some(*value.get_ref())
+        } else {
+            diags.error(at(value.span().start), format!("{key} must be between {min} and {max}"));
+            None
+        }
+    };
+    if let Some(n) = number(&raw.server.workers, 0, 4096, "workers") {
+        server.workers = n;
+    }
+    if let Some(n) = number(&raw.server.batch, 1, 1024, "batch") {
+        server.batch = n;
+    }
+    if let Some(n) = number(&raw.server.recv_buffer, 4096, 1 << 30, "recv_buffer") {
+        server.recv_buffer = n;
+    }
+    if let Some(n) = number(&raw.server.tcp_max_connections, 1, 1 << 20, "tcp_max_connections") {
+        server.tcp_max_connections = n;
+    }
+    if let Some(n) = number(&raw.server.tcp_max_buffer, 1024, 1 << 30, "tcp_max_buffer") {
+        server.tcp_max_buffer = n;
+    }
+    if let Some(io) = &raw.server.io {
+        match io.get_ref().parse() {
+            Ok(io) => server.io = io,
+            Err(msg) => diags.error(at(io.span().start), msg),
+        }
+    }
+    if let Some(timeout) = &raw.server.tcp_idle_timeout {
+        match parse_duration(timeout.get_ref()) {
+            Ok(d) if !d.is_zero() => server.tcp_idle_timeout = d,
+            Ok(_) => diags.error(at(timeout.span().start), "tcp_idle_timeout must be above zero"),
+            Err(msg) => diags.error(at(timeout.span().start), msg),
+        }
+    }
+    server.user = raw.server.user.clone();
+    server.group = raw.server.group.clone();
     for listen in &raw.server.listen {
         match listen.get_ref().parse::<SocketAddr>() {
-            Ok(addr) => config.listen.push(addr),
+            Ok(addr) => config.server.listen.push(addr),
             Err(_) => diags.error(
                 at(listen.span().start),
                 format!(
@@ -249,7 +407,9 @@ mod tests {
             "[server]\nlisten = [\"127.0.0.1:5353\"]\n[[zone]]\norigin = \"example.com\"\nfile = \"z/example.zone\"\n",
         )
         .unwrap();
-        assert_eq!(config.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
+        assert_eq!(config.server.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
+        assert_eq!(config.server.io, IoKind::Auto);
+        assert_eq!(config.server.tcp_idle_timeout, Duration::from_secs(10));
         assert_eq!(config.zones[0].origin.to_string(), "example.com");
         assert!(config.zones[0].file.ends_with("z/example.zone"));
         assert!(config.zones[0].file.is_absolute() || config.zones[0].file.starts_with(std::env::temp_dir()));
@@ -292,13 +452,42 @@ mod tests {
         let config = Config::load(&Overrides {
             config: Some(path),
             listen: vec!["127.0.0.2:5300".parse().unwrap()],
+            workers: Some(3),
+            io: Some(IoKind::Portable),
             zones: vec![("a.".into(), "other".into()), ("b.".into(), "b".into())],
         })
         .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(config.listen, vec!["127.0.0.2:5300".parse().unwrap()]);
+        assert_eq!(config.server.listen, vec!["127.0.0.2:5300".parse().unwrap()]);
+        assert_eq!((config.server.workers, config.server.io), (3, IoKind::Portable));
         assert_eq!(config.zones.len(), 2);
         assert_eq!(config.zones[0].file, PathBuf::from("other"));
+    }
+
+    #[test]
+    fn server_settings_are_read_and_checked() {
+        let config = load_text(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\nworkers = 2\nio = \"mmsg\"\nbatch = 64\ntcp_idle_timeout = \"1500ms\"\ntcp_max_connections = 10\nuser = \"nobody\"\n[[zone]]\norigin = \"a.\"\nfile = \"a\"\n",
+        )
+        .unwrap();
+        let s = &config.server;
+        assert_eq!((s.workers, s.io, s.batch, s.tcp_max_connections), (2, IoKind::Mmsg, 64, 10));
+        assert_eq!(s.tcp_idle_timeout, Duration::from_millis(1500));
+        assert_eq!(s.user.as_deref(), Some("nobody"));
+        let err = load_text("[server]\nlisten = [\"127.0.0.1:53\"]\nio = \"epoll\"\nbatch = 0\ntcp_idle_timeout = \"10 parsecs\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lbdns.toml:3: error: unknown io back end \"epoll\""), "{err}");
+        assert!(err.contains("lbdns.toml:4: error: batch must be between 1 and 1024"), "{err}");
+        assert!(err.contains("lbdns.toml:5: error: bad duration \"10 parsecs\""), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5").is_err());
     }
 
     #[test]

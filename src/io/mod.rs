@@ -1,5 +1,170 @@
-//! Operating-system plumbing. The socket back ends of the multi-core
-//! engine live here; `sys` holds every `unsafe` block of the crate.
+//! UDP I/O back ends behind one seam (after Knot's `udp_api_t` and
+//! quinn-udp's `imp`): each worker calls [`serve`] with its sockets and a
+//! closure that answers one datagram. `io` knows bytes and addresses,
+//! nothing of DNS.
+//!
+//! - `mmsg`: `recvmmsg`/`sendmmsg` in batches. It takes what is waiting
+//!   (`MSG_DONTWAIT`) and never waits to fill a batch, so low load adds no
+//!   latency; when nothing is waiting it sleeps in `poll`.
+//! - `uring`: io_uring, multishot `recvmsg` on a provided buffer ring,
+//!   replies sent from per-slot buffers, one submission per batch.
+//! - `portable`: `std` `recv_from`/`send_to` (no pktinfo).
+//!
+//! Every back end looks at the stop flag at least every 100 ms.
 
 #[allow(unsafe_code)]
 pub mod sys;
+
+use std::io;
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use crate::config::IoKind;
+pub use sys::Meta;
+
+/// How long an idle worker sleeps before looking at the stop flag again.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// What `auto` means here, by measurement (README, "I/O back ends").
+const AUTO_PREFERS_URING: bool = false;
+
+/// Resolves `auto` and checks that io_uring works. Returns the back end
+/// to use and, when it is not the one asked for, why.
+pub fn choose(requested: IoKind) -> (IoKind, Option<String>) {
+    match requested {
+        IoKind::Auto if !AUTO_PREFERS_URING => (IoKind::Mmsg, None),
+        IoKind::Auto | IoKind::Uring => match sys::uring::probe() {
+            Ok(()) => (IoKind::Uring, None),
+            Err(why) => (IoKind::Mmsg, Some(format!("io_uring is not usable here ({why}); using mmsg"))),
+        },
+        other => (other, None),
+    }
+}
+
+/// Serves `sockets` with back end `kind` (not `Auto`) until `stop` is set.
+/// `answer` gets each datagram and its addresses, writes the reply into
+/// the buffer (empty on entry) and returns whether to send it.
+pub fn serve(
+    kind: IoKind,
+    sockets: &[UdpSocket],
+    batch: usize,
+    stop: &AtomicBool,
+    mut answer: impl FnMut(&[u8], &Meta, &mut Vec<u8>) -> bool,
+) -> io::Result<()> {
+    match kind {
+        IoKind::Uring => sys::uring::Uring::new(sockets)?.run(stop, answer),
+        IoKind::Mmsg | IoKind::Auto => serve_mmsg(sockets, batch, stop, answer),
+        IoKind::Portable => serve_portable(sockets, batch, stop, &mut answer),
+    }
+}
+
+fn serve_mmsg(
+    sockets: &[UdpSocket],
+    batch: usize,
+    stop: &AtomicBool,
+    mut answer: impl FnMut(&[u8], &Meta, &mut Vec<u8>) -> bool,
+) -> io::Result<()> {
+    let fds: Vec<_> = sockets.iter().map(|s| s.as_raw_fd()).collect();
+    let mut ready = vec![true; fds.len()];
+    let mut batch = sys::mmsg::Batch::new(batch);
+    let size = batch.size();
+    let mut reported = false;
+    while !stop.load(Ordering::Relaxed) {
+        let mut busy = false;
+        for (i, &fd) in fds.iter().enumerate() {
+            if !ready[i] {
+                continue;
+            }
+            loop {
+                let n = match batch.recv(fd) {
+                    Ok(n) => n,
+                    Err(err) => {
+                        report_once(&mut reported, &err);
+                        0
+                    }
+                };
+                if n == 0 {
+                    break;
+                }
+                busy = true;
+                batch.answer(n, |query, meta, reply| {
+                    reply.clear();
+                    answer(query, meta, reply)
+                });
+                if let Err(err) = batch.send(fd) {
+                    report_once(&mut reported, &err);
+                }
+                if n < size {
+                    break; // drained; do not wait to fill a batch
+                }
+            }
+        }
+        if !busy {
+            ready.iter_mut().for_each(|r| *r = false);
+            sys::wait_readable(&fds, IDLE_WAIT, &mut ready)?;
+        } else {
+            ready.iter_mut().for_each(|r| *r = true);
+        }
+    }
+    Ok(())
+}
+
+fn serve_portable(
+    sockets: &[UdpSocket],
+    batch: usize,
+    stop: &AtomicBool,
+    answer: &mut impl FnMut(&[u8], &Meta, &mut Vec<u8>) -> bool,
+) -> io::Result<()> {
+    let fds: Vec<_> = sockets.iter().map(|s| s.as_raw_fd()).collect();
+    let mut ready = vec![true; fds.len()];
+    let mut buf = vec![0u8; 65535];
+    let mut reply = Vec::with_capacity(65535);
+    let mut reported = false;
+    while !stop.load(Ordering::Relaxed) {
+        let mut busy = false;
+        for (i, socket) in sockets.iter().enumerate() {
+            if !ready[i] {
+                continue;
+            }
+            for _ in 0..batch {
+                let (len, peer) = match socket.recv_from(&mut buf) {
+                    Ok(got) => got,
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) => {
+                        report_once(&mut reported, &err);
+                        break;
+                    }
+                };
+                busy = true;
+                let meta = Meta {
+                    peer,
+                    local: None,
+                    truncated: false,
+                };
+                reply.clear();
+                if answer(&buf[..len], &meta, &mut reply) {
+                    if let Err(err) = socket.send_to(&reply, peer) {
+                        report_once(&mut reported, &err);
+                    }
+                }
+            }
+        }
+        if !busy {
+            ready.iter_mut().for_each(|r| *r = false);
+            sys::wait_readable(&fds, IDLE_WAIT, &mut ready)?;
+        } else {
+            ready.iter_mut().for_each(|r| *r = true);
+        }
+    }
+    Ok(())
+}
+
+/// Logs the first socket error of a worker (later ones would flood).
+fn report_once(reported: &mut bool, err: &io::Error) {
+    if !*reported {
+        tracing::warn!(%err, "udp socket error (further errors of this worker are not logged)");
+        *reported = true;
+    }
+}

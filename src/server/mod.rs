@@ -1,36 +1,44 @@
-//! The simple server: one UDP thread and one TCP acceptor per listen
-//! address, each answering through [`proto::handle`]. (The pinned,
-//! batched multi-core engine replaces the UDP side later.)
+//! The multi-core engine: one pinned UDP worker per CPU, each with its own
+//! `SO_REUSEPORT` socket per listen address; TCP on a small runtime of its
+//! own; signals and privileges.
 //!
-//! TCP follows RFC 7766: two-byte length framing, several queries per
-//! connection answered in order, an idle timeout, and a cap on open
-//! connections.
+//! Model: Knot's `udp_master` and gdnsd's one thread per `SO_REUSEPORT`
+//! socket. A worker owns its sockets, buffers, random generator and
+//! counters, and reads the snapshot through an `arc-swap` cache, so the
+//! UDP path takes no lock, writes nothing shared and allocates nothing.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+mod stats;
+mod tcp;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use arc_swap::{ArcSwap, Cache};
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub use stats::WorkerStats;
+
+use crate::config::{IoKind, ServerConfig};
+use crate::io as udp_io;
 use crate::lb::Rng;
-use crate::proto::{self, Client, MAX_MESSAGE, Transport};
+use crate::proto::{self, Client, Outcome, Transport};
 use crate::snapshot::Snapshot;
 
-/// How long a TCP connection may sit idle (RFC 7766 §6.2.3).
-pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Open TCP connections allowed at once; more are closed at accept.
-pub const TCP_MAX_CONNECTIONS: usize = 1024;
+/// The snapshot every worker answers from; reload swaps it.
+pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
 
 /// A failure to start serving.
 #[derive(Debug)]
-pub struct BindError {
-    pub addr: SocketAddr,
-    pub proto: &'static str,
+pub struct StartError {
+    pub what: String,
     pub source: io::Error,
 }
 
-impl std::fmt::Display for BindError {
+impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let hint = match self.source.kind() {
             io::ErrorKind::AddrInUse => " (another process is using this port)",
@@ -38,144 +46,294 @@ impl std::fmt::Display for BindError {
             io::ErrorKind::AddrNotAvailable => " (no interface has this address)",
             _ => "",
         };
-        write!(
-            f,
-            "cannot listen on {} {}: {}{hint}",
-            self.proto, self.addr, self.source
-        )
+        write!(f, "{}: {}{hint}", self.what, self.source)
     }
 }
 
-impl std::error::Error for BindError {}
+impl std::error::Error for StartError {}
+
+/// The CPUs this process may run on (`sched_getaffinity`: honours
+/// `taskset` and cgroup cpusets).
+pub fn allowed_cpus() -> Vec<usize> {
+    let cpus: Vec<usize> = match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+        Ok(set) => (0..nix::sched::CpuSet::count())
+            .filter(|&i| set.is_set(i).unwrap_or(false))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if cpus.is_empty() {
+        (0..thread::available_parallelism().map_or(1, |n| n.get())).collect()
+    } else {
+        cpus
+    }
+}
 
 /// Bound sockets, ready to serve.
-pub struct Listeners {
-    pairs: Vec<(UdpSocket, TcpListener)>,
+pub struct Server {
+    config: ServerConfig,
+    io: IoKind,
+    /// Per worker: its CPU and one UDP socket per listen address.
+    workers: Vec<(usize, Vec<UdpSocket>)>,
+    tcp: Vec<TcpListener>,
+    addrs: Vec<SocketAddr>,
 }
 
-impl Listeners {
-    /// Binds UDP and TCP on every address. Port 0 picks one free port for
-    /// both protocols.
-    pub fn bind(addrs: &[SocketAddr]) -> Result<Listeners, BindError> {
-        let mut pairs = Vec::new();
-        for &addr in addrs {
-            pairs.push(bind_pair(addr)?);
+impl Server {
+    /// Binds every socket: per worker a UDP socket on each listen address
+    /// (`SO_REUSEPORT`), and one TCP listener per address. Port 0 picks a
+    /// free port, the same for all.
+    pub fn bind(config: &ServerConfig) -> Result<Server, StartError> {
+        let cpus = allowed_cpus();
+        let count = if config.workers == 0 { cpus.len() } else { config.workers };
+        let (io, fallback) = udp_io::choose(config.io);
+        if let Some(why) = fallback {
+            tracing::warn!("{why}");
         }
-        Ok(Listeners { pairs })
-    }
-
-    /// The addresses actually bound.
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.pairs.iter().filter_map(|(udp, _)| udp.local_addr().ok()).collect()
-    }
-
-    /// Serves forever.
-    pub fn serve(self, snap: Arc<Snapshot>) {
-        let open = Arc::new(AtomicUsize::new(0));
-        let mut handles = Vec::new();
-        for (udp, tcp) in self.pairs {
-            let s = snap.clone();
-            handles.push(thread::spawn(move || serve_udp(udp, s)));
-            let s = snap.clone();
-            let open = open.clone();
-            handles.push(thread::spawn(move || serve_tcp(tcp, s, open)));
-        }
-        for h in handles {
-            let _ = h.join();
-        }
-    }
-}
-
-fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), BindError> {
-    let err = |proto, source| BindError { addr, proto, source };
-    // With port 0, retry until a port is free for both protocols.
-    let tries = if addr.port() == 0 { 32 } else { 1 };
-    let mut last = None;
-    for _ in 0..tries {
-        let udp = UdpSocket::bind(addr).map_err(|e| err("udp", e))?;
-        let bound = udp.local_addr().map_err(|e| err("udp", e))?;
-        match TcpListener::bind(bound) {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(err("tcp", last.unwrap_or_else(|| io::Error::other("no free port"))))
-}
-
-fn serve_udp(socket: UdpSocket, snap: Arc<Snapshot>) {
-    let mut rng = Rng::from_entropy();
-    let mut buf = vec![0u8; MAX_MESSAGE];
-    let mut out = Vec::with_capacity(MAX_MESSAGE);
-    loop {
-        let (len, from) = match socket.recv_from(&mut buf) {
-            Ok(got) => got,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                tracing::warn!(%err, "udp receive failed");
-                continue;
+        let mut workers: Vec<(usize, Vec<UdpSocket>)> = (0..count).map(|w| (cpus[w % cpus.len()], Vec::new())).collect();
+        let mut tcp = Vec::new();
+        let mut addrs = Vec::new();
+        for &requested in &config.listen {
+            let (addr, listener) = bind_tcp_and_port(requested)?;
+            for (_, sockets) in workers.iter_mut() {
+                sockets.push(bind_udp(addr, config.recv_buffer)?);
             }
+            tcp.push(listener);
+            addrs.push(addr);
+        }
+        Ok(Server {
+            config: config.clone(),
+            io,
+            workers,
+            tcp,
+            addrs,
+        })
+    }
+
+    /// The addresses bound (ports resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The UDP back end in use.
+    pub fn io(&self) -> IoKind {
+        self.io
+    }
+
+    /// How many UDP workers will run.
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Switches to the configured user and group (after binding, so that
+    /// port 53 can be bound as root).
+    pub fn drop_privileges(&self) -> Result<(), StartError> {
+        drop_privileges(self.config.user.as_deref(), self.config.group.as_deref())
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops receiving, answers what
+    /// it holds, and returns.
+    pub fn run(self, snap: SharedSnapshot) -> Result<(), StartError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        let mut stats = Vec::new();
+        for (index, (cpu, sockets)) in self.workers.into_iter().enumerate() {
+            let worker_stats = Arc::new(WorkerStats::default());
+            stats.push((index, cpu, worker_stats.clone()));
+            let (stop, snap, io, batch) = (stop.clone(), snap.clone(), self.io, self.config.batch);
+            let handle = thread::Builder::new()
+                .name(format!("udp-{index}"))
+                .spawn(move || {
+                    if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                        tracing::warn!(worker = index, cpu, "could not pin the worker to its CPU");
+                    }
+                    run_worker(io, &sockets, batch, &stop, &snap, &worker_stats);
+                })
+                .map_err(|e| StartError {
+                    what: "cannot start a worker thread".into(),
+                    source: e,
+                })?;
+            handles.push(handle);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tcp")
+            .on_thread_start(udp_io::sys::lower_thread_priority)
+            .enable_all()
+            .build()
+            .map_err(|e| StartError {
+                what: "cannot start the TCP runtime".into(),
+                source: e,
+            })?;
+        let limits = tcp::Limits {
+            idle_timeout: self.config.tcp_idle_timeout,
+            max_connections: self.config.tcp_max_connections,
+            max_buffer: self.config.tcp_max_buffer,
         };
+        let tcp_state = Arc::new(tcp::State::new(limits, snap));
+        for listener in self.tcp {
+            let state = tcp_state.clone();
+            runtime.spawn(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => tcp::accept_loop(listener, state).await,
+                    Err(err) => tracing::error!(%err, "cannot serve tcp"),
+                }
+            });
+        }
+        let signal = runtime.block_on(wait_for_signal());
+        let stopping = Instant::now();
+        tracing::info!(signal, "stopping");
+        stop.store(true, Ordering::Relaxed);
+        for handle in handles {
+            let _ = handle.join();
+        }
+        runtime.shutdown_timeout(Duration::from_millis(300));
+        for (index, cpu, s) in stats {
+            tracing::info!(
+                worker = index,
+                cpu,
+                queries = s.queries(),
+                replies = s.replies(),
+                dropped = s.dropped(),
+                truncated = s.truncated(),
+                "worker {index} stopped"
+            );
+        }
+        let tcp = tcp_state.stats();
+        tracing::info!(
+            connections = tcp.0,
+            queries = tcp.1,
+            evicted = tcp.2,
+            stop_ms = stopping.elapsed().as_millis() as u64,
+            "stopped"
+        );
+        Ok(())
+    }
+}
+
+/// Binds the TCP listener for `addr` (resolving port 0).
+fn bind_tcp_and_port(requested: SocketAddr) -> Result<(SocketAddr, TcpListener), StartError> {
+    let err = |source| StartError {
+        what: format!("cannot listen on tcp {requested}"),
+        source,
+    };
+    // With port 0, retry until a port is free for UDP as well.
+    for _ in 0..32 {
+        let socket = new_socket(requested, Type::STREAM).map_err(err)?;
+        socket.set_reuse_address(true).map_err(err)?;
+        socket.bind(&requested.into()).map_err(err)?;
+        socket.listen(1024).map_err(err)?;
+        socket.set_nonblocking(true).map_err(err)?;
+        let listener: TcpListener = socket.into();
+        let addr = listener.local_addr().map_err(err)?;
+        if requested.port() != 0 || UdpSocket::bind(addr).is_ok() {
+            return Ok((addr, listener));
+        }
+    }
+    Err(err(io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+fn new_socket(addr: SocketAddr, kind: Type) -> io::Result<Socket> {
+    let protocol = if kind == Type::DGRAM { Protocol::UDP } else { Protocol::TCP };
+    let socket = Socket::new(Domain::for_address(addr), kind, Some(protocol))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    Ok(socket)
+}
+
+/// A worker's UDP socket: `SO_REUSEPORT`, a large receive buffer,
+/// non-blocking, pktinfo when bound to a wildcard address.
+fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, StartError> {
+    let err = |source| StartError {
+        what: format!("cannot listen on udp {addr}"),
+        source,
+    };
+    let socket = new_socket(addr, Type::DGRAM).map_err(err)?;
+    socket.set_reuse_port(true).map_err(err)?;
+    if socket.set_recv_buffer_size(recv_buffer).is_err() {
+        tracing::debug!(recv_buffer, "SO_RCVBUF refused; keeping the default");
+    }
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    let udp: UdpSocket = socket.into();
+    if addr.ip().is_unspecified() {
+        use std::os::fd::AsRawFd;
+        udp_io::sys::enable_pktinfo(udp.as_raw_fd(), addr.is_ipv6()).map_err(err)?;
+    }
+    Ok(udp)
+}
+
+/// One worker's loop: answer every datagram from the current snapshot.
+fn run_worker(io: IoKind, sockets: &[UdpSocket], batch: usize, stop: &AtomicBool, snap: &SharedSnapshot, stats: &WorkerStats) {
+    let mut cache = Cache::new(&**snap);
+    let mut rng = Rng::from_entropy();
+    let result = udp_io::serve(io, sockets, batch, stop, |query, meta, reply| {
+        stats.count_query();
+        if meta.truncated {
+            stats.count_dropped();
+            return false;
+        }
         let client = Client {
-            addr: from,
+            addr: meta.peer,
             transport: Transport::Udp,
         };
-        if let proto::Outcome::Reply { .. } = proto::handle(&buf[..len], &client, &snap, &mut rng, &mut out)
-            && let Err(err) = socket.send_to(&out, from)
-        {
-            tracing::debug!(%err, %from, "udp send failed");
-        }
-    }
-}
-
-fn serve_tcp(listener: TcpListener, snap: Arc<Snapshot>, open: Arc<AtomicUsize>) {
-    for stream in listener.incoming() {
-        let stream = match stream {
-            Ok(s) => s,
-            Err(err) => {
-                tracing::warn!(%err, "tcp accept failed");
-                thread::sleep(Duration::from_millis(10));
-                continue;
+        match proto::handle(query, &client, cache.load(), &mut rng, reply) {
+            Outcome::Reply { truncated, .. } => {
+                stats.count_reply(truncated);
+                true
             }
-        };
-        if open.fetch_add(1, Ordering::AcqRel) >= TCP_MAX_CONNECTIONS {
-            open.fetch_sub(1, Ordering::AcqRel);
-            tracing::debug!("tcp connection limit reached; closing a new connection");
-            continue;
+            Outcome::Drop => {
+                stats.count_dropped();
+                false
+            }
         }
-        let snap = snap.clone();
-        let open = open.clone();
-        thread::spawn(move || {
-            let _ = serve_connection(stream, &snap);
-            open.fetch_sub(1, Ordering::AcqRel);
-        });
+    });
+    if let Err(err) = result {
+        tracing::error!(%err, "udp worker failed");
     }
 }
 
-/// Answers framed queries on one connection until the client closes it
-/// or stays idle past the timeout.
-fn serve_connection(mut stream: TcpStream, snap: &Snapshot) -> io::Result<()> {
-    stream.set_read_timeout(Some(TCP_IDLE_TIMEOUT))?;
-    stream.set_write_timeout(Some(TCP_IDLE_TIMEOUT))?;
-    stream.set_nodelay(true)?;
-    let peer = stream.peer_addr()?;
-    let client = Client {
-        addr: peer,
-        transport: Transport::Tcp,
+/// Waits for SIGTERM or SIGINT; returns which.
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
     };
-    let mut rng = Rng::from_entropy();
-    let mut query = vec![0u8; MAX_MESSAGE];
-    let mut out = Vec::with_capacity(MAX_MESSAGE + 2);
-    let mut framed = Vec::with_capacity(MAX_MESSAGE + 2);
-    loop {
-        let mut len = [0u8; 2];
-        stream.read_exact(&mut len)?;
-        let len = usize::from(u16::from_be_bytes(len));
-        stream.read_exact(&mut query[..len])?;
-        if let proto::Outcome::Reply { .. } = proto::handle(&query[..len], &client, snap, &mut rng, &mut out) {
-            framed.clear();
-            framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
-            framed.extend_from_slice(&out);
-            stream.write_all(&framed)?;
-        }
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
     }
+}
+
+fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<(), StartError> {
+    use nix::unistd::{Group, User, setgid, setgroups, setuid};
+    let fail = |what: String, source: io::Error| StartError { what, source };
+    let errno = |e: nix::errno::Errno| io::Error::from_raw_os_error(e as i32);
+    let user = match user {
+        Some(name) => Some(
+            User::from_name(name)
+                .map_err(|e| fail(format!("cannot look up user {name}"), errno(e)))?
+                .ok_or_else(|| fail(format!("no user {name}"), io::ErrorKind::NotFound.into()))?,
+        ),
+        None => None,
+    };
+    let gid = match group {
+        Some(name) => Some(
+            Group::from_name(name)
+                .map_err(|e| fail(format!("cannot look up group {name}"), errno(e)))?
+                .ok_or_else(|| fail(format!("no group {name}"), io::ErrorKind::NotFound.into()))?
+                .gid,
+        ),
+        None => user.as_ref().map(|u| u.gid),
+    };
+    if let Some(gid) = gid {
+        setgroups(&[gid]).map_err(|e| fail("cannot drop supplementary groups".into(), errno(e)))?;
+        setgid(gid).map_err(|e| fail(format!("cannot switch to group {gid}"), errno(e)))?;
+    }
+    if let Some(user) = user {
+        setuid(user.uid).map_err(|e| fail(format!("cannot switch to user {}", user.name), errno(e)))?;
+        tracing::info!(user = %user.name, "privileges dropped");
+    }
+    Ok(())
 }

@@ -1,0 +1,202 @@
+//! `recvmmsg`/`sendmmsg` batches with `IP_PKTINFO`/`IPV6_PKTINFO`, over
+//! buffers owned by one worker and allocated once.
+//!
+//! The kernel structures (`mmsghdr`, `iovec`, `sockaddr_storage`, control
+//! buffers) live in boxed slices that never move; their pointers are set
+//! again before every call, so nothing self-referential outlives a call.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+
+use socket2::SockAddr;
+
+use super::{Meta, parse_pktinfo_bytes, write_pktinfo};
+
+/// Receive buffer per datagram: queries are small; a larger one is cut
+/// (MSG_TRUNC) and answered as malformed.
+pub const RECV_BUF: usize = 4096;
+/// Reply capacity per datagram: UDP replies are at most our EDNS payload
+/// size (1232), error replies far smaller.
+pub const REPLY_BUF: usize = 4096;
+use super::CONTROL_LEN;
+
+/// One worker's batch of datagrams in flight.
+pub struct Batch {
+    size: usize,
+    recv_bufs: Box<[u8]>,
+    lens: Box<[usize]>,
+    names: Box<[libc::sockaddr_storage]>,
+    name_lens: Box<[libc::socklen_t]>,
+    controls: Box<[u8]>,
+    metas: Box<[Option<Meta>]>,
+    replies: Box<[Vec<u8>]>,
+    /// Indices of datagrams whose replies are to be sent.
+    outgoing: Vec<usize>,
+    recv_hdrs: Box<[libc::mmsghdr]>,
+    recv_iovs: Box<[libc::iovec]>,
+    send_hdrs: Box<[libc::mmsghdr]>,
+    send_iovs: Box<[libc::iovec]>,
+    send_names: Box<[SockAddr]>,
+    send_controls: Box<[u8]>,
+}
+
+// SAFETY: the raw pointers inside the libc structures point only into this
+// struct's own boxed slices and are rewritten before each use; moving the
+// batch to another thread moves the buffers with it.
+unsafe impl Send for Batch {}
+
+impl Batch {
+    /// A batch of `size` datagrams.
+    pub fn new(size: usize) -> Batch {
+        let size = size.max(1);
+        // SAFETY: all-zero bytes are valid values of these plain C structs
+        // (null pointers, zero lengths).
+        let zero_hdr = || unsafe { zeroed::<libc::mmsghdr>() };
+        // SAFETY: as above.
+        let zero_iov = || unsafe { zeroed::<libc::iovec>() };
+        // SAFETY: as above.
+        let zero_name = || unsafe { zeroed::<libc::sockaddr_storage>() };
+        let unspecified = SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
+        Batch {
+            size,
+            recv_bufs: vec![0u8; size * RECV_BUF].into(),
+            lens: vec![0; size].into(),
+            names: (0..size).map(|_| zero_name()).collect(),
+            name_lens: vec![0; size].into(),
+            controls: vec![0u8; size * CONTROL_LEN].into(),
+            metas: vec![None; size].into(),
+            replies: (0..size).map(|_| Vec::with_capacity(REPLY_BUF)).collect(),
+            outgoing: Vec::with_capacity(size),
+            recv_hdrs: (0..size).map(|_| zero_hdr()).collect(),
+            recv_iovs: (0..size).map(|_| zero_iov()).collect(),
+            send_hdrs: (0..size).map(|_| zero_hdr()).collect(),
+            send_iovs: (0..size).map(|_| zero_iov()).collect(),
+            send_names: (0..size).map(|_| unspecified.clone()).collect(),
+            send_controls: vec![0u8; size * CONTROL_LEN].into(),
+        }
+    }
+
+    /// How many datagrams one call can carry.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Receives up to a batch without blocking; returns how many arrived
+    /// (0 when none is waiting).
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        for i in 0..self.size {
+            self.recv_iovs[i] = libc::iovec {
+                iov_base: self.recv_bufs[i * RECV_BUF..].as_mut_ptr().cast(),
+                iov_len: RECV_BUF,
+            };
+            let hdr = &mut self.recv_hdrs[i].msg_hdr;
+            hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_iov = &mut self.recv_iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = self.controls[i * CONTROL_LEN..].as_mut_ptr().cast();
+            hdr.msg_controllen = CONTROL_LEN as _;
+            hdr.msg_flags = 0;
+            self.recv_hdrs[i].msg_len = 0;
+        }
+        // SAFETY: every header points at buffers of this batch that live
+        // for the call, with their true lengths; `size` headers exist.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.recv_hdrs.as_mut_ptr(),
+                self.size as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(err),
+            };
+        }
+        let n = n as usize;
+        for i in 0..n {
+            let hdr = &self.recv_hdrs[i];
+            self.lens[i] = (hdr.msg_len as usize).min(RECV_BUF);
+            self.name_lens[i] = hdr.msg_hdr.msg_namelen;
+            let peer = super::socket_addr(&self.names[i], self.name_lens[i] as usize);
+            self.metas[i] = peer.map(|peer| Meta {
+                peer,
+                local: parse_pktinfo_bytes(
+                    &self.controls[i * CONTROL_LEN..i * CONTROL_LEN + (hdr.msg_hdr.msg_controllen as usize).min(CONTROL_LEN)],
+                ),
+                truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            });
+        }
+        Ok(n)
+    }
+
+    /// Hands each of the first `n` datagrams to `answer`, which writes the
+    /// reply into the given buffer and says whether to send it.
+    pub fn answer(&mut self, n: usize, mut answer: impl FnMut(&[u8], &Meta, &mut Vec<u8>) -> bool) {
+        self.outgoing.clear();
+        for i in 0..n {
+            let Some(meta) = self.metas[i] else { continue };
+            let query = &self.recv_bufs[i * RECV_BUF..i * RECV_BUF + self.lens[i]];
+            if answer(query, &meta, &mut self.replies[i]) {
+                self.outgoing.push(i);
+            }
+        }
+    }
+
+    /// Sends the replies `answer` kept, from the address each query was
+    /// sent to when pktinfo told it. Returns how many went out.
+    pub fn send(&mut self, fd: RawFd) -> io::Result<usize> {
+        let count = self.outgoing.len();
+        for (j, &i) in self.outgoing.iter().enumerate() {
+            let Some(meta) = self.metas[i] else { continue };
+            self.send_names[j] = SockAddr::from(meta.peer);
+            self.send_iovs[j] = libc::iovec {
+                iov_base: self.replies[i].as_mut_ptr().cast(),
+                iov_len: self.replies[i].len(),
+            };
+            let control = &mut self.send_controls[j * CONTROL_LEN..(j + 1) * CONTROL_LEN];
+            let control_len = meta.local.map_or(0, |local| write_pktinfo(control, local));
+            let hdr = &mut self.send_hdrs[j].msg_hdr;
+            hdr.msg_name = self.send_names[j].as_ptr() as *mut libc::c_void;
+            hdr.msg_namelen = self.send_names[j].len();
+            hdr.msg_iov = &mut self.send_iovs[j];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = if control_len > 0 {
+                control.as_mut_ptr().cast()
+            } else {
+                std::ptr::null_mut()
+            };
+            hdr.msg_controllen = control_len as _;
+            hdr.msg_flags = 0;
+        }
+        let mut sent = 0;
+        while sent < count {
+            // SAFETY: headers `sent..count` point at this batch's reply
+            // buffers, addresses and control data, all alive for the call.
+            let n = unsafe {
+                libc::sendmmsg(fd, self.send_hdrs[sent..].as_mut_ptr(), (count - sent) as libc::c_uint, 0)
+            };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                match err.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    // A full send buffer or an unreachable peer loses this
+                    // reply only; skip it and send the rest.
+                    _ => {
+                        sent += 1;
+                        continue;
+                    }
+                }
+            }
+            sent += n as usize;
+        }
+        Ok(count)
+    }
+}
+
