@@ -71,7 +71,9 @@ impl FromStr for IoKind {
             "mmsg" => Ok(IoKind::Mmsg),
             "uring" => Ok(IoKind::Uring),
             "portable" => Ok(IoKind::Portable),
-            _ => Err(format!("unknown io back end {text:?}: expected auto, mmsg, uring or portable")),
+            _ => Err(format!(
+                "unknown io back end {text:?}: expected auto, mmsg, uring or portable"
+            )),
         }
     }
 }
@@ -471,15 +473,29 @@ mod tests {
         )
         .unwrap();
         let s = &config.server;
-        assert_eq!((s.workers, s.io, s.batch, s.tcp_max_connections), (2, IoKind::Mmsg, 64, 10));
+        assert_eq!(
+            (s.workers, s.io, s.batch, s.tcp_max_connections),
+            (2, IoKind::Mmsg, 64, 10)
+        );
         assert_eq!(s.tcp_idle_timeout, Duration::from_millis(1500));
         assert_eq!(s.user.as_deref(), Some("nobody"));
-        let err = load_text("[server]\nlisten = [\"127.0.0.1:53\"]\nio = \"epoll\"\nbatch = 0\ntcp_idle_timeout = \"10 parsecs\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("lbdns.toml:3: error: unknown io back end \"epoll\""), "{err}");
-        assert!(err.contains("lbdns.toml:4: error: batch must be between 1 and 1024"), "{err}");
-        assert!(err.contains("lbdns.toml:5: error: bad duration \"10 parsecs\""), "{err}");
+        let err = load_text(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\nio = \"epoll\"\nbatch = 0\ntcp_idle_timeout = \"10 parsecs\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("lbdns.toml:3: error: unknown io back end \"epoll\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("lbdns.toml:4: error: batch must be between 1 and 1024"),
+            "{err}"
+        );
+        assert!(
+            err.contains("lbdns.toml:5: error: bad duration \"10 parsecs\""),
+            "{err}"
+        );
     }
 
     #[test]

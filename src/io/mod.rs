@@ -37,7 +37,10 @@ pub fn choose(requested: IoKind) -> (IoKind, Option<String>) {
         IoKind::Auto if !AUTO_PREFERS_URING => (IoKind::Mmsg, None),
         IoKind::Auto | IoKind::Uring => match sys::uring::probe() {
             Ok(()) => (IoKind::Uring, None),
-            Err(why) => (IoKind::Mmsg, Some(format!("io_uring is not usable here ({why}); using mmsg"))),
+            Err(why) => (
+                IoKind::Mmsg,
+                Some(format!("io_uring is not usable here ({why}); using mmsg")),
+            ),
         },
         other => (other, None),
     }
@@ -144,10 +147,10 @@ fn serve_portable(
                     truncated: false,
                 };
                 reply.clear();
-                if answer(&buf[..len], &meta, &mut reply) {
-                    if let Err(err) = socket.send_to(&reply, peer) {
-                        report_once(&mut reported, &err);
-                    }
+                if answer(&buf[..len], &meta, &mut reply)
+                    && let Err(err) = socket.send_to(&reply, peer)
+                {
+                    report_once(&mut reported, &err);
                 }
             }
         }

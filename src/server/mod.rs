@@ -84,12 +84,17 @@ impl Server {
     /// free port, the same for all.
     pub fn bind(config: &ServerConfig) -> Result<Server, StartError> {
         let cpus = allowed_cpus();
-        let count = if config.workers == 0 { cpus.len() } else { config.workers };
+        let count = if config.workers == 0 {
+            cpus.len()
+        } else {
+            config.workers
+        };
         let (io, fallback) = udp_io::choose(config.io);
         if let Some(why) = fallback {
             tracing::warn!("{why}");
         }
-        let mut workers: Vec<(usize, Vec<UdpSocket>)> = (0..count).map(|w| (cpus[w % cpus.len()], Vec::new())).collect();
+        let mut workers: Vec<(usize, Vec<UdpSocket>)> =
+            (0..count).map(|w| (cpus[w % cpus.len()], Vec::new())).collect();
         let mut tcp = Vec::new();
         let mut addrs = Vec::new();
         for &requested in &config.listen {
@@ -233,7 +238,11 @@ fn bind_tcp_and_port(requested: SocketAddr) -> Result<(SocketAddr, TcpListener),
 }
 
 fn new_socket(addr: SocketAddr, kind: Type) -> io::Result<Socket> {
-    let protocol = if kind == Type::DGRAM { Protocol::UDP } else { Protocol::TCP };
+    let protocol = if kind == Type::DGRAM {
+        Protocol::UDP
+    } else {
+        Protocol::TCP
+    };
     let socket = Socket::new(Domain::for_address(addr), kind, Some(protocol))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
@@ -264,7 +273,14 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, StartErro
 }
 
 /// One worker's loop: answer every datagram from the current snapshot.
-fn run_worker(io: IoKind, sockets: &[UdpSocket], batch: usize, stop: &AtomicBool, snap: &SharedSnapshot, stats: &WorkerStats) {
+fn run_worker(
+    io: IoKind,
+    sockets: &[UdpSocket],
+    batch: usize,
+    stop: &AtomicBool,
+    snap: &SharedSnapshot,
+    stats: &WorkerStats,
+) {
     let mut cache = Cache::new(&**snap);
     let mut rng = Rng::from_entropy();
     let result = udp_io::serve(io, sockets, batch, stop, |query, meta, reply| {

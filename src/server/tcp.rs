@@ -162,10 +162,16 @@ async fn serve(stream: TcpStream, peer: SocketAddr, state: &State, conn: &Conn) 
     loop {
         conn.busy.store(false, Ordering::Relaxed);
         // Wait (idle) for the next length prefix.
-        let first = timeout(idle, read.read_u8()).await.map_err(|_| Closed)?.map_err(|_| Closed)?;
+        let first = timeout(idle, read.read_u8())
+            .await
+            .map_err(|_| Closed)?
+            .map_err(|_| Closed)?;
         conn.busy.store(true, Ordering::Relaxed);
         let deadline = Deadline::now() + idle;
-        let second = timeout_at(deadline, read.read_u8()).await.map_err(|_| Closed)?.map_err(|_| Closed)?;
+        let second = timeout_at(deadline, read.read_u8())
+            .await
+            .map_err(|_| Closed)?
+            .map_err(|_| Closed)?;
         let len = usize::from(u16::from_be_bytes([first, second]));
         query.resize(len, 0);
         timeout_at(deadline, read.read_exact(&mut query))

@@ -1,7 +1,7 @@
 //! The integration test binary: one binary, topic modules (DESIGN.md).
 
 mod alloc;
-mod cases;
+pub mod cases;
 mod errors;
 mod malformed;
 mod server;

@@ -1,27 +1,40 @@
-//! The real `lbdns serve` on a loopback port, queried over UDP and TCP.
+//! The real `lbdns serve` on loopback ports: UDP workers and back ends,
+//! TCP (RFC 7766) limits, and the lifecycle.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::support::{self, QueryBuilder, Server, decode};
+use lbdns::proto::Transport;
 
-fn start() -> Server {
+use crate::cases;
+use crate::support::{self, QueryBuilder, Server, decode, temp_config};
+
+fn start(extra: &[&str]) -> Server {
     let zones = support::data_dir().join("zones");
     let parent = format!("example.com.={}", zones.join("example.com.zone").display());
     let child = format!("sub.example.com.={}", zones.join("sub.example.com.zone").display());
-    Server::start(&["--zone", &parent, "--zone", &child])
+    let mut args = vec!["--zone", &parent, "--zone", &child];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+fn udp_query_from(socket: &UdpSocket, to: SocketAddr, query: &[u8]) -> Option<(Vec<u8>, SocketAddr)> {
+    socket.send_to(query, to).unwrap();
+    let mut buf = [0u8; 65535];
+    socket
+        .recv_from(&mut buf)
+        .ok()
+        .map(|(len, from)| (buf[..len].to_vec(), from))
 }
 
 fn udp_query(server: &Server, query: &[u8]) -> Vec<u8> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    socket.send_to(query, server.addr).unwrap();
-    let mut buf = [0u8; 65535];
-    let (len, from) = socket.recv_from(&mut buf).expect("udp reply");
+    let (reply, from) = udp_query_from(&socket, server.addr, query).expect("udp reply");
     assert_eq!(from, server.addr);
-    buf[..len].to_vec()
+    reply
 }
 
 fn tcp_frame(query: &[u8]) -> Vec<u8> {
@@ -30,77 +43,95 @@ fn tcp_frame(query: &[u8]) -> Vec<u8> {
     framed
 }
 
-fn tcp_read(stream: &mut TcpStream) -> Vec<u8> {
+fn tcp_read(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut len = [0u8; 2];
-    stream.read_exact(&mut len).expect("tcp length");
+    stream.read_exact(&mut len)?;
     let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut reply).expect("tcp reply");
-    reply
+    stream.read_exact(&mut reply)?;
+    Ok(reply)
+}
+
+fn tcp_connect(server: &Server) -> TcpStream {
+    let stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+}
+
+/// Whether the server closed the connection (EOF or reset) within 5 s.
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1];
+    match stream.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(err) => !matches!(
+            err.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
 }
 
 #[test]
 fn answers_over_udp_and_tcp() {
-    let server = start();
+    let server = start(&[]);
     let reply = decode(&udp_query(&server, &QueryBuilder::new("www.example.com.", "A").build()));
     assert_eq!(reply.rcode, "NOERROR");
     assert_eq!(reply.flags, ["qr", "aa"]);
     assert_eq!(reply.answer.len(), 3);
 
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut stream = tcp_connect(&server);
     stream
         .write_all(&tcp_frame(&QueryBuilder::new("host.sub.example.com.", "A").build()))
         .unwrap();
-    let reply = decode(&tcp_read(&mut stream));
+    let reply = decode(&tcp_read(&mut stream).unwrap());
     assert_eq!(reply.answer, ["host.sub.example.com. 600 IN A 192.0.2.211"]);
 }
 
 #[test]
 fn truncated_udp_answer_is_complete_over_tcp() {
-    let server = start();
+    let server = start(&[]);
     let query = QueryBuilder::new("big.example.com.", "TXT").build();
     let reply = decode(&udp_query(&server, &query));
     assert!(reply.flags.contains(&"tc"), "{reply:?}");
     assert!(reply.answer.is_empty());
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut stream = tcp_connect(&server);
     stream.write_all(&tcp_frame(&query)).unwrap();
-    let reply = decode(&tcp_read(&mut stream));
+    let reply = decode(&tcp_read(&mut stream).unwrap());
     assert!(!reply.flags.contains(&"tc"));
     assert_eq!(reply.answer.len(), 8);
 }
 
 #[test]
-fn tcp_pipelined_and_split_queries() {
-    let server = start();
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    // Three queries in one write, the last one split over two writes.
+fn tcp_pipelines_100_queries_split_across_segments() {
+    let server = start(&[]);
+    let mut stream = tcp_connect(&server);
+    let names = [
+        "www.example.com.",
+        "mail.example.com.",
+        "ns1.example.com.",
+        "nothere.example.com.",
+    ];
     let mut bytes = Vec::new();
-    for (i, name) in ["www.example.com.", "mail.example.com.", "ns1.example.com."]
-        .iter()
-        .enumerate()
-    {
-        let mut q = QueryBuilder::new(name, "A");
-        q.id = 100 + i as u16;
+    for i in 0..100u16 {
+        let mut q = QueryBuilder::new(names[usize::from(i) % names.len()], "A");
+        q.id = 1000 + i;
         bytes.extend_from_slice(&tcp_frame(&q.build()));
     }
-    let split = bytes.len() - 7;
-    stream.write_all(&bytes[..split]).unwrap();
-    stream.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
-    stream.write_all(&bytes[split..]).unwrap();
-    for i in 0..3 {
-        let reply = decode(&tcp_read(&mut stream));
-        assert_eq!(reply.id, 100 + i);
-        assert_eq!(reply.rcode, "NOERROR");
-        assert!(!reply.answer.is_empty());
+    // Odd-sized writes cut frames and length prefixes apart.
+    for chunk in bytes.chunks(37) {
+        stream.write_all(chunk).unwrap();
+        stream.flush().unwrap();
+    }
+    for i in 0..100u16 {
+        let reply = decode(&tcp_read(&mut stream).unwrap());
+        assert_eq!(reply.id, 1000 + i, "replies come in query order");
+        let expected = if i % 4 == 3 { "NXDOMAIN" } else { "NOERROR" };
+        assert_eq!(reply.rcode, expected);
     }
 }
 
 #[test]
 fn multi_address_answers_come_in_random_order() {
-    let server = start();
+    let server = start(&[]);
     let query = QueryBuilder::new("www.example.com.", "A").build();
     let mut firsts = std::collections::BTreeSet::new();
     for _ in 0..60 {
@@ -129,4 +160,225 @@ fn port_in_use_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains(&format!("cannot listen on udp {addr}")), "{stderr}");
     assert!(stderr.contains("another process is using this port"), "{stderr}");
+}
+
+/// The data-driven cases of `cases.txt`, over a real socket.
+fn socket_cases(server: &Server) -> Vec<String> {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.addr;
+    let mut exchange = |query: &[u8], transport: Transport| -> Option<Vec<u8>> {
+        match transport {
+            Transport::Udp => {
+                // Cases expecting no reply wait this long.
+                udp.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                udp.send_to(query, addr).unwrap();
+                let mut buf = [0u8; 65535];
+                let (len, _) = udp.recv_from(&mut buf).ok()?;
+                Some(buf[..len].to_vec())
+            }
+            Transport::Tcp => {
+                let mut stream = TcpStream::connect(addr).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                stream.write_all(&tcp_frame(query)).unwrap();
+                tcp_read(&mut stream).ok()
+            }
+        }
+    };
+    cases::run_all(&mut exchange)
+}
+
+#[test]
+fn every_io_backend_passes_the_cases() {
+    for io in ["mmsg", "portable", "uring"] {
+        let server = start(&["--io", io, "--workers", "2"]);
+        let startup = server.startup.join("\n");
+        if io == "uring" && startup.contains("io_uring is not usable here") {
+            eprintln!("io_uring back end skipped: {startup}");
+            assert!(startup.contains("io=mmsg"), "falls back to mmsg:\n{startup}");
+        } else {
+            assert!(startup.contains(&format!("io={io}")), "{startup}");
+        }
+        let failures = socket_cases(&server);
+        assert!(
+            failures.is_empty(),
+            "--io {io}: {} cases failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
+
+#[test]
+fn uring_falls_back_when_unavailable() {
+    let zone = support::data_dir().join("zones/sub.example.com.zone");
+    let zone = format!("sub.example.com.={}", zone.display());
+    let server = Server::start_with_env(&["--zone", &zone, "--io", "uring"], &[("LBDNS_NO_URING", "1")]);
+    let startup = server.startup.join("\n");
+    let fallbacks = startup
+        .matches("io_uring is not usable here (disabled by LBDNS_NO_URING); using mmsg")
+        .count();
+    assert_eq!(fallbacks, 1, "one log line:\n{startup}");
+    assert!(startup.contains("io=mmsg"), "{startup}");
+    let reply = decode(&udp_query(
+        &server,
+        &QueryBuilder::new("host.sub.example.com.", "A").build(),
+    ));
+    assert_eq!(reply.answer, ["host.sub.example.com. 600 IN A 192.0.2.211"]);
+}
+
+#[test]
+fn all_workers_serve() {
+    let server = start(&["--workers", "2"]);
+    // Many source ports: SO_REUSEPORT spreads them over the workers.
+    let query = QueryBuilder::new("www.example.com.", "A").build();
+    for _ in 0..64 {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        for _ in 0..5 {
+            udp_query_from(&socket, server.addr, &query).expect("reply");
+        }
+    }
+    let stopped = server.stop();
+    let per_worker: Vec<u64> = stopped
+        .log
+        .iter()
+        .filter(|l| l.contains("stopped worker="))
+        .map(|l| {
+            let q = l.split("queries=").nth(1).expect("queries=");
+            q.split_whitespace().next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(per_worker.len(), 2, "{:?}", stopped.log);
+    assert_eq!(per_worker.iter().sum::<u64>(), 320, "{per_worker:?}");
+    assert!(
+        per_worker.iter().all(|&q| q > 0),
+        "every worker answered some: {per_worker:?}"
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    let server = start(&["--workers", "2"]);
+    udp_query(&server, &QueryBuilder::new("www.example.com.", "A").build());
+    let mut idle = tcp_connect(&server); // an open TCP connection does not hold the exit up
+    idle.write_all(&[0]).unwrap();
+    let stopped = server.stop();
+    eprintln!("stopped in {:?}", stopped.elapsed);
+    assert_eq!(stopped.code, Some(0), "{:?}", stopped.log);
+    assert!(
+        stopped
+            .log
+            .iter()
+            .any(|l| l.contains("stopping") && l.contains("SIGTERM")),
+        "{:?}",
+        stopped.log
+    );
+    assert!(
+        stopped
+            .log
+            .iter()
+            .any(|l| l.ends_with("stopped") || l.contains(" stopped ")),
+        "{:?}",
+        stopped.log
+    );
+}
+
+#[test]
+fn replies_leave_from_the_address_queried() {
+    for io in ["mmsg", "uring"] {
+        let zone = support::data_dir().join("zones/sub.example.com.zone");
+        let zone = format!("sub.example.com.={}", zone.display());
+        let server = Server::start(&["--zone", &zone, "--listen", "0.0.0.0:0", "--io", io]);
+        let port = server.addr.port();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let to = SocketAddr::from(([127, 0, 0, 2], port));
+        let (reply, from) =
+            udp_query_from(&socket, to, &QueryBuilder::new("host.sub.example.com.", "A").build()).expect("reply");
+        assert_eq!(decode(&reply).rcode, "NOERROR");
+        assert_eq!(from, to, "--io {io}: the reply comes from the address queried");
+    }
+}
+
+#[test]
+fn tcp_idle_connections_are_closed() {
+    let config = temp_config("tcp_idle_timeout = \"300ms\"");
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let mut stream = tcp_connect(&server);
+    stream
+        .write_all(&tcp_frame(&QueryBuilder::new("www.example.com.", "A").build()))
+        .unwrap();
+    tcp_read(&mut stream).unwrap();
+    assert!(closed_by_server(&mut stream), "idle connection closed");
+}
+
+#[test]
+fn tcp_trickling_client_is_cut_off() {
+    let config = temp_config("tcp_idle_timeout = \"500ms\"");
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let mut stream = tcp_connect(&server);
+    let frame = tcp_frame(&QueryBuilder::new("www.example.com.", "A").build());
+    // One byte every 150 ms: each arrives before the idle timeout, but the
+    // whole query does not arrive within it.
+    let started = Instant::now();
+    let mut cut = false;
+    for byte in &frame {
+        if stream.write_all(&[*byte]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(
+        cut || closed_by_server(&mut stream),
+        "trickler was cut off after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn tcp_connection_cap_evicts_the_longest_idle() {
+    let config = temp_config("tcp_max_connections = 3");
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let query = tcp_frame(&QueryBuilder::new("www.example.com.", "A").build());
+    let mut conns: Vec<TcpStream> = Vec::new();
+    for _ in 0..3 {
+        let mut c = tcp_connect(&server);
+        c.write_all(&query).unwrap();
+        tcp_read(&mut c).unwrap();
+        conns.push(c);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut newest = tcp_connect(&server);
+    newest.write_all(&query).unwrap();
+    assert!(tcp_read(&mut newest).is_ok(), "the new connection is served");
+    assert!(
+        closed_by_server(&mut conns[0]),
+        "the longest-idle connection was closed"
+    );
+    conns[1].write_all(&query).unwrap();
+    assert!(tcp_read(&mut conns[1]).is_ok(), "the others stay");
+}
+
+#[test]
+fn slow_clients_do_not_block_others() {
+    let server = start(&[]);
+    let query = tcp_frame(&QueryBuilder::new("www.example.com.", "A").build());
+    // One stalls halfway through a frame; one sends many queries and never
+    // reads its replies.
+    let mut staller = tcp_connect(&server);
+    staller.write_all(&query[..5]).unwrap();
+    let mut flooder = tcp_connect(&server);
+    flooder.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    for _ in 0..2000 {
+        if flooder.write_all(&query).is_err() {
+            break;
+        }
+    }
+    let mut polite = tcp_connect(&server);
+    polite.write_all(&query).unwrap();
+    let reply = decode(&tcp_read(&mut polite).expect("answered despite the others"));
+    assert_eq!(reply.rcode, "NOERROR");
+    let reply = decode(&udp_query(&server, &QueryBuilder::new("www.example.com.", "A").build()));
+    assert_eq!(reply.rcode, "NOERROR");
 }

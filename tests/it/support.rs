@@ -247,21 +247,56 @@ pub fn decode(bytes: &[u8]) -> Reply {
 /// A running `lbdns serve`, killed when dropped.
 pub struct Server {
     child: Child,
+    /// The first address it serves on.
     pub addr: SocketAddr,
     /// The server's log lines after the listen line.
-    #[allow(dead_code)]
     pub log: mpsc::Receiver<String>,
+    /// Log lines read while starting.
+    pub startup: Vec<String>,
+}
+
+/// How a server ended.
+pub struct Stopped {
+    pub code: Option<i32>,
+    pub log: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// Writes a config file serving the test zones with `server_lines` added
+/// to `[server]`; returns its path (removed with the temp dir at exit).
+pub fn temp_config(server_lines: &str) -> PathBuf {
+    let zones = data_dir().join("zones");
+    let dir = std::env::temp_dir().join(format!("lbdns-it-{}-{}", std::process::id(), rand::random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("lbdns.toml");
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n{server_lines}\n[[zone]]\norigin = \"example.com.\"\nfile = \"{}\"\n[[zone]]\norigin = \"sub.example.com.\"\nfile = \"{}\"\n",
+        zones.join("example.com.zone").display(),
+        zones.join("sub.example.com.zone").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 impl Server {
-    /// Starts the real binary with `args` plus `--listen 127.0.0.1:0`, and
-    /// waits for it to report the port it bound.
+    /// Starts the real binary with `args` (plus `--listen 127.0.0.1:0`
+    /// unless they listen somewhere), and waits for it to report the
+    /// address it bound.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lbdns"))
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0", "--log-level", "info"])
+        Self::start_with_env(args, &[])
+    }
+
+    /// As [`Server::start`], with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lbdns"));
+        cmd.arg("serve").args(args);
+        if !args.contains(&"--listen") && !args.contains(&"--config") && !args.contains(&"-c") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = cmd
+            .args(["--log-level", "info"])
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -276,27 +311,59 @@ impl Server {
             }
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut startup = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(rest) = line.split("serving udp+tcp on ").nth(1) {
-                        let addr = rest
-                            .split_whitespace()
+                    let found = line.split("serving udp+tcp on ").nth(1).map(|rest| {
+                        rest.split_whitespace()
                             .next()
                             .expect("address")
                             .parse()
-                            .expect("socket address");
-                        return Server { child, addr, log: rx };
+                            .expect("socket address")
+                    });
+                    startup.push(line);
+                    if let Some(addr) = found {
+                        return Server {
+                            child,
+                            addr,
+                            log: rx,
+                            startup,
+                        };
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("lbdns did not report its listen address in time");
+                    panic!(
+                        "lbdns did not report its listen address in time:\n{}",
+                        startup.join("\n")
+                    );
                 }
             }
         }
+    }
+
+    /// Sends SIGTERM and waits (at most 10 s) for the process to exit.
+    pub fn stop(mut self) -> Stopped {
+        let started = std::time::Instant::now();
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal lbdns");
+        let mut code = None;
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                code = status.code();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let elapsed = started.elapsed();
+        let mut log = Vec::new();
+        while let Ok(line) = self.log.recv_timeout(Duration::from_millis(200)) {
+            log.push(line);
+        }
+        Stopped { code, log, elapsed }
     }
 }
 

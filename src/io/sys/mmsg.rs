@@ -128,7 +128,7 @@ impl Batch {
             self.metas[i] = peer.map(|peer| Meta {
                 peer,
                 local: parse_pktinfo_bytes(
-                    &self.controls[i * CONTROL_LEN..i * CONTROL_LEN + (hdr.msg_hdr.msg_controllen as usize).min(CONTROL_LEN)],
+                    &self.controls[i * CONTROL_LEN..i * CONTROL_LEN + hdr.msg_hdr.msg_controllen.min(CONTROL_LEN)],
                 ),
                 truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
             });
@@ -180,7 +180,12 @@ impl Batch {
             // SAFETY: headers `sent..count` point at this batch's reply
             // buffers, addresses and control data, all alive for the call.
             let n = unsafe {
-                libc::sendmmsg(fd, self.send_hdrs[sent..].as_mut_ptr(), (count - sent) as libc::c_uint, 0)
+                libc::sendmmsg(
+                    fd,
+                    self.send_hdrs[sent..].as_mut_ptr(),
+                    (count - sent) as libc::c_uint,
+                    0,
+                )
             };
             if n < 0 {
                 let err = io::Error::last_os_error();
@@ -199,4 +204,3 @@ impl Batch {
         Ok(count)
     }
 }
-

@@ -96,16 +96,34 @@ pub fn release_free_memory() {
 /// Waits until one of `fds` is readable or `timeout` passes; returns a
 /// readiness flag per descriptor.
 pub fn wait_readable(fds: &[RawFd], timeout: Duration, ready: &mut [bool]) -> io::Result<usize> {
-    let mut polls: [libc::pollfd; 16] = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 16];
+    let mut polls: [libc::pollfd; 16] = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; 16];
     let n = fds.len().min(polls.len());
     for (p, &fd) in polls.iter_mut().zip(fds) {
-        *p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        *p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
     }
     // SAFETY: `polls` holds `n` initialised pollfd entries for the call.
-    let rc = unsafe { libc::poll(polls.as_mut_ptr(), n as libc::nfds_t, timeout.as_millis() as libc::c_int) };
+    let rc = unsafe {
+        libc::poll(
+            polls.as_mut_ptr(),
+            n as libc::nfds_t,
+            timeout.as_millis() as libc::c_int,
+        )
+    };
     if rc < 0 {
         let err = io::Error::last_os_error();
-        return if err.kind() == io::ErrorKind::Interrupted { Ok(0) } else { Err(err) };
+        return if err.kind() == io::ErrorKind::Interrupted {
+            Ok(0)
+        } else {
+            Err(err)
+        };
     }
     for (flag, p) in ready.iter_mut().zip(&polls[..n]) {
         *flag = p.revents & (libc::POLLIN | libc::POLLERR) != 0;
@@ -132,7 +150,11 @@ pub fn enable_pktinfo(fd: RawFd, ipv6: bool) -> io::Result<()> {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Lowers the calling thread's scheduling priority (nice +10), so that

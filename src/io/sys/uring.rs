@@ -188,7 +188,11 @@ impl Uring {
 
     /// Serves until `stop` is set. `answer` writes the reply for a query
     /// and says whether to send it.
-    pub fn run(&mut self, stop: &AtomicBool, mut answer: impl FnMut(&[u8], &Meta, &mut Vec<u8>) -> bool) -> io::Result<()> {
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        mut answer: impl FnMut(&[u8], &Meta, &mut Vec<u8>) -> bool,
+    ) -> io::Result<()> {
         let wait = Timespec::new().sec(WAIT.as_secs()).nsec(WAIT.subsec_nanos());
         while !stop.load(Ordering::Relaxed) {
             let args = SubmitArgs::new().timespec(&wait);
@@ -242,7 +246,9 @@ impl Uring {
         let Ok(msg) = RecvMsgOut::parse(buffer, &self.templates[socket]) else {
             return Ok(());
         };
-        let Some(peer) = sockaddr(msg.name_data()) else { return Ok(()) };
+        let Some(peer) = sockaddr(msg.name_data()) else {
+            return Ok(());
+        };
         let meta = Meta {
             peer,
             local: super::parse_pktinfo_bytes(msg.control_data()),
@@ -262,7 +268,9 @@ impl Uring {
             iov_base: slot.reply.as_mut_ptr().cast(),
             iov_len: slot.reply.len(),
         };
-        let control_len = meta.local.map_or(0, |local| super::write_pktinfo(&mut slot.control, local));
+        let control_len = meta
+            .local
+            .map_or(0, |local| super::write_pktinfo(&mut slot.control, local));
         slot.hdr.msg_name = slot.name.as_ptr() as *mut libc::c_void;
         slot.hdr.msg_namelen = slot.name.len();
         slot.hdr.msg_iov = &mut slot.iov;
@@ -287,7 +295,11 @@ fn sockaddr(bytes: &[u8]) -> Option<SocketAddr> {
     let len = bytes.len().min(size_of::<libc::sockaddr_storage>());
     // SAFETY: copies at most the storage's size from a valid slice.
     unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (&mut storage as *mut libc::sockaddr_storage).cast(), len);
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            len,
+        );
     }
     super::socket_addr(&storage, len)
 }
@@ -296,7 +308,13 @@ fn sockaddr(bytes: &[u8]) -> Option<SocketAddr> {
 /// here: a loopback socket receives one datagram through them. The error
 /// says why not (EPERM in containers, ENOSYS, `kernel.io_uring_disabled`,
 /// an old kernel).
+///
+/// `LBDNS_NO_URING=1` in the environment makes the probe fail, to test
+/// and to force the fallback.
 pub fn probe() -> Result<(), String> {
+    if std::env::var_os("LBDNS_NO_URING").is_some_and(|v| v != "0") {
+        return Err("disabled by LBDNS_NO_URING".into());
+    }
     let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("probe socket: {e}"))?;
     socket.set_nonblocking(true).map_err(|e| e.to_string())?;
     let addr = socket.local_addr().map_err(|e| e.to_string())?;
@@ -326,4 +344,3 @@ pub fn probe() -> Result<(), String> {
     }
     Ok(())
 }
-
