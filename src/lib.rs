@@ -15,7 +15,9 @@
 //!   answers, shared by all workers without locks.
 //! - [`proto`]: the sans-I/O answer engine.
 //! - [`lb`]: selection (the per-worker random generator for now).
-//! - [`server`]: sockets and threads; [`io`]: OS plumbing (all `unsafe`).
+//! - [`server`]: pinned UDP workers, TCP, signals, privileges.
+//! - [`io`]: UDP back ends (mmsg, io_uring, portable); all `unsafe` is in
+//!   `io::sys`.
 //!
 //! `../shared/DESIGN.md` in the project explains why it is shaped so.
 

@@ -1,6 +1,6 @@
 //! The `lbdns` command: parse the command line, load, serve or check, and
 //! map failures to exit codes (1: configuration or zone errors, 2: usage,
-//! 3: cannot listen).
+//! 3: cannot start serving).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -382,3 +382,31 @@ fn slow_clients_do_not_block_others() {
     let reply = decode(&udp_query(&server, &QueryBuilder::new("www.example.com.", "A").build()));
     assert_eq!(reply.rcode, "NOERROR");
 }
+
+#[test]
+fn privileges_are_dropped_after_binding() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!(
+            "skipped: dropping privileges needs root, and these tests run as uid {}",
+            nix::unistd::Uid::effective()
+        );
+        return;
+    }
+    let Ok(Some(nobody)) = nix::unistd::User::from_name("nobody") else {
+        eprintln!("skipped: no user 'nobody' here");
+        return;
+    };
+    let config = temp_config("user = \"nobody\"");
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let ids = |key: &str| -> Vec<u32> {
+        let line = status.lines().find(|l| l.starts_with(key)).expect("status line");
+        line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect()
+    };
+    assert!(ids("Uid:").iter().all(|&u| u == nobody.uid.as_raw()), "{status}");
+    assert!(ids("Gid:").iter().all(|&g| g == nobody.gid.as_raw()), "{status}");
+    // Still serving, on the socket bound before the switch.
+    let reply = decode(&udp_query(&server, &QueryBuilder::new("www.example.com.", "A").build()));
+    assert_eq!(reply.rcode, "NOERROR");
+    assert_eq!(server.stop().code, Some(0));
+}

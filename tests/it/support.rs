@@ -345,6 +345,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits (at most 10 s) for the process to exit.
     pub fn stop(mut self) -> Stopped {
         let started = std::time::Instant::now();
