@@ -37,6 +37,10 @@ use serde::Deserialize;
 use crate::diag::{Diagnostics, Loc};
 use crate::name;
 
+pub mod pool;
+
+pub use pool::{AllDownConfig, CheckConfig, CheckKind, MemberConfig, PolicyKind, PoolConfig};
+
 /// The largest configuration file read (a guard against reading a wrong,
 /// huge file).
 pub const MAX_CONFIG_SIZE: u64 = 16 * 1024 * 1024;
@@ -106,6 +110,10 @@ pub struct ServerConfig {
     pub tcp_max_buffer: usize,
     pub user: Option<String>,
     pub group: Option<String>,
+    /// Use and answer EDNS Client Subnet (RFC 7871).
+    pub ecs: bool,
+    /// The operator's override file: lines `ADDRESS up|down`.
+    pub admin_state: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -121,6 +129,8 @@ impl Default for ServerConfig {
             tcp_max_buffer: 128 << 10,
             user: None,
             group: None,
+            ecs: true,
+            admin_state: None,
         }
     }
 }
@@ -130,6 +140,7 @@ impl Default for ServerConfig {
 pub struct Config {
     pub server: ServerConfig,
     pub zones: Vec<ZoneConfig>,
+    pub pools: Vec<PoolConfig>,
 }
 
 /// What the command line adds to or overrides in the file.
@@ -150,6 +161,8 @@ struct RawConfig {
     server: RawServer,
     #[serde(default)]
     zone: Vec<RawZone>,
+    #[serde(default)]
+    pool: Vec<pool::RawPool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -166,6 +179,8 @@ struct RawServer {
     tcp_max_buffer: Option<toml::Spanned<usize>>,
     user: Option<String>,
     group: Option<String>,
+    ecs: Option<bool>,
+    admin_state: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +198,7 @@ impl Config {
         let mut config = Config {
             server: ServerConfig::default(),
             zones: Vec::new(),
+            pools: Vec::new(),
         };
         if let Some(path) = &overrides.config {
             read_file(path, &mut config, &mut diags);
@@ -346,6 +362,8 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
     }
     server.user = raw.server.user.clone();
     server.group = raw.server.group.clone();
+    server.ecs = raw.server.ecs.unwrap_or(true);
+    server.admin_state = raw.server.admin_state.as_ref().map(|p| base.join(p));
     for listen in &raw.server.listen {
         match listen.get_ref().parse::<SocketAddr>() {
             Ok(addr) => config.server.listen.push(addr),
@@ -356,6 +374,15 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
                     listen.get_ref()
                 ),
             ),
+        }
+    }
+    for pool in raw.pool {
+        if let Some(pool) = pool.validate(&at, diags) {
+            if config.pools.iter().any(|p| p.name == pool.name) {
+                diags.error(pool.loc.clone(), format!("pool {} is configured twice", pool.name));
+                continue;
+            }
+            config.pools.push(pool);
         }
     }
     for zone in raw.zone {

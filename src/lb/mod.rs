@@ -1,8 +1,288 @@
-//! Load-balancing selection: pure functions over members, health and the
-//! worker's random number generator. For now this holds the generator and
-//! the shuffle the answer path uses for multi-address owners; the pool
-//! policies build on it.
+//! Load-balancing selection: pure functions over a pool's live members,
+//! the client's network and the worker's [`Picker`] (its xorshift RNG and
+//! round-robin positions). No I/O, no clocks, no locks.
+//!
+//! Policies:
+//! - `random`: uniform over the members up.
+//! - `round-robin`: each worker rotates through them.
+//! - `weighted`: weighted random (an alias table); weight 0 serves only
+//!   when no weighted member is up.
+//! - `sticky`: weighted rendezvous hashing (HRW) of the client network
+//!   (the ECS subnet when given): a member going down or coming back moves
+//!   only the clients it loses or gains.
+//! - `failover`: the lowest tier with a member up, uniformly.
+//! - `topology`: the client network picks another pool by longest prefix.
+//!
+//! `answers = k` picks up to k distinct members.
 
+mod alias;
+pub mod live;
+pub mod lpm;
+pub mod pool;
 mod rng;
 
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+
+pub use alias::Alias;
+pub use live::{FamilyState, Live};
+pub use pool::{Pool, Pools, mix64};
 pub use rng::Rng;
+
+use crate::config::PolicyKind;
+use crate::config::pool::MAX_ANSWERS;
+
+/// A worker's selection state: its random generator and its round-robin
+/// position per pool.
+#[derive(Clone, Debug)]
+pub struct Picker {
+    pub rng: Rng,
+    rotation: Vec<u32>,
+}
+
+impl Picker {
+    pub fn with_seed(seed: u64) -> Picker {
+        Picker {
+            rng: Rng::with_seed(seed),
+            rotation: Vec::new(),
+        }
+    }
+
+    pub fn from_entropy() -> Picker {
+        Picker {
+            rng: Rng::from_entropy(),
+            rotation: Vec::new(),
+        }
+    }
+
+    /// The next round-robin position for `pool`.
+    fn rotate(&mut self, pool: usize) -> u32 {
+        if pool >= self.rotation.len() {
+            // Once per pool per worker; the rotation starts at random so
+            // that workers do not move in step.
+            let start = self.rng.next_u64() as u32;
+            self.rotation.resize(pool + 1, start);
+        }
+        let at = self.rotation[pool];
+        self.rotation[pool] = at.wrapping_add(1);
+        at
+    }
+}
+
+/// The network a query comes from: the source address, or the ECS
+/// subnet when the query carries one (RFC 7871).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientNet {
+    pub addr: IpAddr,
+    /// The ECS source prefix length; `None` for the packet's source.
+    pub ecs_prefix: Option<u8>,
+}
+
+/// The members chosen for one answer.
+#[derive(Clone, Copy, Debug)]
+pub struct Selection {
+    /// The pool whose members were chosen (a topology or fallback target).
+    pub pool: u32,
+    pub members: [u16; MAX_ANSWERS],
+    pub count: usize,
+    /// The ECS scope prefix length that decided the answer.
+    pub scope: u8,
+    pub ttl: u32,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection {
+            pool: 0,
+            members: [0; MAX_ANSWERS],
+            count: 0,
+            scope: 0,
+            ttl: 0,
+        }
+    }
+}
+
+/// The client network as a sticky key: the address masked to the sticky
+/// prefix (or the ECS source prefix, if shorter). Returns (key, prefix).
+fn sticky_key(client: &ClientNet, pool: &Pool) -> (u64, u8) {
+    match client.addr {
+        IpAddr::V4(a) => {
+            let len = pool.sticky_prefix_v4.min(client.ecs_prefix.unwrap_or(32));
+            let masked = u32::from(a) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            (
+                mix64(u64::from(masked) ^ u64::from(len) << 40 ^ 4 << 56),
+                pool.sticky_prefix_v4,
+            )
+        }
+        IpAddr::V6(a) => {
+            let len = pool.sticky_prefix_v6.min(client.ecs_prefix.unwrap_or(128));
+            let masked = u128::from(a) & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            (
+                mix64(mix64(masked as u64) ^ (masked >> 64) as u64 ^ u64::from(len) << 40 ^ 6 << 56),
+                pool.sticky_prefix_v6,
+            )
+        }
+    }
+}
+
+/// A fast natural logarithm for rendezvous scores: ln(m·2^e) with m
+/// brought into [√½, √2) and ln m = 2·atanh((m−1)/(m+1)) by its series
+/// (relative error below 1e-7, also near 1 where it matters most).
+#[inline]
+fn fast_ln(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let mut exponent = ((bits >> 52) & 0x7FF) as i64 - 1023;
+    let mut m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        exponent += 1;
+    }
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    let series = 2.0 * t * (1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 / 9.0))));
+    exponent as f64 * std::f64::consts::LN_2 + series
+}
+
+/// Picks up to `k` distinct entries of `candidates` uniformly.
+fn pick_uniform(candidates: &[u16], k: usize, rng: &mut Rng, out: &mut Selection) {
+    let n = candidates.len();
+    if k >= n {
+        out.members[..n].copy_from_slice(candidates);
+        out.count = n;
+        // Random order, like a shuffled RRset.
+        for i in (1..n).rev() {
+            let j = rng.below(i as u32 + 1) as usize;
+            out.members.swap(i, j);
+        }
+        return;
+    }
+    let mut count = 0;
+    while count < k {
+        let m = candidates[rng.below(n as u32) as usize];
+        if !out.members[..count].contains(&m) {
+            out.members[count] = m;
+            count += 1;
+        }
+    }
+    out.count = count;
+}
+
+/// Chooses the members to answer with for pool `pool` and the family
+/// (`v6`), writing them to `out`. `out.count == 0` means NODATA.
+pub fn select(
+    pools: &Pools,
+    live: &Live,
+    pool: usize,
+    v6: bool,
+    client: &ClientNet,
+    picker: &mut Picker,
+    out: &mut Selection,
+) {
+    out.count = 0;
+    out.scope = 0;
+    let mut p = pool;
+    if let Some(topology) = &pools.pools[p].topology {
+        match topology.lpm.lookup(client.addr) {
+            Ok(m) => {
+                p = m.value as usize;
+                out.scope = m.scope;
+            }
+            Err(scope) => {
+                out.scope = scope;
+                match topology.default {
+                    Some(d) => p = d as usize,
+                    None => return,
+                }
+            }
+        }
+    }
+    let mut family = &live.pools[p].families[usize::from(v6)];
+    if let FamilyState::Fallback(q) = family.state {
+        p = q as usize;
+        family = &live.pools[p].families[usize::from(v6)];
+        if pools.pools[p].topology.is_some() {
+            // A topology pool as the fallback: its own choice.
+            return select(pools, live, p, v6, client, picker, out);
+        }
+    }
+    if family.state != FamilyState::Serving || family.candidates.is_empty() {
+        return;
+    }
+    let pool_def = &pools.pools[p];
+    out.pool = p as u32;
+    out.ttl = match (live.pools[p].degraded, pool_def.ttl_when_degraded) {
+        (true, Some(ttl)) => ttl,
+        _ => pool_def.ttl,
+    };
+    let candidates = &family.candidates[..];
+    let n = candidates.len();
+    let k = pool_def.answers.min(n).min(MAX_ANSWERS);
+    let rng = &mut picker.rng;
+    match pool_def.policy {
+        PolicyKind::Random | PolicyKind::Failover | PolicyKind::Topology => pick_uniform(candidates, k, rng, out),
+        PolicyKind::RoundRobin => {
+            let start = picker.rotate(p) as usize;
+            for i in 0..k {
+                out.members[i] = candidates[(start + i) % n];
+            }
+            out.count = k;
+        }
+        PolicyKind::Weighted => {
+            let mut count = 0;
+            let mut tries = 0;
+            while count < k && tries < 8 * k {
+                let m = candidates[family.alias.sample(rng)];
+                tries += 1;
+                if !out.members[..count].contains(&m) {
+                    out.members[count] = m;
+                    count += 1;
+                }
+            }
+            // Unlucky draws: fill in member order.
+            for &m in candidates {
+                if count == k {
+                    break;
+                }
+                if !out.members[..count].contains(&m) {
+                    out.members[count] = m;
+                    count += 1;
+                }
+            }
+            out.count = count;
+        }
+        PolicyKind::Sticky => {
+            let (key, scope) = sticky_key(client, pool_def);
+            out.scope = out.scope.max(scope);
+            // Top k by rendezvous score, kept sorted (k is small).
+            let mut scores = [0f64; MAX_ANSWERS];
+            let mut count = 0;
+            for (i, &m) in candidates.iter().enumerate() {
+                let h = mix64(key ^ pool_def.members[usize::from(m)].seed);
+                let score = if family.equal_weights {
+                    h as f64
+                } else {
+                    // -w / ln(u), u uniform in (0, 1].
+                    let u = ((h >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+                    -f64::from(family.weights[i]) / fast_ln(u).min(-1e-12)
+                };
+                let mut at = count;
+                while at > 0 && scores[at - 1] < score {
+                    at -= 1;
+                }
+                if at < k {
+                    let end = count.min(k - 1);
+                    for j in (at..end).rev() {
+                        scores[j + 1] = scores[j];
+                        out.members[j + 1] = out.members[j];
+                    }
+                    scores[at] = score;
+                    out.members[at] = m;
+                    count = (count + 1).min(k);
+                }
+            }
+            out.count = count;
+        }
+    }
+}

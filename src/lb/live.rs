@@ -1,0 +1,113 @@
+//! The live view of every pool: which members may be handed out now,
+//! computed from member health whenever it changes (off the hot path), so
+//! that selection only reads precomputed tables.
+
+use super::alias::Alias;
+use super::pool::{AllDown, Pools};
+use crate::config::PolicyKind;
+
+/// What a pool does for one address family right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FamilyState {
+    /// Pick among `candidates`.
+    Serving,
+    /// No address to give: NODATA (no member of the family, or every
+    /// member down with `all_down = "none"`).
+    Empty,
+    /// Every member down: answer from that pool.
+    Fallback(u32),
+}
+
+/// One family of one pool.
+#[derive(Clone, Debug)]
+pub struct FamilyLive {
+    pub state: FamilyState,
+    /// Member indices that may be chosen.
+    pub candidates: Vec<u16>,
+    /// Their weights (for sticky), and whether all are equal.
+    pub weights: Vec<u32>,
+    pub equal_weights: bool,
+    /// Weighted choice over `candidates`.
+    pub alias: Alias,
+}
+
+/// One pool.
+#[derive(Clone, Debug)]
+pub struct PoolLive {
+    /// Some member with a health check is down.
+    pub degraded: bool,
+    /// IPv4, IPv6.
+    pub families: [FamilyLive; 2],
+}
+
+/// Every pool's live view.
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    pub pools: Vec<PoolLive>,
+}
+
+impl Live {
+    /// The view with every member up.
+    pub fn all_up(pools: &Pools) -> Live {
+        let up: Vec<Vec<bool>> = pools.pools.iter().map(|p| vec![true; p.members.len()]).collect();
+        Live::compute(pools, &up)
+    }
+
+    /// The view for `up[pool][member]`.
+    pub fn compute(pools: &Pools, up: &[Vec<bool>]) -> Live {
+        let mut out = Vec::with_capacity(pools.pools.len());
+        for (p, pool) in pools.pools.iter().enumerate() {
+            let is_up = |m: usize| up.get(p).and_then(|u| u.get(m)).copied().unwrap_or(true);
+            let family = |v6: bool| -> FamilyLive {
+                let all: Vec<u16> = (0..pool.members.len())
+                    .filter(|&m| pool.members[m].addr.is_ipv6() == v6)
+                    .map(|m| m as u16)
+                    .collect();
+                let alive: Vec<u16> = all.iter().copied().filter(|&m| is_up(usize::from(m))).collect();
+                let (state, base) = if all.is_empty() {
+                    (FamilyState::Empty, Vec::new())
+                } else if !alive.is_empty() {
+                    (FamilyState::Serving, alive)
+                } else {
+                    match pool.all_down {
+                        AllDown::All => (FamilyState::Serving, all),
+                        AllDown::None => (FamilyState::Empty, Vec::new()),
+                        AllDown::Pool(q) => (FamilyState::Fallback(q), Vec::new()),
+                    }
+                };
+                let weight = |m: u16| pool.members[usize::from(m)].weight;
+                let candidates: Vec<u16> = match pool.policy {
+                    // Weight 0: only when no weighted member is up.
+                    PolicyKind::Weighted | PolicyKind::Sticky => {
+                        let weighted: Vec<u16> = base.iter().copied().filter(|&m| weight(m) > 0).collect();
+                        if weighted.is_empty() { base } else { weighted }
+                    }
+                    // The lowest tier with a member up.
+                    PolicyKind::Failover => match base.iter().map(|&m| pool.members[usize::from(m)].tier).min() {
+                        Some(tier) => base
+                            .iter()
+                            .copied()
+                            .filter(|&m| pool.members[usize::from(m)].tier == tier)
+                            .collect(),
+                        None => base,
+                    },
+                    _ => base,
+                };
+                let weights: Vec<u32> = candidates.iter().map(|&m| weight(m).max(1)).collect();
+                let equal_weights = weights.windows(2).all(|w| w[0] == w[1]);
+                FamilyLive {
+                    state,
+                    alias: Alias::new(&weights),
+                    candidates,
+                    weights,
+                    equal_weights,
+                }
+            };
+            out.push(PoolLive {
+                degraded: (0..pool.members.len()).any(|m| !is_up(m)),
+                families: [family(false), family(true)],
+            });
+        }
+        Live { pools: out }
+    }
+}

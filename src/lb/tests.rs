@@ -1,0 +1,383 @@
+//! Selection tests: distributions (chi-squared at p = 0.001 over 10,000+
+//! draws with fixed seeds), distinctness, sticky stability, failover,
+//! topology and ECS scope.
+
+use std::net::IpAddr;
+
+use super::*;
+use crate::config::pool::{MapConfig, MemberConfig};
+use crate::config::{AllDownConfig, PoolConfig};
+use crate::diag::Diagnostics;
+
+fn member(addr: &str, weight: u32, tier: u32) -> MemberConfig {
+    MemberConfig {
+        address: addr.parse().unwrap(),
+        weight,
+        tier,
+    }
+}
+
+fn pool(name: &str, policy: PolicyKind, answers: usize, members: Vec<MemberConfig>) -> PoolConfig {
+    PoolConfig {
+        name: name.into(),
+        names: vec![],
+        policy,
+        answers,
+        ttl: 30,
+        ttl_when_degraded: None,
+        all_down: AllDownConfig::All,
+        sticky_prefix_v4: 24,
+        sticky_prefix_v6: 56,
+        default: None,
+        members,
+        check: None,
+        map: vec![],
+        loc: None,
+    }
+}
+
+fn compile(configs: &[PoolConfig]) -> Pools {
+    let mut diags = Diagnostics::default();
+    let pools = Pools::build(configs, &mut diags);
+    assert!(!diags.has_errors(), "{diags}");
+    pools
+}
+
+fn client(addr: &str) -> ClientNet {
+    ClientNet {
+        addr: addr.parse().unwrap(),
+        ecs_prefix: None,
+    }
+}
+
+/// Draws `n` single answers; returns counts per member.
+fn draw(pools: &Pools, live: &Live, n: usize, seed: u64) -> Vec<u64> {
+    let mut picker = Picker::with_seed(seed);
+    let mut counts = vec![0u64; pools.pools[0].members.len()];
+    let mut sel = Selection::default();
+    for i in 0..n {
+        let c = ClientNet {
+            // A different /24 each time (sticky hashes the network).
+            addr: IpAddr::from([10 + (i >> 16) as u8, (i >> 8) as u8, i as u8, 1]),
+            ecs_prefix: None,
+        };
+        select(pools, live, 0, false, &c, &mut picker, &mut sel);
+        assert_eq!(sel.count, 1);
+        counts[usize::from(sel.members[0])] += 1;
+    }
+    counts
+}
+
+/// Chi-squared critical values at p = 0.001 by degrees of freedom.
+fn chi2_critical(df: usize) -> f64 {
+    [
+        0.0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88, 29.59,
+    ][df]
+}
+
+fn assert_fits(counts: &[u64], expected_share: &[f64]) {
+    let total: u64 = counts.iter().sum();
+    let mut chi2 = 0.0;
+    let mut df = 0;
+    for (&c, &share) in counts.iter().zip(expected_share) {
+        if share == 0.0 {
+            assert_eq!(c, 0, "{counts:?}");
+            continue;
+        }
+        let e = share * total as f64;
+        chi2 += (c as f64 - e).powi(2) / e;
+        df += 1;
+    }
+    assert!(
+        chi2 < chi2_critical(df - 1),
+        "chi2 {chi2:.2} over {} df: {counts:?}",
+        df - 1
+    );
+}
+
+#[test]
+fn random_is_uniform() {
+    let pools = compile(&[pool(
+        "p",
+        PolicyKind::Random,
+        1,
+        (1..=5).map(|i| member(&format!("192.0.2.{i}"), 1, 1)).collect(),
+    )]);
+    let counts = draw(&pools, &Live::all_up(&pools), 20_000, 1);
+    assert_fits(&counts, &[0.2; 5]);
+}
+
+#[test]
+fn weighted_follows_weights_and_zero_is_a_spare() {
+    let members = vec![
+        member("192.0.2.1", 1, 1),
+        member("192.0.2.2", 3, 1),
+        member("192.0.2.3", 6, 1),
+        member("192.0.2.4", 0, 1),
+    ];
+    let pools = compile(&[pool("p", PolicyKind::Weighted, 1, members)]);
+    let counts = draw(&pools, &Live::all_up(&pools), 20_000, 2);
+    assert_fits(&counts, &[0.1, 0.3, 0.6, 0.0]);
+    // Only the weight-0 member up: it serves.
+    let live = Live::compute(&pools, &[vec![false, false, false, true]]);
+    let counts = draw(&pools, &live, 100, 3);
+    assert_eq!(counts, vec![0, 0, 0, 100]);
+}
+
+#[test]
+fn round_robin_rotates() {
+    let pools = compile(&[pool(
+        "p",
+        PolicyKind::RoundRobin,
+        1,
+        (1..=3).map(|i| member(&format!("192.0.2.{i}"), 1, 1)).collect(),
+    )]);
+    let live = Live::all_up(&pools);
+    let mut picker = Picker::with_seed(4);
+    let mut sel = Selection::default();
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        select(&pools, &live, 0, false, &client("10.0.0.1"), &mut picker, &mut sel);
+        seen.push(sel.members[0]);
+    }
+    assert_eq!(seen[..3], seen[3..], "a cycle of 3");
+    let mut first: Vec<u16> = seen[..3].to_vec();
+    first.sort();
+    assert_eq!(first, vec![0, 1, 2]);
+    let counts = draw(&pools, &live, 30_000, 5);
+    assert_eq!(counts, vec![10_000; 3]);
+}
+
+#[test]
+fn answers_k_are_distinct() {
+    for policy in [
+        PolicyKind::Random,
+        PolicyKind::RoundRobin,
+        PolicyKind::Weighted,
+        PolicyKind::Sticky,
+        PolicyKind::Failover,
+    ] {
+        let members = (1..=8).map(|i| member(&format!("192.0.2.{i}"), i, 1)).collect();
+        let pools = compile(&[pool("p", policy, 3, members)]);
+        let live = Live::all_up(&pools);
+        let mut picker = Picker::with_seed(6);
+        let mut sel = Selection::default();
+        for i in 0..2_000u32 {
+            let c = ClientNet {
+                addr: IpAddr::from(i.to_be_bytes()),
+                ecs_prefix: None,
+            };
+            select(&pools, &live, 0, false, &c, &mut picker, &mut sel);
+            assert_eq!(sel.count, 3, "{policy:?}");
+            let mut m = sel.members[..3].to_vec();
+            m.sort();
+            m.dedup();
+            assert_eq!(m.len(), 3, "{policy:?}: {:?}", &sel.members[..3]);
+        }
+    }
+}
+
+#[test]
+fn sticky_moves_only_the_clients_of_a_member_that_goes_down() {
+    let members: Vec<_> = (1..=10).map(|i| member(&format!("192.0.2.{i}"), 1, 1)).collect();
+    let pools = compile(&[pool("p", PolicyKind::Sticky, 1, members)]);
+    let all_up = Live::all_up(&pools);
+    let mut down = vec![vec![true; 10]];
+    down[0][3] = false;
+    let one_down = Live::compute(&pools, &down);
+    let mut picker = Picker::with_seed(7);
+    let mut sel = Selection::default();
+    let mut pick = |live: &Live, net: u32| {
+        let c = ClientNet {
+            addr: IpAddr::from((net << 8 | 77).to_be_bytes()),
+            ecs_prefix: None,
+        };
+        select(&pools, live, 0, false, &c, &mut picker, &mut sel);
+        (sel.members[0], sel.scope)
+    };
+    let (mut had_it, mut moved_others, mut counts) = (0, 0, [0u32; 10]);
+    for net in 0..10_000u32 {
+        let (before, scope) = pick(&all_up, net);
+        assert_eq!(scope, 24);
+        counts[usize::from(before)] += 1;
+        let (during, _) = pick(&one_down, net);
+        let (after, _) = pick(&all_up, net);
+        assert_eq!(after, before, "coming back returns the client");
+        if before == 3 {
+            had_it += 1;
+            assert_ne!(during, 3);
+        } else if during != before {
+            moved_others += 1;
+        }
+    }
+    assert_eq!(moved_others, 0, "clients of other members stay put");
+    assert!((800..1200).contains(&had_it), "about a tenth had member 3: {had_it}");
+    let shares: Vec<u64> = counts.iter().map(|&c| u64::from(c)).collect();
+    assert_fits(&shares, &[0.1; 10]);
+}
+
+#[test]
+fn sticky_weights_and_ecs() {
+    let members = vec![member("192.0.2.1", 1, 1), member("192.0.2.2", 3, 1)];
+    let pools = compile(&[pool("p", PolicyKind::Sticky, 1, members)]);
+    let counts = draw(&pools, &Live::all_up(&pools), 20_000, 8);
+    assert_fits(&counts, &[0.25, 0.75]);
+    // The ECS subnet decides: two hosts of one /24 get the same member.
+    let live = Live::all_up(&pools);
+    let mut picker = Picker::with_seed(9);
+    let mut sel = Selection::default();
+    let mut pick = |addr: &str, prefix: Option<u8>| {
+        let c = ClientNet {
+            addr: addr.parse().unwrap(),
+            ecs_prefix: prefix,
+        };
+        select(&pools, &live, 0, false, &c, &mut picker, &mut sel);
+        (sel.members[0], sel.scope)
+    };
+    for net in 0..200u32 {
+        let a = format!("10.{}.{}.1", net >> 8, net & 255);
+        let b = format!("10.{}.{}.200", net >> 8, net & 255);
+        assert_eq!(pick(&a, Some(24)), pick(&b, Some(24)));
+    }
+    assert_eq!(pick("2001:db8::1", None).1, 56);
+}
+
+#[test]
+fn failover_serves_the_lowest_tier_up() {
+    let members = vec![
+        member("192.0.2.1", 1, 1),
+        member("192.0.2.2", 1, 1),
+        member("192.0.2.3", 1, 2),
+        member("192.0.2.4", 1, 3),
+    ];
+    let pools = compile(&[pool("p", PolicyKind::Failover, 1, members)]);
+    let counts = draw(&pools, &Live::all_up(&pools), 10_000, 10);
+    assert_fits(&counts, &[0.5, 0.5, 0.0, 0.0]);
+    let live = Live::compute(&pools, &[vec![false, false, true, true]]);
+    assert_eq!(draw(&pools, &live, 100, 11), vec![0, 0, 100, 0]);
+    let live = Live::compute(&pools, &[vec![false, false, false, true]]);
+    assert_eq!(draw(&pools, &live, 100, 12), vec![0, 0, 0, 100]);
+}
+
+#[test]
+fn topology_by_longest_prefix_with_scope() {
+    let eu = pool(
+        "eu",
+        PolicyKind::Random,
+        1,
+        vec![member("192.0.2.1", 1, 1), member("2001:db8::1", 1, 1)],
+    );
+    let us = pool("us", PolicyKind::Random, 1, vec![member("192.0.2.2", 1, 1)]);
+    let other = pool("other", PolicyKind::Random, 1, vec![member("192.0.2.3", 1, 1)]);
+    let mut geo = pool("geo", PolicyKind::Topology, 1, vec![]);
+    geo.map = vec![
+        MapConfig {
+            networks: vec![("10.0.0.0".parse().unwrap(), 8), ("2001:db8::".parse().unwrap(), 32)],
+            pool: "eu".into(),
+        },
+        MapConfig {
+            networks: vec![("10.1.0.0".parse().unwrap(), 16)],
+            pool: "us".into(),
+        },
+    ];
+    geo.default = Some("other".into());
+    let pools = compile(&[geo, eu, us, other]);
+    let live = Live::all_up(&pools);
+    let mut picker = Picker::with_seed(13);
+    let mut sel = Selection::default();
+    let mut pick = |addr: &str, v6: bool| {
+        select(&pools, &live, 0, v6, &client(addr), &mut picker, &mut sel);
+        (pools.pools[sel.pool as usize].name.clone(), sel.scope, sel.count)
+    };
+    assert_eq!(pick("10.1.2.3", false), ("us".into(), 16, 1));
+    assert_eq!(
+        pick("10.2.2.3", false),
+        ("eu".into(), 16, 1),
+        "the /8 answer depends on /16 bits"
+    );
+    assert_eq!(pick("192.168.1.1", false), ("other".into(), 16, 1));
+    assert_eq!(
+        pick("2001:db8:5::1", false),
+        ("eu".into(), 32, 1),
+        "IPv6 client, A record"
+    );
+    assert_eq!(pick("2001:db8:5::1", true), ("eu".into(), 32, 1));
+}
+
+#[test]
+fn all_down_behaviours() {
+    let mut none = pool("none", PolicyKind::Random, 1, vec![member("192.0.2.1", 1, 1)]);
+    none.all_down = AllDownConfig::None;
+    let mut other = pool("other", PolicyKind::Random, 1, vec![member("192.0.2.2", 1, 1)]);
+    other.all_down = AllDownConfig::Pool("spare".into());
+    let all = pool(
+        "all",
+        PolicyKind::Random,
+        2,
+        vec![member("192.0.2.3", 1, 1), member("192.0.2.4", 1, 1)],
+    );
+    let spare = pool("spare", PolicyKind::Random, 1, vec![member("192.0.2.9", 1, 1)]);
+    let pools = compile(&[none, other, all, spare]);
+    let live = Live::compute(&pools, &[vec![false], vec![false], vec![false, false], vec![true]]);
+    let mut picker = Picker::with_seed(14);
+    let mut sel = Selection::default();
+    select(&pools, &live, 0, false, &client("10.0.0.1"), &mut picker, &mut sel);
+    assert_eq!(sel.count, 0, "none: no address");
+    select(&pools, &live, 1, false, &client("10.0.0.1"), &mut picker, &mut sel);
+    assert_eq!((sel.count, sel.pool), (1, 3), "another pool");
+    select(&pools, &live, 2, false, &client("10.0.0.1"), &mut picker, &mut sel);
+    assert_eq!(sel.count, 2, "all: fail open");
+    select(&pools, &live, 3, true, &client("10.0.0.1"), &mut picker, &mut sel);
+    assert_eq!(sel.count, 0, "no IPv6 member: no AAAA");
+}
+
+#[test]
+fn degraded_ttl() {
+    let mut p = pool(
+        "p",
+        PolicyKind::Random,
+        1,
+        vec![member("192.0.2.1", 1, 1), member("192.0.2.2", 1, 1)],
+    );
+    p.ttl_when_degraded = Some(5);
+    let pools = compile(&[p]);
+    let mut picker = Picker::with_seed(15);
+    let mut sel = Selection::default();
+    select(
+        &pools,
+        &Live::all_up(&pools),
+        0,
+        false,
+        &client("10.0.0.1"),
+        &mut picker,
+        &mut sel,
+    );
+    assert_eq!(sel.ttl, 30);
+    select(
+        &pools,
+        &Live::compute(&pools, &[vec![true, false]]),
+        0,
+        false,
+        &client("10.0.0.1"),
+        &mut picker,
+        &mut sel,
+    );
+    assert_eq!((sel.ttl, sel.members[0]), (5, 0));
+}
+
+#[test]
+fn fast_ln_is_close() {
+    let mut x = 1e-12;
+    while x <= 1.0 {
+        let (fast, exact) = (fast_ln(x), x.ln());
+        assert!(
+            (fast - exact).abs() <= 1e-7 * exact.abs().max(1e-12),
+            "{x}: {fast} vs {exact}"
+        );
+        x *= 1.37;
+    }
+    for x in [1.0 - 1e-9, 1.0 - 1e-6, 0.999, 0.5, 0.70710678] {
+        let (fast, exact) = (fast_ln(x), f64::ln(x));
+        assert!((fast - exact).abs() <= 1e-7 * exact.abs(), "{x}: {fast} vs {exact}");
+    }
+}
