@@ -10,7 +10,7 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lbdns::config::{Config, Overrides};
-use lbdns::lb::Rng;
+use lbdns::lb::Picker;
 use lbdns::proto::{self, Client, Transport};
 
 /// Builds a query: `name` in presentation form, EDNS optional.
@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
         addr: SocketAddr::from(([127, 0, 0, 1], 40000)),
         transport: Transport::Udp,
     };
-    let mut rng = Rng::with_seed(1);
+    let mut rng = Picker::with_seed(1);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
 
     let mut group = c.benchmark_group("answer");

@@ -14,7 +14,8 @@
 //! - [`snapshot`]: zones compiled into an immutable index of pre-rendered
 //!   answers, shared by all workers without locks.
 //! - [`proto`]: the sans-I/O answer engine.
-//! - [`lb`]: selection (the per-worker random generator for now).
+//! - [`lb`]: pools and selection policies.
+//! - [`health`]: health checks publishing the pools' live view.
 //! - [`server`]: pinned UDP workers, TCP, signals, privileges.
 //! - [`io`]: UDP back ends (mmsg, io_uring, portable); all `unsafe` is in
 //!   `io::sys`.
@@ -25,6 +26,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod health;
 pub mod io;
 pub mod lb;
 pub mod name;
@@ -59,11 +61,15 @@ pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
     if diags.has_errors() {
         return (None, diags);
     }
-    let snap = snapshot::build(&zones, &mut diags);
+    let pools = lb::Pools::build(&config.pools, &mut diags);
+    if diags.has_errors() {
+        return (None, diags);
+    }
+    let index = snapshot::build(&zones, &pools, &mut diags);
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
-        names = snap.node_count(),
-        bytes = snap.memory_bytes(),
+        names = index.node_count(),
+        bytes = index.memory_bytes(),
         "snapshot compiled"
     );
     // The records are not needed any more: free them and give the memory
@@ -73,5 +79,6 @@ pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
     if diags.has_errors() {
         return (None, diags);
     }
-    (Some(snap), diags)
+    let live = lb::Live::compute(&pools, &health::initial_states(&pools));
+    (Some(Snapshot::new(index, pools, live, config.server.ecs)), diags)
 }

@@ -53,6 +53,8 @@ pub struct Pool {
     pub members: Vec<Member>,
     pub check: Option<CheckConfig>,
     pub topology: Option<Topology>,
+    /// Where the pool is configured.
+    pub loc: Option<crate::diag::Loc>,
 }
 
 /// Every pool, indexed by position.
@@ -166,6 +168,7 @@ impl Pools {
                     .collect(),
                 check: c.check.clone(),
                 topology,
+                loc: c.loc.clone(),
             });
         }
         Pools { pools }

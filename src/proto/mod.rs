@@ -14,8 +14,13 @@
 //!   NOTIMP. Class ≠ IN, a name in no zone, AXFR and IXFR: REFUSED (for a
 //!   name in no zone with Extended DNS Error 20, RFC 8914, as NSD and Knot).
 //! - EDNS(0) (RFC 6891): an OPT in the reply iff the query had one, with
-//!   our payload size; version ≠ 0 is BADVERS; options are not echoed; the
-//!   DO bit is copied (RFC 3225 §3).
+//!   our payload size; version ≠ 0 is BADVERS; options are not echoed but
+//!   for the client subnet; the DO bit is copied (RFC 3225 §3).
+//! - Client subnet (RFC 7871), when enabled: sticky and topology pools use
+//!   it as the client's network; the reply echoes it with the scope that
+//!   decided the answer (0 when none did). A malformed one is FORMERR.
+//! - Pool names: A/AAAA picked per query by the pool's policy from its
+//!   live members ([`lb::select`]); none to give is NODATA.
 //! - Size (RFC 1035 §4.2.1, RFC 6891 §6.2.5, RFC 2181 §9): over UDP, at most
 //!   512 bytes without EDNS, else the client's size clamped to
 //!   512..=[`OUR_PAYLOAD_SIZE`]. Optional additional RRsets are dropped
@@ -30,9 +35,11 @@ use domain::base::question::Question;
 use domain::base::record::RecordHeader;
 use domain::dep::octseq::Parser;
 
-use crate::lb::Rng;
+use std::net::IpAddr;
+
+use crate::lb::{self, ClientNet, Picker, Selection};
 use crate::name::MAX_NAME_LEN;
-use crate::snapshot::{Answer, Snapshot};
+use crate::snapshot::{Answer, NONE, Snapshot};
 
 /// The UDP payload size we advertise (the DNS flag day 2020 value).
 pub const OUR_PAYLOAD_SIZE: u16 = 1232;
@@ -48,6 +55,8 @@ const ANY_CLASS: u16 = 255;
 /// The Extended DNS Error option (RFC 8914 §2) and its "Not
 /// Authoritative" code (§4.21), sent with REFUSED for names in no zone.
 const EDE_OPTION: u16 = 15;
+/// The EDNS Client Subnet option (RFC 7871 §6).
+const ECS_OPTION: u16 = 8;
 const EDE_NOT_AUTHORITATIVE: u16 = 20;
 const IXFR: u16 = 251;
 const AXFR: u16 = 252;
@@ -94,6 +103,60 @@ struct Edns {
     payload_size: u16,
     version: u8,
     dnssec_ok: bool,
+    /// The client subnet, when the query carried one and ECS is on.
+    ecs: Option<Ecs>,
+}
+
+/// An EDNS Client Subnet option from a query (RFC 7871 §6).
+#[derive(Clone, Copy, Debug)]
+struct Ecs {
+    family: u16,
+    source: u8,
+    addr: IpAddr,
+    /// The address as sent: ceil(source / 8) bytes.
+    bytes: [u8; 16],
+}
+
+impl Ecs {
+    fn bytes_len(&self) -> usize {
+        usize::from(self.source).div_ceil(8)
+    }
+
+    /// Parses the option's data; `None` if malformed (RFC 7871 §7.1.1:
+    /// FORMERR).
+    fn parse(data: &[u8]) -> Option<Ecs> {
+        let (head, addr) = (data.get(..4)?, &data[4..]);
+        let family = u16::from_be_bytes([head[0], head[1]]);
+        let (source, scope) = (head[2], head[3]);
+        let width = match family {
+            1 => 32,
+            2 => 128,
+            _ => return None,
+        };
+        if source > width || scope != 0 || addr.len() != usize::from(source).div_ceil(8) {
+            return None;
+        }
+        // Bits beyond the source prefix must be zero.
+        if source % 8 != 0 {
+            let last = addr[addr.len() - 1];
+            if last & (0xFF >> (source % 8)) != 0 {
+                return None;
+            }
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..addr.len()].copy_from_slice(addr);
+        let addr = if family == 1 {
+            IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])
+        } else {
+            IpAddr::from(bytes)
+        };
+        Some(Ecs {
+            family,
+            source,
+            addr,
+            bytes,
+        })
+    }
 }
 
 /// The parsed parts of a query the reply needs.
@@ -118,7 +181,7 @@ enum Malformed {
 
 /// Answers one query. `out` receives the reply; give it a capacity of
 /// [`MAX_MESSAGE`] to avoid allocation.
-pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, rng: &mut Rng, out: &mut Vec<u8>) -> Outcome {
+pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, picker: &mut Picker, out: &mut Vec<u8>) -> Outcome {
     out.clear();
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return Outcome::Drop;
@@ -133,7 +196,7 @@ pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, rng: &mut Rng, out
     if qdcount != 1 {
         return error(out, rcode::FORMERR, false, None);
     }
-    let q = match parse(query, out) {
+    let q = match parse(query, out, snap.ecs) {
         Ok(q) => q,
         Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
         Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, true, None),
@@ -165,12 +228,15 @@ pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, rng: &mut Rng, out
             None => usize::from(MIN_PAYLOAD_SIZE),
         },
     };
-    write_answer(out, snap, answer, &q, limit, rng)
+    if answer.pool != NONE {
+        return write_pool_answer(out, snap, answer, &q, limit, picker, client);
+    }
+    write_answer(out, snap, answer, &q, limit, picker, 0)
 }
 
 /// Parses the question (echoing it into `out`) and the rest of the
 /// message, looking for the OPT record.
-fn parse(query: &[u8], out: &mut Vec<u8>) -> Result<Query, Malformed> {
+fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed> {
     let mut parser = Parser::from_ref(query);
     parser.advance(12).map_err(|_| Malformed::Header)?;
     let question = Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
@@ -220,10 +286,15 @@ fn parse(query: &[u8], out: &mut Vec<u8>) -> Result<Query, Malformed> {
                 return Err(Malformed::AfterQuestion);
             }
             let ttl = header.ttl().as_secs();
+            let client_subnet = match find_option(rdata, ECS_OPTION) {
+                Some(data) if ecs => Some(Ecs::parse(data).ok_or(Malformed::AfterQuestion)?),
+                _ => None,
+            };
             q.edns = Some(Edns {
                 payload_size: header.class().to_int(),
                 version: (ttl >> 16) as u8,
                 dnssec_ok: ttl & 0x8000 != 0,
+                ecs: client_subnet,
             });
         }
         parser.advance(rdlen).map_err(|_| Malformed::AfterQuestion)?;
@@ -247,13 +318,35 @@ fn options_well_formed(mut rdata: &[u8]) -> bool {
     true
 }
 
+/// The data of the first option `code` in well-formed OPT RDATA.
+fn find_option(mut rdata: &[u8], code: u16) -> Option<&[u8]> {
+    while rdata.len() >= 4 {
+        let len = usize::from(u16::from_be_bytes([rdata[2], rdata[3]]));
+        let data = rdata.get(4..4 + len)?;
+        if u16::from_be_bytes([rdata[0], rdata[1]]) == code {
+            return Some(data);
+        }
+        rdata = &rdata[4 + len..];
+    }
+    None
+}
+
+/// The size of the OPT record we add for `edns`.
+fn opt_len(edns: Option<Edns>) -> usize {
+    match edns {
+        None => 0,
+        Some(Edns { ecs: None, .. }) => OPT_LEN,
+        Some(Edns { ecs: Some(ecs), .. }) => OPT_LEN + 8 + ecs.bytes_len(),
+    }
+}
+
 /// Finishes an error reply: header, the question if it was echoed, OPT.
 fn error(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<Edns>) -> Outcome {
     if !with_question {
         out.truncate(12);
     }
     set_counts(out, [u16::from(with_question), 0, 0, 0]);
-    finish(out, rcode, false, false, edns);
+    finish(out, rcode, false, false, edns, 0);
     Outcome::Reply {
         rcode,
         truncated: false,
@@ -262,19 +355,20 @@ fn error(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<Edns>)
 
 /// Copies a pre-rendered answer behind the header and question, fitting it
 /// into `limit` bytes.
+#[allow(clippy::too_many_arguments)]
 fn write_answer(
     out: &mut Vec<u8>,
     snap: &Snapshot,
     answer: &Answer,
     q: &Query,
     limit: usize,
-    rng: &mut Rng,
+    picker: &mut Picker,
+    scope: u8,
 ) -> Outcome {
     let body = snap.body(answer);
-    let opt_len = if q.edns.is_some() { OPT_LEN } else { 0 };
     let head = out.len();
     let [an, ns, ar] = answer.counts;
-    let room = limit.saturating_sub(head + opt_len);
+    let room = limit.saturating_sub(head + opt_len(q.edns));
     let (take, counts, truncated) = if body.len() <= room {
         (body.len(), [an, ns, ar], false)
     } else {
@@ -291,11 +385,36 @@ fn write_answer(
             None => (0, [0, 0, 0], true),
         }
     };
-    out.extend_from_slice(&body[..take]);
-    let written = &mut out[head..];
-    // Compression pointers move with the qname's length (see render.rs).
-    let delta = (q.key_len as u16).wrapping_sub(u16::from(answer.base_qlen));
+    copy_body(out, snap, answer, q, take);
+    let count = usize::from(answer.shuffle_count);
+    if count > 1 {
+        let (at, size) = (usize::from(answer.shuffle_at), usize::from(answer.shuffle_size));
+        if at + count * size <= take {
+            shuffle(&mut out[head + at..head + at + count * size], count, size, &mut picker.rng);
+        }
+    }
+    set_counts(out, [1, counts[0], counts[1], counts[2]]);
+    let rcode = u16::from(answer.rcode);
+    // Data given for QCLASS * is not claimed complete (NSD does the same).
+    let authoritative = answer.authoritative && q.qclass == IN;
+    finish(out, rcode, authoritative, truncated, q.edns, scope);
+    Outcome::Reply { rcode, truncated }
+}
+
+/// How many bytes the qname is longer than the template assumed: every
+/// moving compression pointer moves by that much (see render.rs).
+fn qname_delta(q: &Query, answer: &Answer) -> u16 {
+    (q.key_len as u16).wrapping_sub(u16::from(answer.base_qlen))
+}
+
+/// Appends the first `take` bytes of an answer's body, moving its
+/// compression pointers for this qname.
+fn copy_body(out: &mut Vec<u8>, snap: &Snapshot, answer: &Answer, q: &Query, take: usize) {
+    let head = out.len();
+    out.extend_from_slice(&snap.body(answer)[..take]);
+    let delta = qname_delta(q, answer);
     if delta != 0 {
+        let written = &mut out[head..];
         for &at in snap.fixups(answer) {
             let at = usize::from(at);
             if at + 2 <= take {
@@ -304,19 +423,63 @@ fn write_answer(
             }
         }
     }
-    let count = usize::from(answer.shuffle_count);
-    if count > 1 {
-        let (at, size) = (usize::from(answer.shuffle_at), usize::from(answer.shuffle_size));
-        if at + count * size <= take {
-            shuffle(&mut written[at..at + count * size], count, size, rng);
-        }
+}
+
+/// Answers from a pool: the template's static part (a CNAME chain, or
+/// nothing), then the members the policy picks for this client.
+fn write_pool_answer(
+    out: &mut Vec<u8>,
+    snap: &Snapshot,
+    answer: &Answer,
+    q: &Query,
+    limit: usize,
+    picker: &mut Picker,
+    client: &Client,
+) -> Outcome {
+    let net = match q.edns.and_then(|e| e.ecs) {
+        Some(ecs) => ClientNet {
+            addr: ecs.addr,
+            ecs_prefix: Some(ecs.source),
+        },
+        None => ClientNet {
+            addr: client.addr.ip(),
+            ecs_prefix: None,
+        },
+    };
+    let mut sel = Selection::default();
+    lb::select(snap.pools(), snap.live(), answer.pool as usize, answer.pool_v6, &net, picker, &mut sel);
+    if sel.count == 0 {
+        return write_answer(out, snap, snap.answer(answer.empty), q, limit, picker, sel.scope);
     }
-    set_counts(out, [1, counts[0], counts[1], counts[2]]);
-    let rcode = u16::from(answer.rcode);
-    // Data given for QCLASS * is not claimed complete (NSD does the same).
-    let authoritative = answer.authoritative && q.qclass == IN;
-    finish(out, rcode, authoritative, truncated, q.edns);
-    Outcome::Reply { rcode, truncated }
+    let pool = &snap.pools().pools[sel.pool as usize];
+    let record_len = 2 + pool.members[usize::from(sel.members[0])].rendered.len();
+    let head = out.len();
+    let body_len = usize::from(answer.body_len);
+    let fits = head + body_len + sel.count * record_len + opt_len(q.edns) <= limit;
+    let (an, truncated) = if fits {
+        copy_body(out, snap, answer, q, body_len);
+        let owner = if answer.pool_owner_moves {
+            answer.pool_owner.wrapping_add(qname_delta(q, answer))
+        } else {
+            answer.pool_owner
+        };
+        let pointer = (0xC000 | owner).to_be_bytes();
+        let ttl = sel.ttl.to_be_bytes();
+        for &m in &sel.members[..sel.count] {
+            let rendered = &pool.members[usize::from(m)].rendered;
+            out.extend_from_slice(&pointer);
+            let at = out.len();
+            out.extend_from_slice(rendered);
+            out[at + 4..at + 8].copy_from_slice(&ttl);
+        }
+        (answer.counts[0] + sel.count as u16, false)
+    } else {
+        (0, true)
+    };
+    set_counts(out, [1, an, 0, 0]);
+    let authoritative = q.qclass == IN;
+    finish(out, 0, authoritative, truncated, q.edns, sel.scope);
+    Outcome::Reply { rcode: 0, truncated }
 }
 
 /// Appends an Extended DNS Error option (RFC 8914) to the OPT record that
@@ -332,7 +495,7 @@ fn add_ede(out: &mut Vec<u8>, code: u16) {
 
 /// Puts `count` records of `size` bytes into a random order
 /// (Fisher–Yates).
-fn shuffle(records: &mut [u8], count: usize, size: usize, rng: &mut Rng) {
+fn shuffle(records: &mut [u8], count: usize, size: usize, rng: &mut lb::Rng) {
     for i in (1..count).rev() {
         let j = rng.below(i as u32 + 1) as usize;
         if j != i {
@@ -349,8 +512,9 @@ fn set_counts(out: &mut [u8], counts: [u16; 4]) {
 }
 
 /// Sets AA, TC and the RCODE, and appends the OPT record if the query had
-/// one (the upper bits of an extended RCODE go there, RFC 6891 §6.1.3).
-fn finish(out: &mut Vec<u8>, rcode: u16, authoritative: bool, truncated: bool, edns: Option<Edns>) {
+/// one (the upper bits of an extended RCODE go there, RFC 6891 §6.1.3),
+/// echoing its client subnet with our scope (RFC 7871 §7.2.1).
+fn finish(out: &mut Vec<u8>, rcode: u16, authoritative: bool, truncated: bool, edns: Option<Edns>, scope: u8) {
     if authoritative {
         out[2] |= 0x04;
     }
@@ -363,6 +527,18 @@ fn finish(out: &mut Vec<u8>, rcode: u16, authoritative: bool, truncated: bool, e
         out[10..12].copy_from_slice(&arcount.to_be_bytes());
         let size = OUR_PAYLOAD_SIZE.to_be_bytes();
         let flags = if edns.dnssec_ok { 0x80 } else { 0 };
-        out.extend_from_slice(&[0, 0, 41, size[0], size[1], (rcode >> 4) as u8, 0, flags, 0, 0, 0]);
+        out.extend_from_slice(&[0, 0, 41, size[0], size[1], (rcode >> 4) as u8, 0, flags, 0]);
+        match edns.ecs {
+            None => out.extend_from_slice(&[0, 0]),
+            Some(ecs) => {
+                let len = ecs.bytes_len();
+                out.extend_from_slice(&((8 + len) as u16).to_be_bytes());
+                out.extend_from_slice(&ECS_OPTION.to_be_bytes());
+                out.extend_from_slice(&((4 + len) as u16).to_be_bytes());
+                out.extend_from_slice(&ecs.family.to_be_bytes());
+                out.extend_from_slice(&[ecs.source, scope]);
+                out.extend_from_slice(&ecs.bytes[..len]);
+            }
+        }
     }
 }

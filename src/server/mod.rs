@@ -24,7 +24,7 @@ pub use stats::WorkerStats;
 
 use crate::config::{IoKind, ServerConfig};
 use crate::io as udp_io;
-use crate::lb::Rng;
+use crate::lb::Picker;
 use crate::proto::{self, Client, Outcome, Transport};
 use crate::snapshot::Snapshot;
 
@@ -169,6 +169,11 @@ impl Server {
                 what: "cannot start the TCP runtime".into(),
                 source: e,
             })?;
+        // Health checks run on the same low-priority runtime as TCP.
+        {
+            let _enter = runtime.enter();
+            crate::health::Monitor::new(snap.clone()).start(self.config.admin_state.clone());
+        }
         let limits = tcp::Limits {
             idle_timeout: self.config.tcp_idle_timeout,
             max_connections: self.config.tcp_max_connections,
@@ -282,7 +287,7 @@ fn run_worker(
     stats: &WorkerStats,
 ) {
     let mut cache = Cache::new(&**snap);
-    let mut rng = Rng::from_entropy();
+    let mut rng = Picker::from_entropy();
     let result = udp_io::serve(io, sockets, batch, stop, |query, meta, reply| {
         stats.count_query();
         if meta.truncated {

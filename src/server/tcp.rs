@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tokio::time::{Instant as Deadline, timeout, timeout_at};
 
 use super::SharedSnapshot;
-use crate::lb::Rng;
+use crate::lb::Picker;
 use crate::proto::{self, Client, Transport};
 
 /// The TCP limits.
@@ -155,7 +155,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, state: &State, conn: &Conn) 
         transport: Transport::Tcp,
     };
     let mut cache = Cache::new(&*state.snap);
-    let mut rng = Rng::from_entropy();
+    let mut rng = Picker::from_entropy();
     let mut query = Vec::new();
     let mut reply = Vec::with_capacity(1024);
     let mut pending: Vec<u8> = Vec::with_capacity(4096);

@@ -13,9 +13,10 @@ use ahash::{AHashMap, AHashSet};
 use hashbrown::HashTable;
 
 use super::render::{Builder, Mode, Owner, Rendered, Section};
-use super::{Answer, AnswerId, Arenas, NONE, Node, NodeKind, Snapshot, ZoneInfo};
+use super::{Answer, AnswerId, Arenas, Index, NONE, Node, NodeKind, ZoneInfo};
 use crate::diag::Diagnostics;
 use crate::name;
+use crate::lb::Pools;
 use crate::zone::{self, RRset, Zone};
 
 const NS: u16 = 2;
@@ -35,11 +36,68 @@ const NXDOMAIN: u8 = 3;
 /// Compiles `zones` into a snapshot. Problems that make an answer
 /// impossible (an RRset too large for any message) are reported in
 /// `diags` and that answer is left out.
-pub fn build(zones: &[Zone], diags: &mut Diagnostics) -> Snapshot {
+pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
     let mut out = Out::default();
-    let origins: AHashMap<&[u8], usize> = zones.iter().enumerate().map(|(i, z)| (&z.origin[..], i)).collect();
+    let origins: AHashMap<&[u8], usize> = zones
+        .iter()
+        .enumerate()
+        .map(|(i, z)| (&z.origin[..], i))
+        .collect();
+    // Pool names, by the zone they fall in (the closest enclosing one).
+    let mut pool_names: Vec<AHashMap<Box<[u8]>, u32>> = vec![AHashMap::new(); zones.len()];
+    for (p, pool) in pools.pools.iter().enumerate() {
+        for text in &pool.names {
+            let key = match crate::config::parse_origin(text) {
+                Ok(name) => name::to_key(name.as_slice()),
+                Err(msg) => {
+                    diags.error(pool.loc.clone(), format!("pool {}: {msg}", pool.name));
+                    continue;
+                }
+            };
+            let mut zone = None;
+            let mut at = Some(&key[..]);
+            while let Some(k) = at {
+                if let Some(&z) = origins.get(k) {
+                    zone = Some(z);
+                    break;
+                }
+                at = name::parent(k);
+            }
+            let Some(z) = zone else {
+                diags.error(pool.loc.clone(), format!("pool {}: {} is in no zone served here", pool.name, name::to_text(&key)));
+                continue;
+            };
+            if let Some(node) = zones[z].nodes.get(&key[..]) {
+                for set in node.rrsets.iter().filter(|r| r.rtype == A || r.rtype == AAAA || r.rtype == CNAME) {
+                    diags.error(
+                        Some(zones[z].loc(set.loc)),
+                        format!(
+                            "{} {} records and pool {} both answer for this name; keep one",
+                            name::to_text(&key),
+                            domain::base::iana::Rtype::from_int(set.rtype),
+                            pool.name
+                        ),
+                    );
+                }
+            }
+            if let Some(other) = pool_names[z].insert(key.clone().into(), p as u32) {
+                diags.error(
+                    pool.loc.clone(),
+                    format!("{} is in pools {} and {}", name::to_text(&key), pools.pools[other as usize].name, pool.name),
+                );
+            }
+        }
+    }
     for (zidx, zone) in zones.iter().enumerate() {
-        let view = View::new(zone, zidx, &origins);
+        let view = View::new(zone, zidx, &origins, &pool_names[zidx]);
+        for (key, &p) in view.pools.iter() {
+            if view.get(key).is_some_and(|i| i.place != Place::Authoritative) {
+                diags.error(
+                    pools.pools[p as usize].loc.clone(),
+                    format!("pool {}: {} is at or below a zone cut", pools.pools[p as usize].name, name::to_text(key)),
+                );
+            }
+        }
         out.reserve(&view);
         let nxdomain = out.negative(&view, NXDOMAIN, diags);
         out.a.zones.push(ZoneInfo {
@@ -96,28 +154,36 @@ struct View<'z> {
     ents: AHashSet<Box<[u8]>>,
     /// Names that are not plain authoritative data.
     places: AHashMap<Box<[u8]>, Place>,
+    /// Names answered (A/AAAA) from pools, and their pool.
+    pools: &'z AHashMap<Box<[u8]>, u32>,
     apex_owner: &'z [u8],
     soa: &'z RRset,
 }
 
 impl<'z> View<'z> {
-    fn new(zone: &'z Zone, index: usize, origins: &AHashMap<&[u8], usize>) -> Self {
+    fn new(
+        zone: &'z Zone,
+        index: usize,
+        origins: &AHashMap<&[u8], usize>,
+        pools: &'z AHashMap<Box<[u8]>, u32>,
+    ) -> Self {
         let apex = zone.apex().expect("checked zones have an apex");
         let soa = apex.rrset(SOA).expect("checked zones have an SOA");
         let mut ents: AHashSet<Box<[u8]>> = AHashSet::new();
         // Cuts, and hosted zones below this one: where places change.
         let mut marks: AHashMap<&[u8], Place> = AHashMap::new();
-        for (key, node) in &zone.nodes {
+        let owners = zone.nodes.keys().chain(pools.keys().filter(|k| !zone.nodes.contains_key(&k[..])));
+        for key in owners {
             // Empty non-terminals: every ancestor up to the apex exists.
             let mut anc = name::parent(key);
             while let Some(a) = anc {
-                if a.len() <= zone.origin.len() || zone.nodes.contains_key(a) || ents.contains(a) {
+                if a.len() <= zone.origin.len() || zone.nodes.contains_key(a) || ents.contains(a) || pools.contains_key(a) {
                     break;
                 }
                 ents.insert(a.into());
                 anc = name::parent(a);
             }
-            if **key != *zone.origin && node.rrset(NS).is_some() {
+            if **key != *zone.origin && zone.nodes.get(key).is_some_and(|n| n.rrset(NS).is_some()) {
                 marks.insert(key, Place::Delegation);
             }
         }
@@ -128,7 +194,12 @@ impl<'z> View<'z> {
         }
         let mut places = AHashMap::new();
         if !marks.is_empty() {
-            let all = zone.nodes.keys().map(|k| &k[..]).chain(ents.iter().map(|k| &k[..]));
+            let all = zone
+                .nodes
+                .keys()
+                .map(|k| &k[..])
+                .chain(ents.iter().map(|k| &k[..]))
+                .chain(pools.keys().map(|k| &k[..]).filter(|k| !zone.nodes.contains_key(*k)));
             for key in all {
                 // The highest cut or child at or above the name decides.
                 let mut highest = None;
@@ -156,6 +227,7 @@ impl<'z> View<'z> {
             index: index as u32,
             ents,
             places,
+            pools,
             apex_owner: &apex.owner,
             soa,
         }
@@ -163,14 +235,19 @@ impl<'z> View<'z> {
 
     /// How many names the zone has, empty non-terminals included.
     fn len(&self) -> usize {
-        self.zone.nodes.len() + self.ents.len()
+        self.zone.nodes.len() + self.ents.len() + self.pools.len()
+    }
+
+    /// The pool answering A/AAAA at `key`, if any.
+    fn pool_of(&self, key: &[u8]) -> Option<u32> {
+        self.pools.get(key).copied()
     }
 
     /// What the zone has at `key`, if the name exists.
     fn get(&self, key: &[u8]) -> Option<NameInfo<'z>> {
         let node = match self.zone.nodes.get(key) {
             Some(node) => Some(node),
-            None if self.ents.contains(key) => None,
+            None if self.ents.contains(key) || self.pools.contains_key(key) => None,
             None => return None,
         };
         let place = self.places.get(key).copied().unwrap_or(Place::Authoritative);
@@ -201,6 +278,20 @@ impl<'z> View<'z> {
                     },
                 )
             }))
+            .chain(
+                self.pools
+                    .keys()
+                    .filter(|k| !zone.nodes.contains_key(&k[..]))
+                    .map(move |k| {
+                        (
+                            &k[..],
+                            NameInfo {
+                                node: None,
+                                place: place(k),
+                            },
+                        )
+                    }),
+            )
     }
 
     /// The negative TTL: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
@@ -387,11 +478,40 @@ impl Out {
             shuffle_at,
             shuffle_count,
             shuffle_size,
+            pool: NONE,
+            pool_v6: false,
+            pool_owner: 0,
+            pool_owner_moves: false,
+            empty: 0,
         });
         self.a.bodies.extend_from_slice(r.body);
         self.a.fixups.extend_from_slice(r.fixups);
         self.a.cuts.extend_from_slice(r.cuts);
         Some((self.a.answers.len() - 1) as AnswerId)
+    }
+
+    /// Stores the template in the builder as the static part of a pool
+    /// answer: members of pool `p` follow it, owned by `owner` (a pointer
+    /// offset, and whether it moves with the qname); `empty` is sent when
+    /// the pool gives no address.
+    #[allow(clippy::too_many_arguments)]
+    fn store_pool(
+        &mut self,
+        view: &View<'_>,
+        p: u32,
+        v6: bool,
+        owner: (u16, bool),
+        empty: AnswerId,
+        what: impl FnOnce() -> String,
+        diags: &mut Diagnostics,
+    ) -> Option<AnswerId> {
+        let id = self.store(view, NOERROR, true, what, diags)?;
+        let answer = &mut self.a.answers[id as usize];
+        answer.pool = p;
+        answer.pool_v6 = v6;
+        (answer.pool_owner, answer.pool_owner_moves) = owner;
+        answer.empty = empty;
+        Some(id)
     }
 
     /// NXDOMAIN or NODATA for the zone: the SOA in authority, rendered
@@ -553,6 +673,15 @@ impl Out {
             }
             None => Some(nodata),
         };
+        if let Some(p) = view.pool_of(key) {
+            for (rtype, v6) in [(A, false), (AAAA, true)] {
+                self.b.reset(key, mode);
+                let what = || format!("{} (pool)", name::to_text(key));
+                if let Some(id) = self.store_pool(view, p, v6, (12, false), nodata, what, diags) {
+                    self.a.types.push((rtype, id));
+                }
+            }
+        }
         let types = &self.a.types[types_at..];
         let fallback = fallback.or(types.first().map(|&(_, id)| id)).unwrap_or(nodata);
         // RFC 8482 §4.2: answer ANY with one RRset (the CNAME, if any).
@@ -589,6 +718,9 @@ impl Out {
             let target_key = name::to_key(target);
             if !visited.insert(target_key.clone()) || steps.len() >= MAX_CHAIN {
                 break End::Stop;
+            }
+            if let Some(p) = view.pool_of(&target_key) {
+                break End::Pool(target, p, view.get(&target_key).and_then(|i| i.node));
             }
             match view.lookup(&target_key) {
                 Lookup::Found(Some(n)) => match n.rrset(CNAME) {
@@ -630,6 +762,28 @@ impl Out {
                 self.soa_authority(view);
                 self.store(view, NOERROR, true, what, diags)
             }
+            End::Pool(target, p, node) => {
+                for set in node.map_or(&[][..], |n| &n.rrsets[..]) {
+                    chain(&mut self.b);
+                    self.b.rrset(Section::Answer, Owner::Name(target), set.rtype, set.ttl, &set.rdatas, false);
+                    additional(view, &mut self.b, set, None);
+                    if let Some(id) = self.store(view, NOERROR, true, what, diags) {
+                        self.a.types.push((set.rtype, id));
+                    }
+                }
+                chain(&mut self.b);
+                self.soa_authority(view);
+                let negative = self.store(view, NOERROR, true, what, diags);
+                for (rtype, v6) in [(A, false), (AAAA, true)] {
+                    chain(&mut self.b);
+                    let owner = (self.b.last_name_at(), mode != Mode::Exact);
+                    let empty = negative.unwrap_or(0);
+                    if let Some(id) = self.store_pool(view, p, v6, owner, empty, what, diags) {
+                        self.a.types.push((rtype, id));
+                    }
+                }
+                negative
+            }
             // The RCODE of the last step (RFC 6604), the SOA for negatives
             // (RFC 2308 §2.1, §2.2).
             End::NoData | End::NxDomain => {
@@ -656,7 +810,7 @@ impl Out {
 
     /// Builds the hash table, then links wildcards to their parents and
     /// applies the overrides.
-    fn finish(mut self) -> Snapshot {
+    fn finish(mut self) -> Index {
         let hasher = ahash::RandomState::new();
         let name_of = |nodes: &[Node], i: u32| -> std::ops::Range<usize> {
             let n = &nodes[i as usize];
@@ -707,7 +861,7 @@ impl Out {
         self.a.cuts.shrink_to_fit();
         self.a.answers.shrink_to_fit();
         self.a.nodes.shrink_to_fit();
-        Snapshot {
+        Index {
             table,
             hasher,
             a: self.a,
@@ -718,6 +872,8 @@ impl Out {
 /// How a CNAME chain ends.
 enum End<'a, 'z> {
     Data(&'a [u8], &'z zone::Node),
+    /// A pool name, with the zone's other data there, if any.
+    Pool(&'a [u8], u32, Option<&'z zone::Node>),
     NoData,
     NxDomain,
     Referral(&'z [u8]),

@@ -15,10 +15,14 @@ pub mod render;
 
 pub use build::build;
 
+use std::sync::Arc;
+
 use hashbrown::HashTable;
 
-/// No node (for [`Node::wildcard`]).
-const NONE: u32 = u32::MAX;
+use crate::lb::{Live, Pools};
+
+/// No node (for [`Node::wildcard`]), no pool (for [`Answer::pool`]).
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// Answer-table index of an answer.
 pub type AnswerId = u32;
@@ -67,6 +71,15 @@ pub struct Answer {
     pub(crate) base_qlen: u8,
     pub(crate) rcode: u8,
     pub(crate) authoritative: bool,
+    /// The pool whose members follow the body (`NONE`: a static answer),
+    /// their family, and the owner pointer their records use.
+    pub(crate) pool: u32,
+    pub(crate) pool_v6: bool,
+    pub(crate) pool_owner: u16,
+    /// Whether `pool_owner` moves with the qname length (see render.rs).
+    pub(crate) pool_owner_moves: bool,
+    /// The answer to send when the pool gives no address (NODATA).
+    pub(crate) empty: AnswerId,
     /// A/AAAA records to send in random order: start, count, size.
     pub(crate) shuffle_at: u16,
     pub(crate) shuffle_count: u16,
@@ -99,14 +112,61 @@ struct Arenas {
     zones: Vec<ZoneInfo>,
 }
 
-/// The compiled, immutable view of all zones.
-pub struct Snapshot {
+/// The compiled zones: names to pre-rendered answers.
+pub struct Index {
     table: HashTable<u32>,
     hasher: ahash::RandomState,
     a: Arenas,
 }
 
+/// What every query is answered from: the zone index, the pools, and the
+/// members' current health as a live view. Health changes make a new
+/// snapshot that shares the index and pools and has a new live view.
+#[derive(Clone)]
+pub struct Snapshot {
+    index: Arc<Index>,
+    pools: Arc<Pools>,
+    live: Arc<Live>,
+    /// Use and answer EDNS Client Subnet.
+    pub ecs: bool,
+}
+
+impl std::ops::Deref for Snapshot {
+    type Target = Index;
+    fn deref(&self) -> &Index {
+        &self.index
+    }
+}
+
 impl Snapshot {
+    /// A snapshot of `index` and `pools` with the live view `live`.
+    pub fn new(index: Index, pools: Pools, live: Live, ecs: bool) -> Snapshot {
+        Snapshot {
+            index: Arc::new(index),
+            pools: Arc::new(pools),
+            live: Arc::new(live),
+            ecs,
+        }
+    }
+
+    /// The same zones and pools with another live view (a health change).
+    pub fn with_live(&self, live: Live) -> Snapshot {
+        Snapshot {
+            live: Arc::new(live),
+            ..self.clone()
+        }
+    }
+
+    pub fn pools(&self) -> &Pools {
+        &self.pools
+    }
+
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+}
+
+impl Index {
     /// The zones served.
     pub fn zones(&self) -> &[ZoneInfo] {
         &self.a.zones
@@ -183,6 +243,12 @@ impl Snapshot {
             NodeKind::Authoritative => self.a.zones[encloser.zone as usize].nxdomain,
         };
         Some(&self.a.answers[id as usize])
+    }
+
+    /// An answer by id.
+    #[inline]
+    pub(crate) fn answer(&self, id: AnswerId) -> &Answer {
+        &self.a.answers[id as usize]
     }
 
     /// The body bytes of an answer.

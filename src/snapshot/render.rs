@@ -93,6 +93,8 @@ pub struct Builder {
     section: Option<Section>,
     additional_start: Option<usize>,
     last_rrset: Option<(usize, usize, u16)>,
+    /// Message offset of the last name written in RDATA.
+    last_name_at: usize,
 }
 
 /// Label starts of a name, without allocating.
@@ -210,6 +212,7 @@ impl Builder {
         for _ in 0..names {
             match name::wire_len(&rdata[pos..]) {
                 Some(len) => {
+                    self.last_name_at = self.base + self.body.len();
                     self.name(&rdata[pos..pos + len]);
                     pos += len;
                 }
@@ -272,6 +275,12 @@ impl Builder {
             let len = usize::from(wire[start]);
             self.body.extend_from_slice(&wire[start..start + 1 + len]);
         }
+    }
+
+    /// The message offset of the last name written in RDATA (as the
+    /// template lays it out): a CNAME target, for the records that follow.
+    pub fn last_name_at(&self) -> u16 {
+        self.last_name_at as u16
     }
 
     /// Finishes the template; `None` if it is too large for any message.

@@ -5,7 +5,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::SocketAddr;
 
-use lbdns::lb::Rng;
+use lbdns::lb::Picker;
 use lbdns::proto::{self, Client, Transport};
 
 use crate::support::{self, QueryBuilder};
@@ -71,7 +71,7 @@ fn answering_does_not_allocate() {
         addr: SocketAddr::from(([127, 0, 0, 1], 40000)),
         transport: Transport::Udp,
     };
-    let mut rng = Rng::with_seed(5);
+    let mut rng = Picker::with_seed(5);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
     let before = allocations();
     for round in 0..200 {

@@ -23,7 +23,7 @@
 
 use std::net::SocketAddr;
 
-use lbdns::lb::Rng;
+use lbdns::lb::Picker;
 use lbdns::proto::{self, Client, Outcome, Transport};
 
 use crate::support::{self, QueryBuilder};
@@ -235,7 +235,7 @@ pub fn run_all(exchange: &mut Exchange<'_>) -> Vec<String> {
 #[test]
 fn cases_from_data_file() {
     let snap = support::test_snapshot();
-    let mut rng = Rng::with_seed(7);
+    let mut rng = Picker::with_seed(7);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
     let mut exchange = |query: &[u8], transport: Transport| {
         let client = Client {

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use lbdns::lb::Rng;
+use lbdns::lb::Picker;
 use lbdns::proto::{self, Client, Outcome, Transport};
 
 use crate::support::{self, QueryBuilder, decode};
@@ -25,7 +25,7 @@ fn seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
-fn run(snap: &lbdns::snapshot::Snapshot, packet: &[u8], transport: Transport, rng: &mut Rng, out: &mut Vec<u8>) {
+fn run(snap: &lbdns::snapshot::Snapshot, packet: &[u8], transport: Transport, rng: &mut Picker, out: &mut Vec<u8>) {
     let client = Client {
         addr: SocketAddr::from(([127, 0, 0, 1], 40000)),
         transport,
@@ -48,8 +48,8 @@ fn run(snap: &lbdns::snapshot::Snapshot, packet: &[u8], transport: Transport, rn
 fn mutated_queries_never_panic() {
     let snap = support::test_snapshot();
     let seeds = seeds();
-    let mut fuzz = Rng::with_seed(0x5eed);
-    let mut rng = Rng::with_seed(1);
+    let mut fuzz = lbdns::lb::Rng::with_seed(0x5eed);
+    let mut rng = Picker::with_seed(1);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
     for round in 0..60_000 {
         let mut packet = seeds[fuzz.below(seeds.len() as u32) as usize].clone();
@@ -74,8 +74,8 @@ fn mutated_queries_never_panic() {
 #[test]
 fn random_bytes_never_panic() {
     let snap = support::test_snapshot();
-    let mut fuzz = Rng::with_seed(42);
-    let mut rng = Rng::with_seed(2);
+    let mut fuzz = lbdns::lb::Rng::with_seed(42);
+    let mut rng = Picker::with_seed(2);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
     for _ in 0..60_000 {
         let len = fuzz.below(600) as usize;
@@ -93,7 +93,7 @@ fn random_bytes_never_panic() {
 #[test]
 fn long_names_and_many_labels() {
     let snap = support::test_snapshot();
-    let mut rng = Rng::with_seed(3);
+    let mut rng = Picker::with_seed(3);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
     // 127 one-letter labels under example.com (253 bytes): legal, and
     // below the wildcard *.wild: the compression fixups move by ~230 bytes.
@@ -121,8 +121,8 @@ fn random_names_get_consistent_answers() {
     // Names below wildcards, delegations and non-existent names use
     // templates whose compression pointers move with the qname length.
     let snap = support::test_snapshot();
-    let mut fuzz = Rng::with_seed(9);
-    let mut rng = Rng::with_seed(4);
+    let mut fuzz = lbdns::lb::Rng::with_seed(9);
+    let mut rng = Picker::with_seed(4);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
     for _ in 0..3000 {
         let labels = 1 + fuzz.below(4);
