@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
-cargo bench --bench answer -- "$@"
+cargo bench --bench answer --bench select -- "$@"
 echo "HTML report: target/criterion/report/index.html"

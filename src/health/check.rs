@@ -15,17 +15,35 @@ const HTTP_READ_LIMIT: usize = 64 * 1024;
 pub async fn run(kind: &CheckKind, addr: IpAddr, port: u16) -> Result<(), String> {
     let target = SocketAddr::new(addr, port);
     match kind {
-        CheckKind::Tcp => TcpStream::connect(target).await.map(drop).map_err(|e| format!("connect: {e}")),
-        CheckKind::Http { path, expect, body, host } => http(target, path, expect, body.as_deref(), host.as_deref()).await,
+        CheckKind::Tcp => TcpStream::connect(target)
+            .await
+            .map(drop)
+            .map_err(|e| format!("connect: {e}")),
+        CheckKind::Http {
+            path,
+            expect,
+            body,
+            host,
+        } => http(target, path, expect, body.as_deref(), host.as_deref()).await,
         CheckKind::Dns { name } => dns(target, name).await,
     }
 }
 
-async fn http(target: SocketAddr, path: &str, expect: &[u16], body: Option<&str>, host: Option<&str>) -> Result<(), String> {
+async fn http(
+    target: SocketAddr,
+    path: &str,
+    expect: &[u16],
+    body: Option<&str>,
+    host: Option<&str>,
+) -> Result<(), String> {
     let mut stream = TcpStream::connect(target).await.map_err(|e| format!("connect: {e}"))?;
     let host = host.map_or_else(|| target.ip().to_string(), str::to_string);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: lbdns-health\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: lbdns-health\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("send: {e}"))?;
     let mut response = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
@@ -38,10 +56,11 @@ async fn http(target: SocketAddr, path: &str, expect: &[u16], body: Option<&str>
         if response.len() >= HTTP_READ_LIMIT || (body.is_none() && response.windows(2).any(|w| w == b"\r\n")) {
             break;
         }
-        if let Some(want) = body {
-            if response.windows(want.len().max(1)).any(|w| w == want.as_bytes()) && header_end(&response).is_some() {
-                break;
-            }
+        if let Some(want) = body
+            && response.windows(want.len().max(1)).any(|w| w == want.as_bytes())
+            && header_end(&response).is_some()
+        {
+            break;
         }
     }
     let text = String::from_utf8_lossy(&response);
@@ -68,7 +87,11 @@ fn header_end(response: &[u8]) -> Option<usize> {
 }
 
 async fn dns(target: SocketAddr, name: &str) -> Result<(), String> {
-    let bind: SocketAddr = if target.is_ipv6() { "[::]:0".parse().expect("literal") } else { "0.0.0.0:0".parse().expect("literal") };
+    let bind: SocketAddr = if target.is_ipv6() {
+        "[::]:0".parse().expect("literal")
+    } else {
+        "0.0.0.0:0".parse().expect("literal")
+    };
     let socket = UdpSocket::bind(bind).await.map_err(|e| format!("socket: {e}"))?;
     let id: u16 = rand::random();
     let mut query = id.to_be_bytes().to_vec();

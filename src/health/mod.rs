@@ -137,14 +137,18 @@ impl Monitor {
         let Some(check) = &pool.check else { return };
         let addr = pool.members[m].addr;
         // Spread the first probes over one interval.
-        let offset = check.interval.mul_f64((m as f64 + 0.5) / pool.members.len().max(1) as f64);
+        let offset = check
+            .interval
+            .mul_f64((m as f64 + 0.5) / pool.members.len().max(1) as f64);
         let mut next = tokio::time::Instant::now() + offset.min(Duration::from_millis(50));
         loop {
             tokio::time::sleep_until(next).await;
             next += check.interval;
             let started = Instant::now();
             let result = {
-                let Ok(_permit) = self.permits.acquire().await else { return };
+                let Ok(_permit) = self.permits.acquire().await else {
+                    return;
+                };
                 match tokio::time::timeout(check.timeout, check::run(&check.kind, addr, check.port)).await {
                     Ok(result) => result,
                     Err(_) => Err(format!("no result within {:?}", check.timeout)),
@@ -153,7 +157,9 @@ impl Monitor {
             let flipped = {
                 let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 let tracker = &mut state.checked[p][m];
-                tracker.record(result.is_ok(), check.rise, check.fall).then_some(tracker.up)
+                tracker
+                    .record(result.is_ok(), check.rise, check.fall)
+                    .then_some(tracker.up)
             };
             if let Some(up) = flipped {
                 let reason = match &result {
@@ -261,7 +267,11 @@ pub fn read_admin_state(path: &Path) -> Result<HashMap<IpAddr, bool>, Vec<String
             "up" => out.insert(addr, true),
             "down" => out.insert(addr, false),
             other => {
-                errors.push(format!("{}:{}: state must be up or down, not {other:?}", path.display(), n + 1));
+                errors.push(format!(
+                    "{}:{}: state must be up or down, not {other:?}",
+                    path.display(),
+                    n + 1
+                ));
                 continue;
             }
         };
@@ -299,7 +309,10 @@ mod tests {
         assert_eq!(admin.get(&"::1".parse().unwrap()), Some(&true));
         std::fs::write(&path, "127.0.0.11 drained\nnonsense\n").unwrap();
         let errors = read_admin_state(&path).unwrap_err();
-        assert!(errors[0].ends_with(":1: state must be up or down, not \"drained\""), "{errors:?}");
+        assert!(
+            errors[0].ends_with(":1: state must be up or down, not \"drained\""),
+            "{errors:?}"
+        );
         assert!(errors[1].ends_with(":2: expected ADDRESS up|down"), "{errors:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -25,8 +25,10 @@ pub struct FamilyLive {
     /// Member indices that may be chosen.
     pub candidates: Vec<u16>,
     /// Their weights (for sticky), and whether all are equal.
-    pub weights: Vec<u32>,
+    pub weights: Vec<f32>,
     pub equal_weights: bool,
+    /// Their rendezvous seeds (for sticky), beside the weights.
+    pub seeds: Vec<u64>,
     /// Weighted choice over `candidates`.
     pub alias: Alias,
 }
@@ -98,8 +100,9 @@ impl Live {
                 FamilyLive {
                     state,
                     alias: Alias::new(&weights),
+                    seeds: candidates.iter().map(|&m| pool.members[usize::from(m)].seed).collect(),
                     candidates,
-                    weights,
+                    weights: weights.iter().map(|&w| w as f32).collect(),
                     equal_weights,
                 }
             };

@@ -127,22 +127,22 @@ fn sticky_key(client: &ClientNet, pool: &Pool) -> (u64, u8) {
     }
 }
 
-/// A fast natural logarithm for rendezvous scores: ln(m·2^e) with m
-/// brought into [√½, √2) and ln m = 2·atanh((m−1)/(m+1)) by its series
-/// (relative error below 1e-7, also near 1 where it matters most).
-#[inline]
-fn fast_ln(x: f64) -> f64 {
-    let bits = x.to_bits();
-    let mut exponent = ((bits >> 52) & 0x7FF) as i64 - 1023;
-    let mut m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
-        exponent += 1;
-    }
-    let t = (m - 1.0) / (m + 1.0);
-    let t2 = t * t;
-    let series = 2.0 * t * (1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 / 9.0))));
-    exponent as f64 * std::f64::consts::LN_2 + series
+/// Bits of the hash that pick a rendezvous bucket.
+const SCORE_BITS: u32 = 12;
+
+/// `1 / -ln(u)` for u at the middle of each of 2^12 buckets of (0, 1):
+/// weighted rendezvous scores are `w / -ln(u)` (Resch), so a member's
+/// score is its weight times an entry (16 KiB, computed once).
+fn inverse_neg_ln() -> &'static [f32; 1 << SCORE_BITS] {
+    static TABLE: std::sync::OnceLock<Box<[f32; 1 << SCORE_BITS]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = Box::new([0f32; 1 << SCORE_BITS]);
+        for (i, slot) in table.iter_mut().enumerate() {
+            let u = (i as f64 + 0.5) / f64::from(1u32 << SCORE_BITS);
+            *slot = (1.0 / -u.ln()) as f32;
+        }
+        table
+    })
 }
 
 /// Picks up to `k` distinct entries of `candidates` uniformly.
@@ -255,32 +255,50 @@ pub fn select(
         PolicyKind::Sticky => {
             let (key, scope) = sticky_key(client, pool_def);
             out.scope = out.scope.max(scope);
-            // Top k by rendezvous score, kept sorted (k is small).
-            let mut scores = [0f64; MAX_ANSWERS];
+            // Top k by rendezvous score, kept sorted (k is small). Equal
+            // weights compare the hashes themselves; otherwise the weight
+            // scales the bucket's 1/-ln(u), and the hash breaks ties.
+            let table = inverse_neg_ln();
+            // One u64 per score: positive f32 bits order like the floats,
+            // and the low half of the hash breaks ties.
+            let score_of = |i: usize| -> u64 {
+                // key and seeds are already well mixed: one multiply and
+                // xor-shift (half of SplitMix64's finalizer) suffices.
+                let v = key ^ family.seeds[i];
+                let x = (v ^ (v >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                let h = x ^ (x >> 29);
+                if family.equal_weights {
+                    h
+                } else {
+                    let w = family.weights[i] * table[(h >> (64 - SCORE_BITS)) as usize];
+                    u64::from(w.to_bits()) << 32 | (h & 0xFFFF_FFFF)
+                }
+            };
+            if k == 1 {
+                // The usual case: the single best member. The candidate's
+                // index replaces the score's lowest 16 bits, so a plain
+                // (branch-free) max finds both.
+                let best = (0..n).map(|i| score_of(i) & !0xFFFF | i as u64).max().unwrap_or(0);
+                out.members[0] = candidates[(best & 0xFFFF) as usize];
+                out.count = 1;
+                return;
+            }
+            let mut scores = [0u64; MAX_ANSWERS];
             let mut count = 0;
             for (i, &m) in candidates.iter().enumerate() {
-                let h = mix64(key ^ pool_def.members[usize::from(m)].seed);
-                let score = if family.equal_weights {
-                    h as f64
-                } else {
-                    // -w / ln(u), u uniform in (0, 1].
-                    let u = ((h >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
-                    -f64::from(family.weights[i]) / fast_ln(u).min(-1e-12)
-                };
-                let mut at = count;
+                let score = score_of(i);
+                if count == k && (score <= scores[k - 1]) {
+                    continue;
+                }
+                let mut at = count.min(k - 1);
                 while at > 0 && scores[at - 1] < score {
+                    scores[at] = scores[at - 1];
+                    out.members[at] = out.members[at - 1];
                     at -= 1;
                 }
-                if at < k {
-                    let end = count.min(k - 1);
-                    for j in (at..end).rev() {
-                        scores[j + 1] = scores[j];
-                        out.members[j + 1] = out.members[j];
-                    }
-                    scores[at] = score;
-                    out.members[at] = m;
-                    count = (count + 1).min(k);
-                }
+                scores[at] = score;
+                out.members[at] = m;
+                count = (count + 1).min(k);
             }
             out.count = count;
         }

@@ -390,7 +390,12 @@ fn write_answer(
     if count > 1 {
         let (at, size) = (usize::from(answer.shuffle_at), usize::from(answer.shuffle_size));
         if at + count * size <= take {
-            shuffle(&mut out[head + at..head + at + count * size], count, size, &mut picker.rng);
+            shuffle(
+                &mut out[head + at..head + at + count * size],
+                count,
+                size,
+                &mut picker.rng,
+            );
         }
     }
     set_counts(out, [1, counts[0], counts[1], counts[2]]);
@@ -447,7 +452,15 @@ fn write_pool_answer(
         },
     };
     let mut sel = Selection::default();
-    lb::select(snap.pools(), snap.live(), answer.pool as usize, answer.pool_v6, &net, picker, &mut sel);
+    lb::select(
+        snap.pools(),
+        snap.live(),
+        answer.pool as usize,
+        answer.pool_v6,
+        &net,
+        picker,
+        &mut sel,
+    );
     if sel.count == 0 {
         return write_answer(out, snap, snap.answer(answer.empty), q, limit, picker, sel.scope);
     }

@@ -15,8 +15,8 @@ use hashbrown::HashTable;
 use super::render::{Builder, Mode, Owner, Rendered, Section};
 use super::{Answer, AnswerId, Arenas, Index, NONE, Node, NodeKind, ZoneInfo};
 use crate::diag::Diagnostics;
-use crate::name;
 use crate::lb::Pools;
+use crate::name;
 use crate::zone::{self, RRset, Zone};
 
 const NS: u16 = 2;
@@ -38,11 +38,7 @@ const NXDOMAIN: u8 = 3;
 /// `diags` and that answer is left out.
 pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
     let mut out = Out::default();
-    let origins: AHashMap<&[u8], usize> = zones
-        .iter()
-        .enumerate()
-        .map(|(i, z)| (&z.origin[..], i))
-        .collect();
+    let origins: AHashMap<&[u8], usize> = zones.iter().enumerate().map(|(i, z)| (&z.origin[..], i)).collect();
     // Pool names, by the zone they fall in (the closest enclosing one).
     let mut pool_names: Vec<AHashMap<Box<[u8]>, u32>> = vec![AHashMap::new(); zones.len()];
     for (p, pool) in pools.pools.iter().enumerate() {
@@ -64,11 +60,18 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                 at = name::parent(k);
             }
             let Some(z) = zone else {
-                diags.error(pool.loc.clone(), format!("pool {}: {} is in no zone served here", pool.name, name::to_text(&key)));
+                diags.error(
+                    pool.loc.clone(),
+                    format!("pool {}: {} is in no zone served here", pool.name, name::to_text(&key)),
+                );
                 continue;
             };
             if let Some(node) = zones[z].nodes.get(&key[..]) {
-                for set in node.rrsets.iter().filter(|r| r.rtype == A || r.rtype == AAAA || r.rtype == CNAME) {
+                for set in node
+                    .rrsets
+                    .iter()
+                    .filter(|r| r.rtype == A || r.rtype == AAAA || r.rtype == CNAME)
+                {
                     diags.error(
                         Some(zones[z].loc(set.loc)),
                         format!(
@@ -83,7 +86,12 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
             if let Some(other) = pool_names[z].insert(key.clone().into(), p as u32) {
                 diags.error(
                     pool.loc.clone(),
-                    format!("{} is in pools {} and {}", name::to_text(&key), pools.pools[other as usize].name, pool.name),
+                    format!(
+                        "{} is in pools {} and {}",
+                        name::to_text(&key),
+                        pools.pools[other as usize].name,
+                        pool.name
+                    ),
                 );
             }
         }
@@ -94,7 +102,11 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
             if view.get(key).is_some_and(|i| i.place != Place::Authoritative) {
                 diags.error(
                     pools.pools[p as usize].loc.clone(),
-                    format!("pool {}: {} is at or below a zone cut", pools.pools[p as usize].name, name::to_text(key)),
+                    format!(
+                        "pool {}: {} is at or below a zone cut",
+                        pools.pools[p as usize].name,
+                        name::to_text(key)
+                    ),
                 );
             }
         }
@@ -172,12 +184,19 @@ impl<'z> View<'z> {
         let mut ents: AHashSet<Box<[u8]>> = AHashSet::new();
         // Cuts, and hosted zones below this one: where places change.
         let mut marks: AHashMap<&[u8], Place> = AHashMap::new();
-        let owners = zone.nodes.keys().chain(pools.keys().filter(|k| !zone.nodes.contains_key(&k[..])));
+        let owners = zone
+            .nodes
+            .keys()
+            .chain(pools.keys().filter(|k| !zone.nodes.contains_key(&k[..])));
         for key in owners {
             // Empty non-terminals: every ancestor up to the apex exists.
             let mut anc = name::parent(key);
             while let Some(a) = anc {
-                if a.len() <= zone.origin.len() || zone.nodes.contains_key(a) || ents.contains(a) || pools.contains_key(a) {
+                if a.len() <= zone.origin.len()
+                    || zone.nodes.contains_key(a)
+                    || ents.contains(a)
+                    || pools.contains_key(a)
+                {
                     break;
                 }
                 ents.insert(a.into());
@@ -765,7 +784,14 @@ impl Out {
             End::Pool(target, p, node) => {
                 for set in node.map_or(&[][..], |n| &n.rrsets[..]) {
                     chain(&mut self.b);
-                    self.b.rrset(Section::Answer, Owner::Name(target), set.rtype, set.ttl, &set.rdatas, false);
+                    self.b.rrset(
+                        Section::Answer,
+                        Owner::Name(target),
+                        set.rtype,
+                        set.ttl,
+                        &set.rdatas,
+                        false,
+                    );
                     additional(view, &mut self.b, set, None);
                     if let Some(id) = self.store(view, NOERROR, true, what, diags) {
                         self.a.types.push((set.rtype, id));

@@ -3,6 +3,7 @@
 mod alloc;
 pub mod cases;
 mod errors;
+mod health;
 mod malformed;
 mod server;
 mod support;

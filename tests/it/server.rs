@@ -194,7 +194,16 @@ fn every_io_backend_passes_the_cases() {
     for io in ["mmsg", "portable", "uring"] {
         // The test config, pools included (their checks probe 127.0.0.x
         // ports where nothing listens, so those members stay down).
-        let server = Server::start(&["--config", config, "--listen", "127.0.0.1:0", "--io", io, "--workers", "2"]);
+        let server = Server::start(&[
+            "--config",
+            config,
+            "--listen",
+            "127.0.0.1:0",
+            "--io",
+            io,
+            "--workers",
+            "2",
+        ]);
         let startup = server.startup.join("\n");
         if io == "uring" && startup.contains("io_uring is not usable here") {
             eprintln!("io_uring back end skipped: {startup}");
