@@ -385,6 +385,7 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
             config.pools.push(pool);
         }
     }
+    pool::check_references(&config.pools, diags);
     for zone in raw.zone {
         let loc = at(zone.origin.span().start);
         let origin = match parse_origin(zone.origin.get_ref()) {

@@ -279,7 +279,7 @@ impl RawPool {
                 Err(_) => diags.error(at(m.span().start), format!("bad member address {:?}", raw.address)),
             }
         }
-        if members.is_empty() && policy != PolicyKind::Topology {
+        if self.members.is_empty() && policy != PolicyKind::Topology {
             diags.error(loc.clone(), format!("pool {name} has no members"));
         }
         if self.names.is_empty() {
@@ -419,5 +419,36 @@ mod tests {
         assert!(parse_network("10.0.0.0/33").is_err());
         assert!(parse_network("2001:db8::1/64").is_err());
         assert!(parse_network("nonsense/8").is_err());
+    }
+}
+
+/// Checks what pools say of each other: `all_down`, `map` and `default`
+/// must name other pools; map targets must not be topology pools.
+pub fn check_references(pools: &[PoolConfig], diags: &mut Diagnostics) {
+    for pool in pools {
+        let mut refer = |name: &str, what: &str, no_topology: bool| match pools.iter().find(|p| p.name == name) {
+            None => diags.error(
+                pool.loc.clone(),
+                format!("pool {}: {what} names no pool {name:?}", pool.name),
+            ),
+            Some(p) if p.name == pool.name => diags.error(
+                pool.loc.clone(),
+                format!("pool {}: {what} names the pool itself", pool.name),
+            ),
+            Some(p) if no_topology && p.policy == PolicyKind::Topology => diags.error(
+                pool.loc.clone(),
+                format!("pool {}: {what} {name} is itself a topology pool", pool.name),
+            ),
+            Some(_) => {}
+        };
+        if let AllDownConfig::Pool(name) = &pool.all_down {
+            refer(name, "all_down", false);
+        }
+        for entry in &pool.map {
+            refer(&entry.pool, "map pool", true);
+        }
+        if let Some(name) = &pool.default {
+            refer(name, "default", true);
+        }
     }
 }

@@ -97,3 +97,58 @@ fn zones_from_the_command_line_need_no_config_file() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("ok: 2 zone(s)"), "{stdout}");
 }
+
+#[test]
+fn pool_problems_are_located() {
+    let (code, _, stderr) = check(&["--config", "broken/pools.toml"]);
+    assert_eq!(code, 1, "{stderr}");
+    for expected in [
+        "broken/pools.toml:32: error: unknown policy \"fastest\"",
+        "broken/pools.toml:33: error: answers must be between 1 and 16",
+        "broken/pools.toml:34: error: bad member address \"192.0.2.300\"",
+        "broken/pools.toml:24: error: pool dangling: all_down names no pool \"missing\"",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+    // Fixing those shows the zone-dependent ones.
+    let fixed = std::fs::read_to_string(crate::support::data_dir().join("broken/pools.toml"))
+        .unwrap()
+        .replace("all_down = \"missing\"", "all_down = \"none\"")
+        .replace("policy = \"fastest\"", "policy = \"random\"")
+        .replace("answers = 99", "answers = 2")
+        .replace("192.0.2.300", "192.0.2.30")
+        .replace(
+            "../zones/",
+            &format!("{}/", crate::support::data_dir().join("zones").display()),
+        );
+    let path = crate::support::temp_config("").with_file_name("pools.toml");
+    std::fs::write(&path, fixed).unwrap();
+    let (code, _, stderr) = check(&["--config", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    for expected in [
+        "zones/example.com.zone:18: error: www.example.com. A records and pool conflict both answer for this name",
+        "pools.toml:14: error: pool nowhere: www.example.org. is in no zone served here",
+        "pools.toml:19: error: pool below-cut: x.deleg.example.com. is at or below a zone cut",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn ecs_can_be_turned_off() {
+    use crate::support::{QueryBuilder, Server, decode, temp_config};
+    let config = temp_config("ecs = false");
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let mut q = QueryBuilder::new("www.example.com.", "AAAA").edns(1232);
+    q.edns.as_mut().unwrap().3.push((8, vec![0, 1, 24, 0, 10, 1, 2]));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    socket.send_to(&q.build(), server.addr).unwrap();
+    let mut buf = [0u8; 1024];
+    let (len, _) = socket.recv_from(&mut buf).unwrap();
+    let reply = decode(&buf[..len]);
+    assert_eq!(reply.rcode, "NOERROR");
+    assert_eq!(reply.edns.expect("OPT").3, Vec::<String>::new(), "not echoed when off");
+}
