@@ -406,22 +406,6 @@ fn validate_check(raw: RawCheck, at: &dyn Fn(usize) -> Option<Loc>, diags: &mut 
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn networks() {
-        assert_eq!(parse_network("10.0.0.0/8"), Ok(("10.0.0.0".parse().unwrap(), 8)));
-        assert_eq!(parse_network("2001:db8::/32"), Ok(("2001:db8::".parse().unwrap(), 32)));
-        assert_eq!(parse_network("192.0.2.1"), Ok(("192.0.2.1".parse().unwrap(), 32)));
-        assert!(parse_network("10.1.0.0/8").is_err());
-        assert!(parse_network("10.0.0.0/33").is_err());
-        assert!(parse_network("2001:db8::1/64").is_err());
-        assert!(parse_network("nonsense/8").is_err());
-    }
-}
-
 /// Checks what pools say of each other: `all_down`, `map` and `default`
 /// must name other pools; map targets must not be topology pools.
 pub fn check_references(pools: &[PoolConfig], diags: &mut Diagnostics) {
@@ -450,5 +434,21 @@ pub fn check_references(pools: &[PoolConfig], diags: &mut Diagnostics) {
         if let Some(name) = &pool.default {
             refer(name, "default", true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        assert_eq!(parse_network("10.0.0.0/8"), Ok(("10.0.0.0".parse().unwrap(), 8)));
+        assert_eq!(parse_network("2001:db8::/32"), Ok(("2001:db8::".parse().unwrap(), 32)));
+        assert_eq!(parse_network("192.0.2.1"), Ok(("192.0.2.1".parse().unwrap(), 32)));
+        assert!(parse_network("10.1.0.0/8").is_err());
+        assert!(parse_network("10.0.0.0/33").is_err());
+        assert!(parse_network("2001:db8::1/64").is_err());
+        assert!(parse_network("nonsense/8").is_err());
     }
 }
