@@ -26,6 +26,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod explain;
 pub mod health;
 pub mod io;
 pub mod lb;
@@ -61,7 +62,9 @@ pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
     if diags.has_errors() {
         return (None, diags);
     }
-    let pools = lb::Pools::build(&config.pools, &mut diags);
+    let mut pools = lb::Pools::build(&config.pools, &mut diags);
+    // A row of selection counters per UDP worker, and one for TCP.
+    pools.prepare_counters(server::worker_count(&config.server) + 1);
     if diags.has_errors() {
         return (None, diags);
     }

@@ -114,6 +114,12 @@ pub struct ServerConfig {
     pub ecs: bool,
     /// The operator's override file: lines `ADDRESS up|down`.
     pub admin_state: Option<PathBuf>,
+    /// Where to serve `/metrics` and `/explain` (HTTP); off when unset.
+    pub metrics: Option<SocketAddr>,
+    /// Where to write the process id (for `lbdns reload`).
+    pub pid_file: Option<PathBuf>,
+    /// Log one query in this many (0: none).
+    pub query_log: u64,
 }
 
 impl Default for ServerConfig {
@@ -131,6 +137,9 @@ impl Default for ServerConfig {
             group: None,
             ecs: true,
             admin_state: None,
+            metrics: None,
+            pid_file: None,
+            query_log: 0,
         }
     }
 }
@@ -150,6 +159,7 @@ pub struct Overrides {
     pub listen: Vec<SocketAddr>,
     pub workers: Option<usize>,
     pub io: Option<IoKind>,
+    pub pid_file: Option<PathBuf>,
     /// `(origin, file)` pairs as given.
     pub zones: Vec<(String, PathBuf)>,
 }
@@ -181,6 +191,9 @@ struct RawServer {
     group: Option<String>,
     ecs: Option<bool>,
     admin_state: Option<PathBuf>,
+    metrics: Option<toml::Spanned<String>>,
+    pid_file: Option<PathBuf>,
+    query_log: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +224,9 @@ impl Config {
         }
         if let Some(io) = overrides.io {
             config.server.io = io;
+        }
+        if let Some(pid_file) = &overrides.pid_file {
+            config.server.pid_file = Some(pid_file.clone());
         }
         for (origin, file) in &overrides.zones {
             match parse_origin(origin) {
@@ -364,6 +380,17 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
     server.group = raw.server.group.clone();
     server.ecs = raw.server.ecs.unwrap_or(true);
     server.admin_state = raw.server.admin_state.as_ref().map(|p| base.join(p));
+    server.pid_file = raw.server.pid_file.as_ref().map(|p| base.join(p));
+    server.query_log = raw.server.query_log.unwrap_or(0);
+    if let Some(metrics) = &raw.server.metrics {
+        match metrics.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => server.metrics = Some(addr),
+            Err(_) => diags.error(
+                at(metrics.span().start),
+                format!("bad metrics address {:?}: expected IP:PORT", metrics.get_ref()),
+            ),
+        }
+    }
     for listen in &raw.server.listen {
         match listen.get_ref().parse::<SocketAddr>() {
             Ok(addr) => config.server.listen.push(addr),
@@ -484,6 +511,7 @@ mod tests {
             listen: vec!["127.0.0.2:5300".parse().unwrap()],
             workers: Some(3),
             io: Some(IoKind::Portable),
+            pid_file: None,
             zones: vec![("a.".into(), "other".into()), ("b.".into(), "b".into())],
         })
         .unwrap();

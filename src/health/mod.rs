@@ -46,8 +46,13 @@ pub fn initial_states(pools: &Pools) -> Vec<Vec<bool>> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tracker {
     pub up: bool,
-    successes: u32,
-    failures: u32,
+    /// Consecutive passed (or failed) checks.
+    pub successes: u32,
+    pub failures: u32,
+    /// How long the last check took, in milliseconds.
+    pub last_latency_ms: u64,
+    /// Whether a check has run yet.
+    pub checked: bool,
 }
 
 impl Tracker {
@@ -56,11 +61,14 @@ impl Tracker {
             up,
             successes: 0,
             failures: 0,
+            last_latency_ms: 0,
+            checked: false,
         }
     }
 
     /// Counts a result; returns true when the state flips.
     pub fn record(&mut self, ok: bool, rise: u32, fall: u32) -> bool {
+        self.checked = true;
         if ok {
             self.successes += 1;
             self.failures = 0;
@@ -92,26 +100,87 @@ pub struct Monitor {
     pools: Arc<Pools>,
     state: Mutex<State>,
     permits: Semaphore,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Monitor {
-    /// A monitor for the pools of the current snapshot.
-    pub fn new(swap: Arc<ArcSwap<Snapshot>>) -> Arc<Monitor> {
-        let snap = swap.load_full();
-        let pools = Arc::new(snap.pools().clone());
-        let checked = initial_states(&pools)
-            .into_iter()
-            .map(|p| p.into_iter().map(Tracker::new).collect())
+    /// A monitor for `pools`, publishing into `swap`. Members that were in
+    /// `carried` (same pool name and address) keep their state; others
+    /// start at their check's `initial`.
+    pub fn new(swap: Arc<ArcSwap<Snapshot>>, pools: Arc<Pools>, carried: Option<&Monitor>) -> Arc<Monitor> {
+        let old = carried.map(|m| {
+            (
+                m.pools.clone(),
+                m.state.lock().unwrap_or_else(|e| e.into_inner()).checked.clone(),
+            )
+        });
+        let checked = pools
+            .pools
+            .iter()
+            .map(|pool| {
+                pool.members
+                    .iter()
+                    .map(|member| {
+                        let kept = old.as_ref().and_then(|(old_pools, old_state)| {
+                            let p = old_pools.pools.iter().position(|o| o.name == pool.name)?;
+                            let m = old_pools.pools[p].members.iter().position(|o| o.addr == member.addr)?;
+                            // A member that had no check now has one: start fresh.
+                            old_pools.pools[p].check.as_ref()?;
+                            Some(old_state[p][m])
+                        });
+                        let initial = pool.check.as_ref().is_none_or(|c| c.initial_up);
+                        match (kept, &pool.check) {
+                            (Some(t), Some(_)) => t,
+                            _ => Tracker::new(initial),
+                        }
+                    })
+                    .collect()
+            })
             .collect();
+        let admin = carried
+            .map(|m| m.state.lock().unwrap_or_else(|e| e.into_inner()).admin.clone())
+            .unwrap_or_default();
         Arc::new(Monitor {
             swap,
             pools,
-            state: Mutex::new(State {
-                checked,
-                admin: HashMap::new(),
-            }),
+            state: Mutex::new(State { checked, admin }),
             permits: Semaphore::new(MAX_CONCURRENT),
+            tasks: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The live view for the current health (for a new snapshot).
+    pub fn live(&self) -> Live {
+        Live::compute(&self.pools, &self.effective())
+    }
+
+    /// Stops every probe (a reload replaces the monitor).
+    pub fn stop(&self) {
+        for task in self.tasks.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Per pool and member: the tracker state and the admin override.
+    pub fn report(&self) -> Vec<Vec<(Tracker, Option<bool>)>> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.pools
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(p, pool)| {
+                pool.members
+                    .iter()
+                    .enumerate()
+                    .map(|(m, member)| (state.checked[p][m], state.admin.get(&member.addr).copied()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The pools this monitor watches.
+    pub fn pools(&self) -> &Arc<Pools> {
+        &self.pools
     }
 
     /// Starts a probe loop for every checked member (and the admin file
@@ -123,12 +192,14 @@ impl Monitor {
             }
             for m in 0..pool.members.len() {
                 let monitor = self.clone();
-                tokio::spawn(async move { monitor.probe_loop(p, m).await });
+                let task = tokio::spawn(async move { monitor.probe_loop(p, m).await });
+                self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
             }
         }
         if let Some(path) = admin_state {
             let monitor = self.clone();
-            tokio::spawn(async move { monitor.admin_loop(path).await });
+            let task = tokio::spawn(async move { monitor.admin_loop(path).await });
+            self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
         }
     }
 
@@ -236,11 +307,17 @@ impl Monitor {
             .collect()
     }
 
-    /// Publishes a snapshot with the current health.
+    /// Publishes a snapshot with the current health, unless a reload has
+    /// replaced the pools meanwhile (then the new monitor publishes).
     fn publish(&self) {
-        let live = Live::compute(&self.pools, &self.effective());
-        let current = self.swap.load_full();
-        self.swap.store(Arc::new(current.with_live(live)));
+        let live = Arc::new(Live::compute(&self.pools, &self.effective()));
+        self.swap.rcu(|current| {
+            if Arc::ptr_eq(current.pools_arc(), &self.pools) {
+                Arc::new(current.with_live_arc(live.clone()))
+            } else {
+                current.clone()
+            }
+        });
     }
 }
 

@@ -38,6 +38,8 @@ pub struct FamilyLive {
 pub struct PoolLive {
     /// Some member with a health check is down.
     pub degraded: bool,
+    /// Each member: up (checks and the operator agree it may serve).
+    pub up: Vec<bool>,
     /// IPv4, IPv6.
     pub families: [FamilyLive; 2],
 }
@@ -108,6 +110,7 @@ impl Live {
             };
             out.push(PoolLive {
                 degraded: (0..pool.members.len()).any(|m| !is_up(m)),
+                up: (0..pool.members.len()).map(is_up).collect(),
                 families: [family(false), family(true)],
             });
         }

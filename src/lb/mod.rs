@@ -40,6 +40,9 @@ use crate::config::pool::MAX_ANSWERS;
 pub struct Picker {
     pub rng: Rng,
     rotation: Vec<u32>,
+    /// The row of selection counters this picker writes (`usize::MAX`:
+    /// none).
+    pub row: usize,
 }
 
 impl Picker {
@@ -47,6 +50,7 @@ impl Picker {
         Picker {
             rng: Rng::with_seed(seed),
             rotation: Vec::new(),
+            row: usize::MAX,
         }
     }
 
@@ -54,6 +58,15 @@ impl Picker {
         Picker {
             rng: Rng::from_entropy(),
             rotation: Vec::new(),
+            row: usize::MAX,
+        }
+    }
+
+    /// A picker counting its selections in `row`.
+    pub fn for_row(row: usize) -> Picker {
+        Picker {
+            row,
+            ..Picker::from_entropy()
         }
     }
 

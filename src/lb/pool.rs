@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use ahash::AHashMap;
 
 use super::lpm::Lpm;
@@ -57,10 +59,17 @@ pub struct Pool {
     pub loc: Option<crate::diag::Loc>,
 }
 
-/// Every pool, indexed by position.
-#[derive(Clone, Debug, Default)]
+/// Every pool, indexed by position, with the selection counters.
+#[derive(Debug, Default)]
 pub struct Pools {
     pub pools: Vec<Pool>,
+    /// Where each pool's members start in a counter row.
+    bases: Vec<usize>,
+    /// One row of per-member selection counters per worker (and one for
+    /// TCP), each row padded to whole cache lines, written only by its
+    /// owner. A reload makes new pools, so they count from zero again.
+    selected: Box<[AtomicU64]>,
+    stride: usize,
 }
 
 /// SplitMix64's finalizer: a strong 64-bit mix.
@@ -171,7 +180,50 @@ impl Pools {
                 loc: c.loc.clone(),
             });
         }
-        Pools { pools }
+        let mut bases = Vec::with_capacity(pools.len());
+        let mut total = 0;
+        for pool in &pools {
+            bases.push(total);
+            total += pool.members.len();
+        }
+        Pools {
+            pools,
+            bases,
+            selected: Box::new([]),
+            stride: total.div_ceil(16) * 16,
+        }
+    }
+
+    /// Makes room for `rows` writers of selection counters.
+    pub fn prepare_counters(&mut self, rows: usize) {
+        self.selected = (0..rows * self.stride).map(|_| AtomicU64::new(0)).collect();
+    }
+
+    /// Counts the members `picked` from pool `pool` in row `row`.
+    #[inline]
+    pub fn count_selected(&self, row: usize, pool: u32, picked: &[u16]) {
+        let Some(&base) = self.bases.get(pool as usize) else {
+            return;
+        };
+        let start = row.wrapping_mul(self.stride).wrapping_add(base);
+        for &m in picked {
+            if let Some(counter) = self.selected.get(start.wrapping_add(usize::from(m))) {
+                counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// How often member `m` of pool `p` was picked, over all rows.
+    pub fn selected(&self, p: usize, m: usize) -> u64 {
+        let rows = if self.stride == 0 {
+            0
+        } else {
+            self.selected.len() / self.stride
+        };
+        (0..rows)
+            .filter_map(|r| self.selected.get(r * self.stride + self.bases[p] + m))
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The pool of this name.

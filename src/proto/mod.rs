@@ -179,6 +179,23 @@ enum Malformed {
     AfterQuestion,
 }
 
+/// The QTYPE of a query whose question name is not compressed (as
+/// queries' are), read without parsing the message; for counters.
+pub fn qtype_of(query: &[u8]) -> Option<u16> {
+    let mut at = 12;
+    loop {
+        let len = usize::from(*query.get(at)?);
+        if len == 0 {
+            break;
+        }
+        if len > 63 {
+            return None;
+        }
+        at += 1 + len;
+    }
+    Some(u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]))
+}
+
 /// Answers one query. `out` receives the reply; give it a capacity of
 /// [`MAX_MESSAGE`] to avoid allocation.
 pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, picker: &mut Picker, out: &mut Vec<u8>) -> Outcome {
@@ -464,6 +481,8 @@ fn write_pool_answer(
     if sel.count == 0 {
         return write_answer(out, snap, snap.answer(answer.empty), q, limit, picker, sel.scope);
     }
+    snap.pools()
+        .count_selected(picker.row, sel.pool, &sel.members[..sel.count]);
     let pool = &snap.pools().pools[sel.pool as usize];
     let record_len = 2 + pool.members[usize::from(sel.members[0])].rendered.len();
     let head = out.len();

@@ -7,6 +7,7 @@
 //! counters, and reads the snapshot through an `arc-swap` cache, so the
 //! UDP path takes no lock, writes nothing shared and allocates nothing.
 
+pub mod control;
 mod stats;
 mod tcp;
 
@@ -68,6 +69,15 @@ pub fn allowed_cpus() -> Vec<usize> {
     }
 }
 
+/// How many UDP workers `config` asks for.
+pub fn worker_count(config: &ServerConfig) -> usize {
+    if config.workers == 0 {
+        allowed_cpus().len()
+    } else {
+        config.workers
+    }
+}
+
 /// Bound sockets, ready to serve.
 pub struct Server {
     config: ServerConfig,
@@ -76,6 +86,7 @@ pub struct Server {
     workers: Vec<(usize, Vec<UdpSocket>)>,
     tcp: Vec<TcpListener>,
     addrs: Vec<SocketAddr>,
+    metrics: Option<TcpListener>,
 }
 
 impl Server {
@@ -105,18 +116,36 @@ impl Server {
             tcp.push(listener);
             addrs.push(addr);
         }
+        let metrics = match config.metrics {
+            Some(addr) => {
+                let err = |source| StartError {
+                    what: format!("cannot serve metrics on {addr}"),
+                    source,
+                };
+                let listener = TcpListener::bind(addr).map_err(err)?;
+                listener.set_nonblocking(true).map_err(err)?;
+                Some(listener)
+            }
+            None => None,
+        };
         Ok(Server {
             config: config.clone(),
             io,
             workers,
             tcp,
             addrs,
+            metrics,
         })
     }
 
     /// The addresses bound (ports resolved).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The metrics address bound, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The UDP back end in use.
@@ -137,7 +166,12 @@ impl Server {
 
     /// Serves until SIGTERM or SIGINT, then stops receiving, answers what
     /// it holds, and returns.
-    pub fn run(self, snap: SharedSnapshot) -> Result<(), StartError> {
+    pub fn run(
+        self,
+        snap: SharedSnapshot,
+        config: crate::config::Config,
+        reload: control::Reload,
+    ) -> Result<(), StartError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
         let mut stats = Vec::new();
@@ -145,13 +179,14 @@ impl Server {
             let worker_stats = Arc::new(WorkerStats::default());
             stats.push((index, cpu, worker_stats.clone()));
             let (stop, snap, io, batch) = (stop.clone(), snap.clone(), self.io, self.config.batch);
+            let query_log = self.config.query_log;
             let handle = thread::Builder::new()
                 .name(format!("udp-{index}"))
                 .spawn(move || {
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
                         tracing::warn!(worker = index, cpu, "could not pin the worker to its CPU");
                     }
-                    run_worker(io, &sockets, batch, &stop, &snap, &worker_stats);
+                    run_worker(io, &sockets, batch, &stop, &snap, &worker_stats, index, query_log);
                 })
                 .map_err(|e| StartError {
                     what: "cannot start a worker thread".into(),
@@ -170,16 +205,19 @@ impl Server {
                 source: e,
             })?;
         // Health checks run on the same low-priority runtime as TCP.
-        {
+        let monitor = {
             let _enter = runtime.enter();
-            crate::health::Monitor::new(snap.clone()).start(self.config.admin_state.clone());
-        }
+            let pools = snap.load().pools_arc().clone();
+            let monitor = crate::health::Monitor::new(snap.clone(), pools, None);
+            monitor.start(self.config.admin_state.clone());
+            monitor
+        };
         let limits = tcp::Limits {
             idle_timeout: self.config.tcp_idle_timeout,
             max_connections: self.config.tcp_max_connections,
             max_buffer: self.config.tcp_max_buffer,
         };
-        let tcp_state = Arc::new(tcp::State::new(limits, snap));
+        let tcp_state = Arc::new(tcp::State::new(limits, snap.clone(), stats.len()));
         for listener in self.tcp {
             let state = tcp_state.clone();
             runtime.spawn(async move {
@@ -189,7 +227,39 @@ impl Server {
                 }
             });
         }
-        let signal = runtime.block_on(wait_for_signal());
+        let control = Arc::new(control::Control {
+            swap: snap.clone(),
+            reload,
+            config: std::sync::Mutex::new(config),
+            monitor: std::sync::Mutex::new(monitor),
+            workers: stats.clone(),
+            tcp: tcp_state.clone(),
+            reloads_ok: Default::default(),
+            reloads_failed: Default::default(),
+            last_reload: std::sync::atomic::AtomicU64::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            ),
+            generation: std::sync::atomic::AtomicU64::new(1),
+        });
+        if let Some(listener) = self.metrics {
+            let control = control.clone();
+            runtime.spawn(async move { serve_http(listener, control).await });
+        }
+        control::notify_systemd("READY=1\nSTATUS=serving");
+        let signal = runtime.block_on(async {
+            loop {
+                match wait_for_signal().await {
+                    "SIGHUP" => {
+                        tracing::info!("SIGHUP: reloading");
+                        control.reload().await;
+                    }
+                    other => break other,
+                }
+            }
+        });
+        control::notify_systemd("STOPPING=1");
         let stopping = Instant::now();
         tracing::info!(signal, "stopping");
         stop.store(true, Ordering::Relaxed);
@@ -285,11 +355,14 @@ fn run_worker(
     stop: &AtomicBool,
     snap: &SharedSnapshot,
     stats: &WorkerStats,
+    index: usize,
+    query_log: u64,
 ) {
     let mut cache = Cache::new(&**snap);
-    let mut rng = Picker::from_entropy();
+    let mut rng = Picker::for_row(index);
+    let mut until_log = query_log;
     let result = udp_io::serve(io, sockets, batch, stop, |query, meta, reply| {
-        stats.count_query();
+        stats.count_query(proto::qtype_of(query));
         if meta.truncated {
             stats.count_dropped();
             return false;
@@ -298,9 +371,17 @@ fn run_worker(
             addr: meta.peer,
             transport: Transport::Udp,
         };
-        match proto::handle(query, &client, cache.load(), &mut rng, reply) {
-            Outcome::Reply { truncated, .. } => {
-                stats.count_reply(truncated);
+        let outcome = proto::handle(query, &client, cache.load(), &mut rng, reply);
+        if query_log > 0 {
+            until_log -= 1;
+            if until_log == 0 {
+                until_log = query_log;
+                log_query(query, &client, outcome);
+            }
+        }
+        match outcome {
+            Outcome::Reply { rcode, truncated } => {
+                stats.count_reply(rcode, truncated);
                 true
             }
             Outcome::Drop => {
@@ -314,16 +395,62 @@ fn run_worker(
     }
 }
 
-/// Waits for SIGTERM or SIGINT; returns which.
+/// Logs one sampled query (`[server] query_log`).
+fn log_query(query: &[u8], client: &Client, outcome: Outcome) {
+    let question = domain::base::Message::from_slice(query)
+        .ok()
+        .and_then(|m| m.first_question())
+        .map(|q| format!("{} {}", q.qname(), q.qtype()));
+    let rcode = match outcome {
+        Outcome::Reply { rcode, .. } => rcode.to_string(),
+        Outcome::Drop => "dropped".into(),
+    };
+    tracing::info!(
+        client = %client.addr,
+        question = question.as_deref().unwrap_or("(unreadable)"),
+        rcode = %rcode,
+        "query"
+    );
+}
+
+/// Waits for SIGTERM, SIGINT or SIGHUP; returns which.
 async fn wait_for_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
     tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
+        _ = hup.recv() => "SIGHUP",
+    }
+}
+
+/// Serves `/metrics` and `/explain` over HTTP/1.1 (hyper).
+async fn serve_http(listener: TcpListener, control: Arc<control::Control>) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(err) => {
+            tracing::error!(%err, "cannot serve metrics");
+            return;
+        }
+    };
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let control = control.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| control.clone().http(req));
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+            let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+        });
     }
 }
 

@@ -49,6 +49,7 @@ struct Conn {
 pub struct State {
     limits: Limits,
     snap: SharedSnapshot,
+    counter_row: usize,
     epoch: Instant,
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
@@ -58,10 +59,11 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(limits: Limits, snap: SharedSnapshot) -> State {
+    pub fn new(limits: Limits, snap: SharedSnapshot, counter_row: usize) -> State {
         State {
             limits,
             snap,
+            counter_row,
             epoch: Instant::now(),
             conns: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
@@ -155,7 +157,8 @@ async fn serve(stream: TcpStream, peer: SocketAddr, state: &State, conn: &Conn) 
         transport: Transport::Tcp,
     };
     let mut cache = Cache::new(&*state.snap);
-    let mut rng = Picker::from_entropy();
+    // TCP runs on one runtime thread: it owns the last counter row.
+    let mut rng = Picker::for_row(state.counter_row);
     let mut query = Vec::new();
     let mut reply = Vec::with_capacity(1024);
     let mut pending: Vec<u8> = Vec::with_capacity(4096);

@@ -151,10 +151,17 @@ impl Snapshot {
 
     /// The same zones and pools with another live view (a health change).
     pub fn with_live(&self, live: Live) -> Snapshot {
-        Snapshot {
-            live: Arc::new(live),
-            ..self.clone()
-        }
+        self.with_live_arc(Arc::new(live))
+    }
+
+    /// As [`Snapshot::with_live`], with a shared view.
+    pub fn with_live_arc(&self, live: Arc<Live>) -> Snapshot {
+        Snapshot { live, ..self.clone() }
+    }
+
+    /// The pools, shared (a reload makes new ones).
+    pub fn pools_arc(&self) -> &Arc<Pools> {
+        &self.pools
     }
 
     pub fn pools(&self) -> &Pools {

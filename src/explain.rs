@@ -1,0 +1,357 @@
+//! "Why did this client get that address?": the answer lbdns gives for a
+//! name, type and client, with the zone, the pool, its policy, each
+//! member's state, what was chosen, the TTL and the ECS scope. Used by
+//! `lbdns explain` (health at its initial state) and by `GET /explain` on
+//! the metrics listener (live health).
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use domain::base::iana::Rtype;
+use domain::base::name::{Name, ParsedName};
+use domain::base::{Message, ParsedRecord};
+use domain::rdata::AllRecordData;
+use serde::Serialize;
+
+use crate::config::PolicyKind;
+use crate::lb::{FamilyState, Picker};
+use crate::name;
+use crate::proto::{self, Client, Outcome, Transport};
+use crate::snapshot::Snapshot;
+
+/// What to explain.
+#[derive(Clone, Debug)]
+pub struct Question {
+    pub name: String,
+    pub qtype: String,
+    pub client: IpAddr,
+    /// An ECS subnet, as `ADDRESS/PREFIX`.
+    pub ecs: Option<(IpAddr, u8)>,
+}
+
+/// One member of the pool that answered.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberExplanation {
+    pub address: String,
+    pub weight: u32,
+    pub tier: u32,
+    pub up: bool,
+    /// Whether the policy could pick it now.
+    pub candidate: bool,
+    pub chosen: bool,
+}
+
+/// The pool that answered.
+#[derive(Clone, Debug, Serialize)]
+pub struct PoolExplanation {
+    pub name: String,
+    pub policy: String,
+    pub answers: usize,
+    pub ttl: u32,
+    pub degraded: bool,
+    /// The pool whose members were chosen (a topology target or the
+    /// all-down fallback), when not this one.
+    pub served_by: Option<String>,
+    pub members: Vec<MemberExplanation>,
+    pub why: String,
+}
+
+/// The explanation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    pub query: String,
+    pub zone: Option<String>,
+    pub rcode: String,
+    pub flags: Vec<String>,
+    pub answer: Vec<String>,
+    pub authority: Vec<String>,
+    pub additional: Vec<String>,
+    pub ecs_scope: Option<u8>,
+    pub pool: Option<PoolExplanation>,
+}
+
+fn policy_name(policy: PolicyKind) -> &'static str {
+    match policy {
+        PolicyKind::Random => "random",
+        PolicyKind::RoundRobin => "round-robin",
+        PolicyKind::Weighted => "weighted",
+        PolicyKind::Sticky => "sticky",
+        PolicyKind::Failover => "failover",
+        PolicyKind::Topology => "topology",
+    }
+}
+
+/// Parses `10.1.2.0/24` for `--ecs`.
+pub fn parse_ecs(text: &str) -> Result<(IpAddr, u8), String> {
+    crate::config::pool::parse_network(text)
+}
+
+fn query_bytes(q: &Question) -> Result<Vec<u8>, String> {
+    let qname = Name::<Vec<u8>>::from_str(&q.name).map_err(|e| format!("bad name {:?}: {e}", q.name))?;
+    let qtype = Rtype::from_str(&q.qtype).map_err(|_| format!("unknown type {:?}", q.qtype))?;
+    let mut out = vec![0x4c, 0x42, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+    out.extend_from_slice(qname.as_slice());
+    out.extend_from_slice(&qtype.to_int().to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    let mut options = Vec::new();
+    if let Some((addr, prefix)) = q.ecs {
+        let (family, bytes): (u16, Vec<u8>) = match addr {
+            IpAddr::V4(a) => (1, a.octets().to_vec()),
+            IpAddr::V6(a) => (2, a.octets().to_vec()),
+        };
+        let len = usize::from(prefix).div_ceil(8);
+        options.extend_from_slice(&8u16.to_be_bytes());
+        options.extend_from_slice(&((4 + len) as u16).to_be_bytes());
+        options.extend_from_slice(&family.to_be_bytes());
+        options.extend_from_slice(&[prefix, 0]);
+        options.extend_from_slice(&bytes[..len]);
+    }
+    out.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+    out.extend_from_slice(&(options.len() as u16).to_be_bytes());
+    out.extend_from_slice(&options);
+    Ok(out)
+}
+
+fn record_text(record: ParsedRecord<'_, [u8]>) -> Option<String> {
+    let rec = record.to_record::<AllRecordData<&[u8], ParsedName<&[u8]>>>().ok()??;
+    Some(
+        format!(
+            "{}. {} {} {} {}",
+            rec.owner(),
+            rec.ttl().as_secs(),
+            rec.class(),
+            rec.rtype(),
+            rec.data()
+        )
+        .replacen("..", ".", 1),
+    )
+}
+
+/// Explains the answer to `q` from `snap`.
+pub fn explain(snap: &Snapshot, q: &Question) -> Result<Explanation, String> {
+    let query = query_bytes(q)?;
+    let client = Client {
+        addr: SocketAddr::new(q.client, 53535),
+        transport: Transport::Udp,
+    };
+    let mut picker = Picker::from_entropy();
+    let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
+    if proto::handle(&query, &client, snap, &mut picker, &mut out) == Outcome::Drop {
+        return Err("the query was dropped".into());
+    }
+    let msg = Message::from_slice(&out).map_err(|_| "unreadable reply")?;
+    let header = msg.header();
+    let mut flags = Vec::new();
+    for (set, flag) in [(header.aa(), "aa"), (header.tc(), "tc")] {
+        if set {
+            flags.push(flag.to_string());
+        }
+    }
+    let mut sections: [Vec<String>; 3] = Default::default();
+    let mut ecs_scope = None;
+    let mut section = msg.answer().map_err(|_| "unreadable reply")?;
+    for (i, out) in sections.iter_mut().enumerate() {
+        for record in &mut section {
+            let Ok(record) = record else { break };
+            if record.rtype() == Rtype::OPT {
+                let data = record
+                    .to_record::<domain::base::rdata::UnknownRecordData<&[u8]>>()
+                    .ok()
+                    .flatten();
+                if let Some(data) = data {
+                    let bytes = data.data().data();
+                    if bytes.len() >= 8 && bytes[..2] == [0, 8] {
+                        ecs_scope = Some(bytes[7]);
+                    }
+                }
+                continue;
+            }
+            out.extend(record_text(record));
+        }
+        if i < 2 {
+            match section.next_section() {
+                Ok(Some(next)) => section = next,
+                _ => break,
+            }
+        }
+    }
+    let [answer, authority, additional] = sections;
+    let key = name::to_key(
+        Name::<Vec<u8>>::from_str(&q.name)
+            .map_err(|e| e.to_string())?
+            .as_slice(),
+    );
+    let zone = snap
+        .zones()
+        .iter()
+        .filter(|z| name::is_within(&key, &z.origin))
+        .max_by_key(|z| z.origin.len())
+        .map(|z| name::to_text(&z.origin));
+    // The pool: of the name itself, or of the end of a CNAME chain.
+    let last_owner = answer.iter().rev().find_map(|r| {
+        let mut words = r.split_whitespace();
+        let owner = words.next()?;
+        (r.contains(" IN A ") || r.contains(" IN AAAA ")).then(|| owner.to_ascii_lowercase())
+    });
+    let wanted = last_owner.unwrap_or_else(|| name::to_text(&key));
+    let pools = snap.pools();
+    let pool_index = pools.pools.iter().position(|p| {
+        p.names.iter().any(|n| {
+            n.trim_end_matches('.')
+                .eq_ignore_ascii_case(wanted.trim_end_matches('.'))
+        })
+    });
+    let chosen: Vec<String> = answer
+        .iter()
+        .filter(|r| r.contains(" IN A ") || r.contains(" IN AAAA "))
+        .filter_map(|r| r.split_whitespace().last().map(str::to_string))
+        .collect();
+    let v6 = q.qtype.eq_ignore_ascii_case("AAAA");
+    let pool = pool_index.map(|p| {
+        let pool = &pools.pools[p];
+        let live = &snap.live().pools[p];
+        // The pool that served: topology target or fallback.
+        let network = q.ecs.map_or(q.client, |(a, _)| a);
+        let mut served = p;
+        let mut why = String::new();
+        if let Some(topology) = &pool.topology {
+            match topology.lpm.lookup(network) {
+                Ok(m) => {
+                    served = m.value as usize;
+                    let _ = write!(
+                        why,
+                        "topology: {network} is in a /{} of the map, which sends it to pool {} (ECS scope {}); ",
+                        m.len, pools.pools[served].name, m.scope
+                    );
+                }
+                Err(scope) => match topology.default {
+                    Some(d) => {
+                        served = d as usize;
+                        let _ = write!(why, "topology: {network} matches no network; the default pool {} answers (ECS scope {scope}); ", pools.pools[served].name);
+                    }
+                    None => {
+                        let _ = write!(why, "topology: {network} matches no network and there is no default: NODATA; ");
+                    }
+                },
+            }
+        }
+        let family = &snap.live().pools[served].families[usize::from(v6)];
+        if let FamilyState::Fallback(f) = family.state {
+            let _ = write!(why, "every member of {} is down; all_down sends it to pool {}; ", pools.pools[served].name, pools.pools[f as usize].name);
+            served = f as usize;
+        }
+        let serving = &pools.pools[served];
+        let family = &snap.live().pools[served].families[usize::from(v6)];
+        let up_count = snap.live().pools[served].up.iter().filter(|&&u| u).count();
+        let _ = match (serving.policy, family.state) {
+            (_, FamilyState::Empty) => write!(why, "no member of the family to give: NODATA"),
+            (PolicyKind::Random, _) => write!(why, "{} chosen uniformly among {} candidates", serving.answers, family.candidates.len()),
+            (PolicyKind::RoundRobin, _) => write!(why, "the next {} in rotation among {} candidates (per worker)", serving.answers, family.candidates.len()),
+            (PolicyKind::Weighted, _) => write!(why, "{} chosen by weight among {} candidates", serving.answers, family.candidates.len()),
+            (PolicyKind::Sticky, _) => {
+                let (len, net) = match network {
+                    IpAddr::V4(_) => (serving.sticky_prefix_v4.min(q.ecs.map_or(32, |e| e.1)), network),
+                    IpAddr::V6(_) => (serving.sticky_prefix_v6.min(q.ecs.map_or(128, |e| e.1)), network),
+                };
+                write!(why, "rendezvous hashing of the client network {net}/{len} over {} candidates: the same network keeps its member while it is up", family.candidates.len())
+            }
+            (PolicyKind::Failover, _) => write!(why, "the lowest tier with a member up ({} candidates)", family.candidates.len()),
+            (PolicyKind::Topology, _) => Ok(()),
+        };
+        if up_count < serving.members.len() {
+            let _ = write!(why, "; {} of {} members up", up_count, serving.members.len());
+        }
+        let members = serving
+            .members
+            .iter()
+            .enumerate()
+            .map(|(m, member)| MemberExplanation {
+                address: member.addr.to_string(),
+                weight: member.weight,
+                tier: member.tier,
+                up: snap.live().pools[served].up[m],
+                candidate: member.addr.is_ipv6() == v6 && family.candidates.contains(&(m as u16)),
+                chosen: chosen.contains(&member.addr.to_string()),
+            })
+            .collect();
+        PoolExplanation {
+            name: pool.name.clone(),
+            policy: policy_name(pool.policy).into(),
+            answers: serving.answers,
+            ttl: match (snap.live().pools[served].degraded, serving.ttl_when_degraded) {
+                (true, Some(ttl)) => ttl,
+                _ => serving.ttl,
+            },
+            degraded: live.degraded || snap.live().pools[served].degraded,
+            served_by: (served != p).then(|| serving.name.clone()),
+            members,
+            why,
+        }
+    });
+    let mut query_text = format!("{} {} from {}", q.name, q.qtype.to_ascii_uppercase(), q.client);
+    if let Some((addr, prefix)) = q.ecs {
+        let _ = write!(query_text, " (ECS {addr}/{prefix})");
+    }
+    Ok(Explanation {
+        query: query_text,
+        zone,
+        rcode: msg.opt_rcode().to_string(),
+        flags,
+        answer,
+        authority,
+        additional,
+        ecs_scope,
+        pool,
+    })
+}
+
+impl Explanation {
+    /// The explanation as text for a terminal.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "query:  {}", self.query);
+        let _ = writeln!(out, "zone:   {}", self.zone.as_deref().unwrap_or("(none: REFUSED)"));
+        let _ = writeln!(out, "answer: {} {}", self.rcode, self.flags.join(" "));
+        for (title, records) in [
+            ("", &self.answer),
+            ("authority: ", &self.authority),
+            ("additional: ", &self.additional),
+        ] {
+            for r in records {
+                let _ = writeln!(out, "  {title}{r}");
+            }
+        }
+        if let Some(scope) = self.ecs_scope {
+            let _ = writeln!(out, "ECS scope: {scope}");
+        }
+        if let Some(pool) = &self.pool {
+            let _ = writeln!(
+                out,
+                "pool:   {} ({}, answers {}, TTL {}{})",
+                pool.name,
+                pool.policy,
+                pool.answers,
+                pool.ttl,
+                if pool.degraded { ", degraded" } else { "" }
+            );
+            if let Some(by) = &pool.served_by {
+                let _ = writeln!(out, "served by pool {by}");
+            }
+            for m in &pool.members {
+                let _ = writeln!(
+                    out,
+                    "  {:<40} weight {:<4} tier {:<3} {:<5}{}{}",
+                    m.address,
+                    m.weight,
+                    m.tier,
+                    if m.up { "up" } else { "down" },
+                    if m.candidate { " candidate" } else { "" },
+                    if m.chosen { " CHOSEN" } else { "" }
+                );
+            }
+            let _ = writeln!(out, "why:    {}", pool.why);
+        }
+        out
+    }
+}
