@@ -433,10 +433,10 @@ pub fn notify_systemd(state: &str) {
 pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        if let Some((key, value)) = line.rsplit_once(' ') {
-            if let Ok(v) = value.parse() {
-                out.insert(key.to_string(), v);
-            }
+        if let Some((key, value)) = line.rsplit_once(' ')
+            && let Ok(v) = value.parse()
+        {
+            out.insert(key.to_string(), v);
         }
     }
     out

@@ -348,6 +348,7 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, StartErro
 }
 
 /// One worker's loop: answer every datagram from the current snapshot.
+#[allow(clippy::too_many_arguments)]
 fn run_worker(
     io: IoKind,
     sockets: &[UdpSocket],
