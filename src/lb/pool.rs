@@ -215,11 +215,7 @@ impl Pools {
 
     /// How often member `m` of pool `p` was picked, over all rows.
     pub fn selected(&self, p: usize, m: usize) -> u64 {
-        let rows = if self.stride == 0 {
-            0
-        } else {
-            self.selected.len() / self.stride
-        };
+        let rows = self.selected.len().checked_div(self.stride).unwrap_or(0);
         (0..rows)
             .filter_map(|r| self.selected.get(r * self.stride + self.bases[p] + m))
             .map(|c| c.load(Ordering::Relaxed))
