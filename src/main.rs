@@ -275,12 +275,6 @@ fn serve(overrides: Overrides) -> ExitCode {
         "snapshot ready"
     );
     tracing::info!(workers = server.worker_count(), io = %server.io(), "udp workers");
-    for addr in server.local_addrs() {
-        tracing::info!(%addr, "serving udp+tcp on {addr}");
-    }
-    if let Some(addr) = server.metrics_addr() {
-        tracing::info!(%addr, "metrics and explain on http://{addr}/metrics");
-    }
     let pid_file = config.server.pid_file.clone();
     if let Some(path) = &pid_file
         && let Err(err) = std::fs::write(path, format!("{}\n", std::process::id()))

@@ -87,6 +87,7 @@ pub struct Server {
     tcp: Vec<TcpListener>,
     addrs: Vec<SocketAddr>,
     metrics: Option<TcpListener>,
+    metrics_addr_bound: Option<SocketAddr>,
 }
 
 impl Server {
@@ -128,6 +129,7 @@ impl Server {
             }
             None => None,
         };
+        let metrics_addr_bound = metrics.as_ref().and_then(|l| l.local_addr().ok());
         Ok(Server {
             config: config.clone(),
             io,
@@ -135,6 +137,7 @@ impl Server {
             tcp,
             addrs,
             metrics,
+            metrics_addr_bound,
         })
     }
 
@@ -145,7 +148,7 @@ impl Server {
 
     /// The metrics address bound, if any.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+        self.metrics_addr_bound
     }
 
     /// The UDP back end in use.
@@ -248,9 +251,21 @@ impl Server {
             runtime.spawn(async move { serve_http(listener, control).await });
         }
         control::notify_systemd("READY=1\nSTATUS=serving");
+        // Signal handlers go in before the server says it serves, so that
+        // a signal sent right after never finds the default action.
+        let mut signals = {
+            let _enter = runtime.enter();
+            Signals::new()
+        };
+        if let Some(addr) = self.metrics_addr_bound {
+            tracing::info!(%addr, "metrics and explain on http://{addr}/metrics");
+        }
+        for addr in &self.addrs {
+            tracing::info!(%addr, "serving udp+tcp on {addr}");
+        }
         let signal = runtime.block_on(async {
             loop {
-                match wait_for_signal().await {
+                match signals.next().await {
                     "SIGHUP" => {
                         tracing::info!("SIGHUP: reloading");
                         control.reload().await;
@@ -414,21 +429,39 @@ fn log_query(query: &[u8], client: &Client, outcome: Outcome) {
     );
 }
 
-/// Waits for SIGTERM, SIGINT or SIGHUP; returns which.
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-        _ = hup.recv() => "SIGHUP",
+/// SIGTERM, SIGINT and SIGHUP, caught.
+struct Signals {
+    streams: Option<[tokio::signal::unix::Signal; 3]>,
+}
+
+impl Signals {
+    /// Installs the handlers (inside a tokio runtime).
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let streams = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(term), Ok(int), Ok(hup)) => Some([term, int, hup]),
+            _ => {
+                tracing::error!("cannot install signal handlers; stop with SIGKILL");
+                None
+            }
+        };
+        Signals { streams }
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        let Some([term, int, hup]) = &mut self.streams else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+            _ = hup.recv() => "SIGHUP",
+        }
     }
 }
 

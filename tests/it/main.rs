@@ -5,5 +5,6 @@ pub mod cases;
 mod errors;
 mod health;
 mod malformed;
+mod ops;
 mod server;
 mod support;
