@@ -250,7 +250,6 @@ impl Server {
             let control = control.clone();
             runtime.spawn(async move { serve_http(listener, control).await });
         }
-        control::notify_systemd("READY=1\nSTATUS=serving");
         // Signal handlers go in before the server says it serves, so that
         // a signal sent right after never finds the default action.
         let mut signals = {
@@ -263,6 +262,7 @@ impl Server {
         for addr in &self.addrs {
             tracing::info!(%addr, "serving udp+tcp on {addr}");
         }
+        control::notify_systemd("READY=1\nSTATUS=serving");
         let signal = runtime.block_on(async {
             loop {
                 match signals.next().await {

@@ -393,3 +393,74 @@ pool = "f"
     let (status, _) = http_get(metrics_addr(&server), "/explain?type=A");
     assert_eq!(status, 400, "name= is required");
 }
+
+#[test]
+fn systemd_readiness_and_reload_command() {
+    let dir = temp_dir();
+    let notify = dir.join("notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+    listener.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let pid_file = dir.join("lbdns.pid");
+    let zone = support::data_dir().join("zones/sub.example.com.zone");
+    let server = Server::start_with_env(
+        &[
+            "--zone",
+            &format!("sub.example.com.={}", zone.display()),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+        ],
+        &[("NOTIFY_SOCKET", notify.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 256];
+    let mut next = || {
+        let n = listener.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(next(), "READY=1\nSTATUS=serving");
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        server.pid().to_string()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_lbdns"))
+        .args(["reload", "--pid-file", pid_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(next(), "RELOADING=1");
+    assert_eq!(next(), "READY=1");
+    wait_log(&server, "reload: new configuration serving");
+    let stopped = server.stop();
+    assert_eq!(stopped.code, Some(0));
+    assert_eq!(next(), "STOPPING=1");
+    assert!(!pid_file.exists(), "the pid file is removed at exit");
+}
+
+#[test]
+fn the_production_example_checks() {
+    let dir = temp_dir();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.join("zones")).unwrap();
+    std::fs::copy(
+        root.join("examples/zones/example.com.zone"),
+        dir.join("zones/example.com.zone"),
+    )
+    .unwrap();
+    std::fs::copy(root.join("dist/lbdns.toml"), dir.join("lbdns.toml")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lbdns"))
+        .args(["check", "--config", dir.join("lbdns.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 pool(s)"));
+    let unit = std::fs::read_to_string(root.join("dist/lbdns.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} in dist/lbdns.service");
+    }
+}
