@@ -464,3 +464,54 @@ fn the_production_example_checks() {
         assert!(unit.lines().any(|l| l == line), "{line} in dist/lbdns.service");
     }
 }
+
+#[test]
+fn reload_keeps_member_health() {
+    let port = TcpStream::connect("127.0.0.1:1").map(|_| 0).unwrap_or(1);
+    assert_eq!(port, 1, "nothing listens on port 1");
+    let live = std::net::TcpListener::bind("127.0.0.81:0").unwrap();
+    let live_port = live.local_addr().unwrap().port();
+    drop(live);
+    // .81 answers on the check port, .82 does not. Checks are slow (10 s)
+    // so that after the reload only the carried state can keep .82 out.
+    let backend = std::net::TcpListener::bind(("127.0.0.81", live_port)).unwrap();
+    let config = support::temp_config("");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[[pool]]\nname = \"k\"\nnames = [\"keep.example.com.\"]\nanswers = 2\nall_down = \"none\"\nmembers = [{{ address = \"127.0.0.81\" }}, {{ address = \"127.0.0.82\" }}]\n[pool.check]\nkind = \"tcp\"\nport = {live_port}\ninterval = \"10s\"\ntimeout = \"300ms\"\nfall = 1\nrise = 1\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let ask = || -> BTreeSet<String> {
+        decode(&udp(&server, &QueryBuilder::new("keep.example.com.", "A").build()))
+            .answer
+            .iter()
+            .map(|r| r.rsplit(' ').next().unwrap().to_string())
+            .collect()
+    };
+    wait_log(&server, "health: k 127.0.0.82 is down");
+    assert_eq!(ask(), ["127.0.0.81".to_string()].into());
+    hup(&server);
+    wait_log(&server, "reload: new configuration serving");
+    for _ in 0..20 {
+        assert_eq!(ask(), ["127.0.0.81".to_string()].into(), "no flap back to initial = up");
+    }
+    drop(backend);
+}
+
+#[test]
+fn json_logs_and_query_sampling() {
+    let config = support::temp_config("query_log = 2");
+    let server = Server::start(&["--config", config.to_str().unwrap(), "--log-format", "json"]);
+    for _ in 0..4 {
+        udp(&server, &QueryBuilder::new("www.example.com.", "A").build());
+    }
+    let lines = wait_log(&server, "\"message\":\"query\"");
+    for line in server.startup.iter().chain(&lines) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    let query: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(query["fields"]["question"], "www.example.com A");
+    assert_eq!(query["fields"]["rcode"], "0");
+}

@@ -316,12 +316,13 @@ impl Server {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
+                    // Text or JSON logs: the address runs until a character
+                    // no address has.
                     let found = line.split("serving udp+tcp on ").nth(1).map(|rest| {
-                        rest.split_whitespace()
-                            .next()
-                            .expect("address")
-                            .parse()
-                            .expect("socket address")
+                        let end = rest
+                            .find(|c: char| !(c.is_ascii_hexdigit() || ".:[]".contains(c)))
+                            .unwrap_or(rest.len());
+                        rest[..end].parse::<SocketAddr>().expect("socket address")
                     });
                     startup.push(line);
                     if let Some(addr) = found {
