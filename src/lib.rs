@@ -32,6 +32,7 @@ pub mod io;
 pub mod lb;
 pub mod name;
 pub mod proto;
+pub mod rrl;
 pub mod server;
 pub mod snapshot;
 pub mod zone;
@@ -83,5 +84,17 @@ pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
         return (None, diags);
     }
     let live = lb::Live::compute(&pools, &health::initial_states(&pools));
-    (Some(Snapshot::new(index, pools, live, config.server.ecs)), diags)
+    let settings = snapshot::Settings {
+        ecs: config.server.ecs,
+        rrl: config.server.rrl.is_some(),
+        cookie_secret: config.server.cookie_secret.unwrap_or_else(process_cookie_secret),
+    };
+    (Some(Snapshot::new(index, pools, live, settings)), diags)
+}
+
+/// A random cookie secret for this process, when none is configured
+/// (the same across reloads, so cookies stay valid).
+fn process_cookie_secret() -> [u8; 16] {
+    static SECRET: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+    *SECRET.get_or_init(rand::random)
 }

@@ -120,6 +120,11 @@ pub struct ServerConfig {
     pub pid_file: Option<PathBuf>,
     /// Log one query in this many (0: none).
     pub query_log: u64,
+    /// Response rate limiting (`[server.rrl]`); off when absent.
+    pub rrl: Option<crate::rrl::RrlConfig>,
+    /// The DNS Cookie secret (RFC 9018), 16 bytes as 32 hex digits; random
+    /// per process when unset.
+    pub cookie_secret: Option<[u8; 16]>,
 }
 
 impl Default for ServerConfig {
@@ -140,6 +145,8 @@ impl Default for ServerConfig {
             metrics: None,
             pid_file: None,
             query_log: 0,
+            rrl: None,
+            cookie_secret: None,
         }
     }
 }
@@ -194,6 +201,20 @@ struct RawServer {
     metrics: Option<toml::Spanned<String>>,
     pid_file: Option<PathBuf>,
     query_log: Option<u64>,
+    rrl: Option<toml::Spanned<RawRrl>>,
+    cookie_secret: Option<toml::Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRrl {
+    rate: Option<u32>,
+    slip: Option<u32>,
+    ipv4_prefix: Option<u8>,
+    ipv6_prefix: Option<u8>,
+    #[serde(default)]
+    exempt: Vec<String>,
+    table_size: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -382,6 +403,49 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
     server.admin_state = raw.server.admin_state.as_ref().map(|p| base.join(p));
     server.pid_file = raw.server.pid_file.as_ref().map(|p| base.join(p));
     server.query_log = raw.server.query_log.unwrap_or(0);
+    if let Some(rrl) = &raw.server.rrl {
+        let loc = at(rrl.span().start);
+        let r = rrl.get_ref();
+        let mut config = crate::rrl::RrlConfig::default();
+        config.rate = r.rate.unwrap_or(config.rate);
+        config.slip = r.slip.unwrap_or(config.slip);
+        config.ipv4_prefix = r.ipv4_prefix.unwrap_or(config.ipv4_prefix);
+        config.ipv6_prefix = r.ipv6_prefix.unwrap_or(config.ipv6_prefix);
+        config.table_size = r.table_size.unwrap_or(config.table_size);
+        if config.rate == 0 || config.ipv4_prefix > 32 || config.ipv6_prefix > 128 {
+            diags.error(
+                loc.clone(),
+                "[server.rrl]: rate must be above 0, prefixes at most 32 and 128",
+            );
+        }
+        if !(16..=1 << 24).contains(&config.table_size) {
+            diags.error(loc.clone(), "[server.rrl]: table_size must be between 16 and 16777216");
+        }
+        for net in &r.exempt {
+            match pool::parse_network(net) {
+                Ok(n) => config.exempt.push(n),
+                Err(msg) => diags.error(loc.clone(), format!("[server.rrl] exempt: {msg}")),
+            }
+        }
+        server.rrl = Some(config);
+    }
+    if let Some(secret) = &raw.server.cookie_secret {
+        let text = secret.get_ref();
+        let bytes: Option<Vec<u8>> = (text.len() == 32)
+            .then(|| {
+                (0..16)
+                    .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+                    .collect()
+            })
+            .flatten();
+        match bytes {
+            Some(b) => server.cookie_secret = b.try_into().ok(),
+            None => diags.error(
+                at(secret.span().start),
+                "cookie_secret must be 32 hex digits (16 bytes)",
+            ),
+        }
+    }
     if let Some(metrics) = &raw.server.metrics {
         match metrics.get_ref().parse::<SocketAddr>() {
             Ok(addr) => server.metrics = Some(addr),

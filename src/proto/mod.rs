@@ -19,6 +19,9 @@
 //! - Client subnet (RFC 7871), when enabled: sticky and topology pools use
 //!   it as the client's network; the reply echoes it with the scope that
 //!   decided the answer (0 when none did). A malformed one is FORMERR.
+//! - DNS Cookies (RFC 7873, RFC 9018): a client cookie gets a server
+//!   cookie back; a valid server cookie marks the client as genuine (rate
+//!   limiting exempts it); a malformed option is FORMERR.
 //! - Pool names: A/AAAA picked per query by the pool's policy from its
 //!   live members ([`lb::select`]); none to give is NODATA.
 //! - Size (RFC 1035 §4.2.1, RFC 6891 §6.2.5, RFC 2181 §9): over UDP, at most
@@ -57,6 +60,8 @@ const ANY_CLASS: u16 = 255;
 const EDE_OPTION: u16 = 15;
 /// The EDNS Client Subnet option (RFC 7871 §6).
 const ECS_OPTION: u16 = 8;
+/// The DNS Cookie option (RFC 7873 §4).
+const COOKIE_OPTION: u16 = 10;
 const EDE_NOT_AUTHORITATIVE: u16 = 20;
 const IXFR: u16 = 251;
 const AXFR: u16 = 252;
@@ -86,13 +91,22 @@ pub enum Transport {
 pub struct Client {
     pub addr: SocketAddr,
     pub transport: Transport,
+    /// The time, in seconds since 1970 (for DNS Cookies).
+    pub now: u32,
 }
 
 /// What to do with a query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Send `out`. `rcode` is the extended RCODE (BADVERS is 16).
-    Reply { rcode: u16, truncated: bool },
+    /// Send `out`. `rcode` is the extended RCODE (BADVERS is 16);
+    /// `class` groups responses for rate limiting (0 unless RRL is on);
+    /// `cookie` says the client showed a valid server cookie.
+    Reply {
+        rcode: u16,
+        truncated: bool,
+        class: u64,
+        cookie: bool,
+    },
     /// Send nothing: not a query, or too short to answer.
     Drop,
 }
@@ -105,6 +119,74 @@ struct Edns {
     dnssec_ok: bool,
     /// The client subnet, when the query carried one and ECS is on.
     ecs: Option<Ecs>,
+    /// The DNS Cookie option (RFC 7873), when the query carried one.
+    cookie: Option<Cookie>,
+}
+
+/// A DNS Cookie from a query: the client cookie and, if sent, the server
+/// cookie (RFC 7873 §4).
+#[derive(Clone, Copy, Debug)]
+struct Cookie {
+    client: [u8; 8],
+    server: [u8; 32],
+    server_len: u8,
+    /// Set once checked: the server cookie is ours and fresh.
+    valid: bool,
+    /// The server cookie to send back.
+    fresh: [u8; 16],
+}
+
+impl Cookie {
+    /// Parses the option's data; `None` if its length is wrong (RFC 7873
+    /// §5.2.2: FORMERR).
+    fn parse(data: &[u8]) -> Option<Cookie> {
+        if data.len() != 8 && !(16..=40).contains(&data.len()) {
+            return None;
+        }
+        let mut cookie = Cookie {
+            client: [0; 8],
+            server: [0; 32],
+            server_len: (data.len() - 8) as u8,
+            valid: false,
+            fresh: [0; 16],
+        };
+        cookie.client.copy_from_slice(&data[..8]);
+        cookie.server[..data.len() - 8].copy_from_slice(&data[8..]);
+        Some(cookie)
+    }
+}
+
+/// The server cookie for `client_cookie` from `ip` at `time` (RFC 9018
+/// §4: version 1, three reserved bytes, a timestamp, and SipHash-2-4 of
+/// all that and the client's address under the secret).
+fn server_cookie(secret: &[u8; 16], client_cookie: &[u8; 8], ip: IpAddr, time: u32) -> [u8; 16] {
+    use std::hash::Hasher;
+    let mut out = [0u8; 16];
+    out[0] = 1;
+    out[4..8].copy_from_slice(&time.to_be_bytes());
+    let mut hasher = siphasher::sip::SipHasher24::new_with_key(secret);
+    hasher.write(client_cookie);
+    hasher.write(&out[..8]);
+    match ip {
+        IpAddr::V4(a) => hasher.write(&a.octets()),
+        IpAddr::V6(a) => hasher.write(&a.octets()),
+    }
+    out[8..].copy_from_slice(&hasher.finish().to_le_bytes());
+    out
+}
+
+/// Whether a server cookie is one we made for this client, made at most
+/// an hour ago and at most five minutes ahead (RFC 9018 §4.3).
+fn cookie_valid(secret: &[u8; 16], cookie: &Cookie, ip: IpAddr, now: u32) -> bool {
+    if cookie.server_len != 16 || cookie.server[0] != 1 {
+        return false;
+    }
+    let time = u32::from_be_bytes([cookie.server[4], cookie.server[5], cookie.server[6], cookie.server[7]]);
+    let age = now.wrapping_sub(time) as i32;
+    if !(-300..=3600).contains(&age) {
+        return false;
+    }
+    server_cookie(secret, &cookie.client, ip, time)[..] == cookie.server[..16]
 }
 
 /// An EDNS Client Subnet option from a query (RFC 7871 §6).
@@ -196,9 +278,71 @@ pub fn qtype_of(query: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]))
 }
 
+/// Turns the reply in `out` into a "slip" for rate limiting: header and
+/// question only, TC set, so that a real client retries over TCP.
+pub fn slip(out: &mut Vec<u8>) {
+    let mut at = 12;
+    while let Some(&len) = out.get(at) {
+        at += 1 + usize::from(len);
+        if len == 0 {
+            break;
+        }
+    }
+    let question_end = (at + 4).min(out.len());
+    let has_question = out.len() >= 12 && question_end > 12;
+    out.truncate(question_end.max(12.min(out.len())));
+    if out.len() >= 12 {
+        out[2] |= 0x02;
+        out[4..12].copy_from_slice(&[0, u8::from(has_question), 0, 0, 0, 0, 0, 0]);
+    }
+}
+
 /// Answers one query. `out` receives the reply; give it a capacity of
 /// [`MAX_MESSAGE`] to avoid allocation.
 pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, picker: &mut Picker, out: &mut Vec<u8>) -> Outcome {
+    let mut info = Info::default();
+    match answer_query(query, client, snap, picker, out, &mut info) {
+        Outcome::Reply { rcode, truncated, .. } => Outcome::Reply {
+            rcode,
+            truncated,
+            class: if snap.settings.rrl { info.class(rcode) } else { 0 },
+            cookie: info.cookie_ok,
+        },
+        Outcome::Drop => Outcome::Drop,
+    }
+}
+
+/// What rate limiting and cookies need to know of a query.
+#[derive(Default)]
+struct Info {
+    /// The qname and qtype, hashed (RRL on only).
+    question: u64,
+    /// The answer template: one per zone for NXDOMAIN.
+    answer: u64,
+    cookie_ok: bool,
+}
+
+impl Info {
+    /// The response class for rate limiting: the answer, NXDOMAIN per
+    /// zone, or the error.
+    fn class(&self, rcode: u16) -> u64 {
+        match rcode {
+            rcode::NOERROR => self.question | 1 << 62,
+            rcode::NXDOMAIN => self.answer | 2 << 62,
+            other => u64::from(other) | 3 << 62,
+        }
+    }
+}
+
+/// Answers one query; see [`handle`].
+fn answer_query(
+    query: &[u8],
+    client: &Client,
+    snap: &Snapshot,
+    picker: &mut Picker,
+    out: &mut Vec<u8>,
+    info: &mut Info,
+) -> Outcome {
     out.clear();
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return Outcome::Drop;
@@ -213,11 +357,24 @@ pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, picker: &mut Picke
     if qdcount != 1 {
         return error(out, rcode::FORMERR, false, None);
     }
-    let q = match parse(query, out, snap.ecs) {
+    let mut q = match parse(query, out, snap.settings.ecs) {
         Ok(q) => q,
         Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
         Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, true, None),
     };
+    if let Some(cookie) = q.edns.as_mut().and_then(|e| e.cookie.as_mut()) {
+        let ip = client.addr.ip();
+        cookie.valid = cookie_valid(&snap.settings.cookie_secret, cookie, ip, client.now);
+        cookie.fresh = server_cookie(&snap.settings.cookie_secret, &cookie.client, ip, client.now);
+        info.cookie_ok = cookie.valid;
+    }
+    if snap.settings.rrl {
+        let mut h = u64::from(q.qtype);
+        for &b in &q.key[..q.key_len] {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3);
+        }
+        info.question = lb::mix64(h);
+    }
     if opcode != QUERY {
         return error(out, rcode::NOTIMP, true, q.edns);
     }
@@ -238,6 +395,7 @@ pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, picker: &mut Picke
         }
         return written;
     };
+    info.answer = u64::from(answer.body_at);
     let limit = match client.transport {
         Transport::Tcp => MAX_MESSAGE,
         Transport::Udp => match q.edns {
@@ -307,11 +465,16 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed>
                 Some(data) if ecs => Some(Ecs::parse(data).ok_or(Malformed::AfterQuestion)?),
                 _ => None,
             };
+            let cookie = match find_option(rdata, COOKIE_OPTION) {
+                Some(data) => Some(Cookie::parse(data).ok_or(Malformed::AfterQuestion)?),
+                None => None,
+            };
             q.edns = Some(Edns {
                 payload_size: header.class().to_int(),
                 version: (ttl >> 16) as u8,
                 dnssec_ok: ttl & 0x8000 != 0,
                 ecs: client_subnet,
+                cookie,
             });
         }
         parser.advance(rdlen).map_err(|_| Malformed::AfterQuestion)?;
@@ -352,8 +515,7 @@ fn find_option(mut rdata: &[u8], code: u16) -> Option<&[u8]> {
 fn opt_len(edns: Option<Edns>) -> usize {
     match edns {
         None => 0,
-        Some(Edns { ecs: None, .. }) => OPT_LEN,
-        Some(Edns { ecs: Some(ecs), .. }) => OPT_LEN + 8 + ecs.bytes_len(),
+        Some(e) => OPT_LEN + e.ecs.map_or(0, |ecs| 8 + ecs.bytes_len()) + e.cookie.map_or(0, |_| 4 + 8 + 16),
     }
 }
 
@@ -367,6 +529,8 @@ fn error(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<Edns>)
     Outcome::Reply {
         rcode,
         truncated: false,
+        class: 0,
+        cookie: false,
     }
 }
 
@@ -420,7 +584,12 @@ fn write_answer(
     // Data given for QCLASS * is not claimed complete (NSD does the same).
     let authoritative = answer.authoritative && q.qclass == IN;
     finish(out, rcode, authoritative, truncated, q.edns, scope);
-    Outcome::Reply { rcode, truncated }
+    Outcome::Reply {
+        rcode,
+        truncated,
+        class: 0,
+        cookie: false,
+    }
 }
 
 /// How many bytes the qname is longer than the template assumed: every
@@ -511,7 +680,12 @@ fn write_pool_answer(
     set_counts(out, [1, an, 0, 0]);
     let authoritative = q.qclass == IN;
     finish(out, 0, authoritative, truncated, q.edns, sel.scope);
-    Outcome::Reply { rcode: 0, truncated }
+    Outcome::Reply {
+        rcode: 0,
+        truncated,
+        class: 0,
+        cookie: false,
+    }
 }
 
 /// Appends an Extended DNS Error option (RFC 8914) to the OPT record that
@@ -560,17 +734,71 @@ fn finish(out: &mut Vec<u8>, rcode: u16, authoritative: bool, truncated: bool, e
         let size = OUR_PAYLOAD_SIZE.to_be_bytes();
         let flags = if edns.dnssec_ok { 0x80 } else { 0 };
         out.extend_from_slice(&[0, 0, 41, size[0], size[1], (rcode >> 4) as u8, 0, flags, 0]);
-        match edns.ecs {
-            None => out.extend_from_slice(&[0, 0]),
-            Some(ecs) => {
-                let len = ecs.bytes_len();
-                out.extend_from_slice(&((8 + len) as u16).to_be_bytes());
-                out.extend_from_slice(&ECS_OPTION.to_be_bytes());
-                out.extend_from_slice(&((4 + len) as u16).to_be_bytes());
-                out.extend_from_slice(&ecs.family.to_be_bytes());
-                out.extend_from_slice(&[ecs.source, scope]);
-                out.extend_from_slice(&ecs.bytes[..len]);
-            }
+        let rdlen_at = out.len();
+        out.extend_from_slice(&[0, 0]);
+        if let Some(ecs) = edns.ecs {
+            let len = ecs.bytes_len();
+            out.extend_from_slice(&ECS_OPTION.to_be_bytes());
+            out.extend_from_slice(&((4 + len) as u16).to_be_bytes());
+            out.extend_from_slice(&ecs.family.to_be_bytes());
+            out.extend_from_slice(&[ecs.source, scope]);
+            out.extend_from_slice(&ecs.bytes[..len]);
         }
+        if let Some(cookie) = edns.cookie {
+            // RFC 7873 §5.2: the client cookie and a fresh server cookie.
+            out.extend_from_slice(&COOKIE_OPTION.to_be_bytes());
+            out.extend_from_slice(&24u16.to_be_bytes());
+            out.extend_from_slice(&cookie.client);
+            out.extend_from_slice(&cookie.fresh);
+        }
+        let rdlen = (out.len() - rdlen_at - 2) as u16;
+        out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn server_cookie_matches_rfc_9018_appendix_a() {
+        // A.1: learning a new server cookie.
+        let secret: [u8; 16] = hex("e5e973e5a6b2a43f48e7dc849e37bfcf").try_into().unwrap();
+        let client: [u8; 8] = hex("2464c4abcf10c957").try_into().unwrap();
+        let cookie = server_cookie(&secret, &client, "198.51.100.100".parse().unwrap(), 1559731985);
+        assert_eq!(cookie.to_vec(), hex("010000005cf79f111f8130c3eee29480"));
+    }
+
+    #[test]
+    fn cookie_freshness_window() {
+        let secret = [7u8; 16];
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let fresh = server_cookie(&secret, &[1; 8], ip, 1_000_000);
+        let mut data = vec![1u8; 8];
+        data.extend_from_slice(&fresh);
+        let cookie = Cookie::parse(&data).unwrap();
+        assert!(cookie_valid(&secret, &cookie, ip, 1_000_000));
+        assert!(cookie_valid(&secret, &cookie, ip, 1_000_000 + 3600));
+        assert!(
+            !cookie_valid(&secret, &cookie, ip, 1_000_000 + 3601),
+            "older than an hour"
+        );
+        assert!(cookie_valid(&secret, &cookie, ip, 1_000_000 - 300));
+        assert!(
+            !cookie_valid(&secret, &cookie, ip, 1_000_000 - 301),
+            "too far in the future"
+        );
+        assert!(
+            !cookie_valid(&secret, &cookie, "192.0.2.2".parse().unwrap(), 1_000_000),
+            "another client"
+        );
+        assert!(!cookie_valid(&[8; 16], &cookie, ip, 1_000_000), "another secret");
     }
 }

@@ -56,7 +56,8 @@ fn now_secs() -> u64 {
 /// Settings a reload cannot apply to running sockets and threads.
 fn restart_needed(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let checks: [(&str, bool); 11] = [
+    let checks: [(&str, bool); 12] = [
+        ("rrl", format!("{:?}", old.rrl) != format!("{:?}", new.rrl)),
         ("listen", old.listen != new.listen),
         ("workers", old.workers != new.workers),
         ("io", old.io != new.io),
@@ -114,6 +115,7 @@ impl Control {
                 *current = config;
                 current.server = ServerConfig {
                     ecs: current.server.ecs,
+                    cookie_secret: current.server.cookie_secret,
                     admin_state: current.server.admin_state.clone(),
                     query_log: current.server.query_log,
                     pid_file: current.server.pid_file.clone(),
@@ -162,7 +164,7 @@ impl Control {
         let per_worker = Family::<Vec<(String, String)>, Counter>::default();
         let mut qtypes = vec![0u64; QTYPES.len()];
         let mut rcodes = vec![0u64; RCODES.len()];
-        let (mut truncated, mut dropped) = (0, 0);
+        let (mut truncated, mut dropped, mut rrl_dropped, mut rrl_slipped) = (0, 0, 0, 0);
         for (index, cpu, s) in &self.workers {
             udp += s.queries();
             per_worker
@@ -179,6 +181,9 @@ impl Control {
             }
             truncated += s.truncated();
             dropped += s.dropped();
+            let (d, sl) = s.rrl();
+            rrl_dropped += d;
+            rrl_slipped += sl;
         }
         queries
             .get_or_create(&vec![("transport".into(), "udp".into())])
@@ -211,6 +216,16 @@ impl Control {
             "lbdns_dropped",
             "UDP datagrams not answered (malformed or oversized)",
             counter(dropped),
+        );
+        registry.register(
+            "lbdns_rrl_dropped",
+            "responses dropped by rate limiting",
+            counter(rrl_dropped),
+        );
+        registry.register(
+            "lbdns_rrl_slipped",
+            "responses sent truncated by rate limiting",
+            counter(rrl_slipped),
         );
         let (accepted, _, evicted) = self.tcp.stats();
         registry.register("lbdns_tcp_connections", "TCP connections accepted", counter(accepted));

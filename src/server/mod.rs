@@ -7,6 +7,7 @@
 //! counters, and reads the snapshot through an `arc-swap` cache, so the
 //! UDP path takes no lock, writes nothing shared and allocates nothing.
 
+mod clock;
 pub mod control;
 mod stats;
 mod tcp;
@@ -175,6 +176,7 @@ impl Server {
         config: crate::config::Config,
         reload: control::Reload,
     ) -> Result<(), StartError> {
+        clock::start();
         let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
         let mut stats = Vec::new();
@@ -183,13 +185,15 @@ impl Server {
             stats.push((index, cpu, worker_stats.clone()));
             let (stop, snap, io, batch) = (stop.clone(), snap.clone(), self.io, self.config.batch);
             let query_log = self.config.query_log;
+            let rrl = self.config.rrl.clone();
             let handle = thread::Builder::new()
                 .name(format!("udp-{index}"))
                 .spawn(move || {
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
                         tracing::warn!(worker = index, cpu, "could not pin the worker to its CPU");
                     }
-                    run_worker(io, &sockets, batch, &stop, &snap, &worker_stats, index, query_log);
+                    let settings = WorkerSettings { batch, query_log, rrl };
+                    run_worker(io, &sockets, &settings, &stop, &snap, &worker_stats, index);
                 })
                 .map_err(|e| StartError {
                     what: "cannot start a worker thread".into(),
@@ -362,22 +366,29 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, StartErro
     Ok(udp)
 }
 
+/// What a worker needs from the configuration.
+struct WorkerSettings {
+    batch: usize,
+    query_log: u64,
+    rrl: Option<crate::rrl::RrlConfig>,
+}
+
 /// One worker's loop: answer every datagram from the current snapshot.
-#[allow(clippy::too_many_arguments)]
 fn run_worker(
     io: IoKind,
     sockets: &[UdpSocket],
-    batch: usize,
+    settings: &WorkerSettings,
     stop: &AtomicBool,
     snap: &SharedSnapshot,
     stats: &WorkerStats,
     index: usize,
-    query_log: u64,
 ) {
     let mut cache = Cache::new(&**snap);
     let mut rng = Picker::for_row(index);
+    let query_log = settings.query_log;
     let mut until_log = query_log;
-    let result = udp_io::serve(io, sockets, batch, stop, |query, meta, reply| {
+    let mut limiter = settings.rrl.as_ref().map(crate::rrl::Limiter::new);
+    let result = udp_io::serve(io, sockets, settings.batch, stop, |query, meta, reply| {
         stats.count_query(proto::qtype_of(query));
         if meta.truncated {
             stats.count_dropped();
@@ -386,6 +397,7 @@ fn run_worker(
         let client = Client {
             addr: meta.peer,
             transport: Transport::Udp,
+            now: clock::now_secs(),
         };
         let outcome = proto::handle(query, &client, cache.load(), &mut rng, reply);
         if query_log > 0 {
@@ -396,7 +408,28 @@ fn run_worker(
             }
         }
         match outcome {
-            Outcome::Reply { rcode, truncated } => {
+            Outcome::Reply {
+                rcode,
+                truncated,
+                class,
+                cookie,
+            } => {
+                // Rate limiting (UDP only); a valid server cookie proves
+                // the source is not spoofed.
+                if let Some(limiter) = limiter.as_mut().filter(|_| !cookie) {
+                    match limiter.check(clock::now_ms(), meta.peer.ip(), class) {
+                        crate::rrl::Verdict::Send => {}
+                        crate::rrl::Verdict::Slip => {
+                            proto::slip(reply);
+                            stats.count_rrl(true);
+                            return true;
+                        }
+                        crate::rrl::Verdict::Drop => {
+                            stats.count_rrl(false);
+                            return false;
+                        }
+                    }
+                }
                 stats.count_reply(rcode, truncated);
                 true
             }

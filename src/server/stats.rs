@@ -44,6 +44,8 @@ pub struct WorkerStats {
     truncated: AtomicU64,
     qtypes: [AtomicU64; QTYPES.len()],
     rcodes: [AtomicU64; RCODES.len()],
+    rrl_dropped: AtomicU64,
+    rrl_slipped: AtomicU64,
 }
 
 /// Adds one; only the owning worker writes, so load + store is exact.
@@ -72,6 +74,20 @@ impl WorkerStats {
         if let Some(slot) = RCODES.iter().position(|&(r, _)| r == rcode) {
             bump(&self.rcodes[slot]);
         }
+    }
+
+    /// Counts a response rate limiting dropped or slipped.
+    #[inline]
+    pub fn count_rrl(&self, slipped: bool) {
+        bump(if slipped { &self.rrl_slipped } else { &self.rrl_dropped });
+    }
+
+    /// Responses dropped and slipped by rate limiting.
+    pub fn rrl(&self) -> (u64, u64) {
+        (
+            self.rrl_dropped.load(Ordering::Relaxed),
+            self.rrl_slipped.load(Ordering::Relaxed),
+        )
     }
 
     #[inline]

@@ -127,8 +127,29 @@ pub struct Snapshot {
     index: Arc<Index>,
     pools: Arc<Pools>,
     live: Arc<Live>,
-    /// Use and answer EDNS Client Subnet.
+    /// How the answer engine behaves beyond the data.
+    pub settings: Settings,
+}
+
+/// Protocol settings from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Use and answer EDNS Client Subnet (RFC 7871).
     pub ecs: bool,
+    /// Classify responses for rate limiting (RRL on).
+    pub rrl: bool,
+    /// The server cookie secret (RFC 9018), shared across a fleet.
+    pub cookie_secret: [u8; 16],
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ecs: true,
+            rrl: false,
+            cookie_secret: [0; 16],
+        }
+    }
 }
 
 impl std::ops::Deref for Snapshot {
@@ -140,12 +161,12 @@ impl std::ops::Deref for Snapshot {
 
 impl Snapshot {
     /// A snapshot of `index` and `pools` with the live view `live`.
-    pub fn new(index: Index, pools: Pools, live: Live, ecs: bool) -> Snapshot {
+    pub fn new(index: Index, pools: Pools, live: Live, settings: Settings) -> Snapshot {
         Snapshot {
             index: Arc::new(index),
             pools: Arc::new(pools),
             live: Arc::new(live),
-            ecs,
+            settings,
         }
     }
 

@@ -184,7 +184,7 @@ fn socket_cases(server: &Server) -> Vec<String> {
             }
         }
     };
-    cases::run_all(&mut exchange)
+    cases::run_all(&mut exchange, true)
 }
 
 #[test]
