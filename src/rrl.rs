@@ -105,10 +105,10 @@ impl Limiter {
 
     /// Decides for one response of `class` to `client` at `now_ms`.
     pub fn check(&mut self, now_ms: u64, client: IpAddr, class: u64) -> Verdict {
-        if let Some(exempt) = &self.exempt {
-            if exempt.lookup(client).is_ok() {
-                return Verdict::Send;
-            }
+        if let Some(exempt) = &self.exempt
+            && exempt.lookup(client).is_ok()
+        {
+            return Verdict::Send;
         }
         let key = mix64(self.network(client) ^ mix64(class)) | 1;
         let slot = (key as usize) & (self.buckets.len() - 1);
@@ -131,7 +131,7 @@ impl Limiter {
             return Verdict::Send;
         }
         b.limited += 1;
-        if self.slip > 0 && b.limited % self.slip == 0 {
+        if self.slip > 0 && b.limited.is_multiple_of(self.slip) {
             Verdict::Slip
         } else {
             Verdict::Drop
