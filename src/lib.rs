@@ -49,7 +49,7 @@ pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
     let mut zones = Vec::with_capacity(config.zones.len());
     for zc in &config.zones {
         let started = std::time::Instant::now();
-        if let Some(zone) = zone::load(&zc.origin, &zc.file, &mut diags) {
+        if let Some(zone) = zone::load(&zc.origin, &zc.file, &config.limits.zone, &mut diags) {
             tracing::debug!(
                 zone = %name::to_text(&zone.origin),
                 records = zone.record_count,

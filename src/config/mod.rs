@@ -157,6 +157,27 @@ pub struct Config {
     pub server: ServerConfig,
     pub zones: Vec<ZoneConfig>,
     pub pools: Vec<PoolConfig>,
+    pub limits: Limits,
+}
+
+/// `[limits]`: bounds on what the configuration and zones may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub zone: crate::zone::Limits,
+    /// Names per pool.
+    pub pool_names: usize,
+    /// Members per pool.
+    pub pool_members: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            zone: crate::zone::Limits::default(),
+            pool_names: 10_000,
+            pool_members: 1_000,
+        }
+    }
 }
 
 /// What the command line adds to or overrides in the file.
@@ -180,6 +201,17 @@ struct RawConfig {
     zone: Vec<RawZone>,
     #[serde(default)]
     pool: Vec<pool::RawPool>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    zone_file_size: Option<u64>,
+    zone_records: Option<usize>,
+    include_depth: Option<usize>,
+    pool_names: Option<usize>,
+    pool_members: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -233,6 +265,7 @@ impl Config {
             server: ServerConfig::default(),
             zones: Vec::new(),
             pools: Vec::new(),
+            limits: Limits::default(),
         };
         if let Some(path) = &overrides.config {
             read_file(path, &mut config, &mut diags);
@@ -330,7 +363,7 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
     if too_big {
         diags.error(
             whole,
-            format!("config file larger than the limit of {MAX_CONFIG_SIZE} bytes"),
+            format!("config file larger than the limit of {MAX_CONFIG_SIZE} bytes (MAX_CONFIG_SIZE)"),
         );
         return;
     }
@@ -341,6 +374,31 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
             return;
         }
     };
+    parse_text(path, &src, config, diags);
+}
+
+impl Config {
+    /// Parses configuration text as if read from `path` (for tests and
+    /// fuzzing); zone files are not read.
+    pub fn from_text(path: &Path, text: &str) -> Result<Config, Diagnostics> {
+        let mut diags = Diagnostics::default();
+        let mut config = Config {
+            server: ServerConfig::default(),
+            zones: Vec::new(),
+            pools: Vec::new(),
+            limits: Limits::default(),
+        };
+        parse_text(path, text, &mut config, &mut diags);
+        if diags.has_errors() { Err(diags) } else { Ok(config) }
+    }
+}
+
+fn parse_text(path: &Path, src: &str, config: &mut Config, diags: &mut Diagnostics) {
+    let file: Arc<Path> = Arc::from(path);
+    let whole = Some(Loc {
+        file: file.clone(),
+        line: 0,
+    });
     let at = |offset: usize| {
         Some(Loc {
             file: file.clone(),
@@ -467,8 +525,41 @@ fn read_file(path: &Path, config: &mut Config, diags: &mut Diagnostics) {
             ),
         }
     }
+    if let Some(l) = &raw.limits {
+        let z = &mut config.limits.zone;
+        z.zone_file_size = l.zone_file_size.unwrap_or(z.zone_file_size);
+        z.zone_records = l.zone_records.unwrap_or(z.zone_records);
+        z.include_depth = l.include_depth.unwrap_or(z.include_depth);
+        config.limits.pool_names = l.pool_names.unwrap_or(config.limits.pool_names);
+        config.limits.pool_members = l.pool_members.unwrap_or(config.limits.pool_members);
+    }
+    let limits = config.limits;
     for pool in raw.pool {
         if let Some(pool) = pool.validate(&at, diags) {
+            if pool.names.len() > limits.pool_names {
+                diags.error(
+                    pool.loc.clone(),
+                    format!(
+                        "pool {} has {} names, over limits.pool_names ({})",
+                        pool.name,
+                        pool.names.len(),
+                        limits.pool_names
+                    ),
+                );
+                continue;
+            }
+            if pool.members.len() > limits.pool_members {
+                diags.error(
+                    pool.loc.clone(),
+                    format!(
+                        "pool {} has {} members, over limits.pool_members ({})",
+                        pool.name,
+                        pool.members.len(),
+                        limits.pool_members
+                    ),
+                );
+                continue;
+            }
             if config.pools.iter().any(|p| p.name == pool.name) {
                 diags.error(pool.loc.clone(), format!("pool {} is configured twice", pool.name));
                 continue;

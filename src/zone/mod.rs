@@ -22,9 +22,31 @@ use domain::zonefile::inplace::{Entry, Zonefile};
 use crate::diag::{Diagnostics, Loc};
 use crate::name;
 
-/// How deep `$INCLUDE` may nest before the loader gives up (a guard
-/// against include loops).
+/// How deep `$INCLUDE` may nest by default before the loader gives up (a
+/// guard against include loops).
 pub const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// Limits on what a zone may hold (`[limits]` in the configuration); each
+/// one exceeded is an error that names it.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Bytes in one zone file (or include).
+    pub zone_file_size: u64,
+    /// Records in one zone.
+    pub zone_records: usize,
+    /// `$INCLUDE` nesting.
+    pub include_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            zone_file_size: 1 << 30,
+            zone_records: 20_000_000,
+            include_depth: MAX_INCLUDE_DEPTH,
+        }
+    }
+}
 
 /// Types whose RDATA holds domain names we may compress (RFC 3597 §4:
 /// only the RFC 1035 types).
@@ -107,8 +129,32 @@ struct RawRecord<'a> {
 
 /// Loads the zone `origin` from `path`, checks it, and returns it, or
 /// `None` when it has errors (all of them recorded in `diags`).
-pub fn load(origin: &Name<Bytes>, path: &Path, diags: &mut Diagnostics) -> Option<Zone> {
+pub fn load(origin: &Name<Bytes>, path: &Path, limits: &Limits, diags: &mut Diagnostics) -> Option<Zone> {
+    load_source(origin, path, None, limits, diags)
+}
+
+/// Loads a zone from `src` as if read from `path` (includes are read from
+/// files); for tests and fuzzing.
+pub fn load_bytes(
+    origin: &Name<Bytes>,
+    path: &Path,
+    src: &[u8],
+    limits: &Limits,
+    diags: &mut Diagnostics,
+) -> Option<Zone> {
+    load_source(origin, path, Some(src.to_vec()), limits, diags)
+}
+
+fn load_source(
+    origin: &Name<Bytes>,
+    path: &Path,
+    src: Option<Vec<u8>>,
+    limits: &Limits,
+    diags: &mut Diagnostics,
+) -> Option<Zone> {
     let mut loader = Loader {
+        limits: *limits,
+        full: false,
         zone: Zone {
             origin: name::to_key(origin.as_slice()).into(),
             files: Vec::new(),
@@ -119,7 +165,7 @@ pub fn load(origin: &Name<Bytes>, path: &Path, diags: &mut Diagnostics) -> Optio
         owner: Vec::new(),
         rdata: Vec::new(),
     };
-    loader.load_file(path, origin.clone(), 0, None);
+    loader.load_file(path, src, origin.clone(), 0, None);
     let Loader {
         mut zone,
         diags: mut found,
@@ -140,6 +186,9 @@ pub fn load(origin: &Name<Bytes>, path: &Path, diags: &mut Diagnostics) -> Optio
 }
 
 struct Loader {
+    limits: Limits,
+    /// The record limit was reached: stop reading.
+    full: bool,
     zone: Zone,
     diags: Diagnostics,
     /// Reusable buffers for the record being read.
@@ -150,9 +199,25 @@ struct Loader {
 impl Loader {
     /// Reads one file (the zone file or an include) with `origin` as its
     /// initial origin.
-    fn load_file(&mut self, path: &Path, origin: Name<Bytes>, depth: usize, from: Option<Loc>) {
+    fn load_file(&mut self, path: &Path, src: Option<Vec<u8>>, origin: Name<Bytes>, depth: usize, from: Option<Loc>) {
         let file: Arc<Path> = Arc::from(path);
-        let src = match std::fs::read(path) {
+        let size = match &src {
+            Some(src) => src.len() as u64,
+            None => std::fs::metadata(path).map_or(0, |m| m.len()),
+        };
+        if size > self.limits.zone_file_size {
+            let loc = from.clone().unwrap_or(Loc { file, line: 0 });
+            self.diags.error(
+                Some(loc),
+                format!(
+                    "{} is {size} bytes, over limits.zone_file_size ({})",
+                    path.display(),
+                    self.limits.zone_file_size
+                ),
+            );
+            return;
+        }
+        let src = match src.map_or_else(|| std::fs::read(path), Ok) {
             Ok(src) => src,
             Err(err) => {
                 let what = if depth == 0 { "zone file" } else { "included file" };
@@ -172,7 +237,7 @@ impl Loader {
         zonefile.set_default_class(Class::IN);
         let lines = entry_lines(&src);
         let mut entries = 0usize;
-        loop {
+        while !self.full {
             // Where the next entry starts; past the last one, the end.
             let entry_line = lines.get(entries).map_or(usize::MAX, |&l| l as usize);
             let entry = match zonefile.next_entry() {
@@ -241,15 +306,28 @@ impl Loader {
                         },
                     };
                     self.zone.add(raw, &mut self.diags);
+                    if self.zone.record_count >= self.limits.zone_records {
+                        self.diags.error(
+                            Some(here),
+                            format!(
+                                "the zone holds more records than limits.zone_records ({}); loading stopped",
+                                self.limits.zone_records
+                            ),
+                        );
+                        self.full = true;
+                    }
                 }
                 Entry::Include {
                     path: inc,
                     origin: inc_origin,
                 } => {
-                    if depth + 1 > MAX_INCLUDE_DEPTH {
+                    if depth + 1 > self.limits.include_depth {
                         self.diags.error(
                             Some(here),
-                            format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH} (a loop?)"),
+                            format!(
+                                "$INCLUDE nested deeper than limits.include_depth ({}) (a loop?)",
+                                self.limits.include_depth
+                            ),
                         );
                         continue;
                     }
@@ -261,7 +339,7 @@ impl Loader {
                             continue;
                         }
                     };
-                    self.load_file(&target, origin, depth + 1, Some(here));
+                    self.load_file(&target, None, origin, depth + 1, Some(here));
                 }
             }
         }
@@ -565,7 +643,12 @@ mod tests {
             .write_all(text.as_bytes())
             .unwrap();
         let mut diags = Diagnostics::default();
-        let zone = load(&Name::from_str("example.com.").unwrap(), &path, &mut diags);
+        let zone = load(
+            &Name::from_str("example.com.").unwrap(),
+            &path,
+            &Limits::default(),
+            &mut diags,
+        );
         let _ = std::fs::remove_dir_all(&dir);
         (zone, diags)
     }

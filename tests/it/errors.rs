@@ -41,7 +41,7 @@ fn every_zone_problem_is_reported_with_its_line() {
         "broken/semantic.zone:8: error: SOA record for sub.example.org. outside the apex",
         "broken/semantic.zone:9: warning: delegation deleg.example.org. has name server ns.deleg.example.org. below the cut without glue",
         "broken/include-missing.zone:5: error: cannot read included file",
-        "broken/loop.inc:2: error: $INCLUDE nested deeper than 8",
+        "broken/loop.inc:2: error: $INCLUDE nested deeper than limits.include_depth (8)",
         "broken/no-such-file.zone: error: cannot read zone file",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
@@ -151,4 +151,41 @@ fn ecs_can_be_turned_off() {
     let reply = decode(&buf[..len]);
     assert_eq!(reply.rcode, "NOERROR");
     assert_eq!(reply.edns.expect("OPT").3, Vec::<String>::new(), "not echoed when off");
+}
+
+#[test]
+fn limits_are_named_when_exceeded() {
+    let zones = crate::support::data_dir().join("zones");
+    let config = crate::support::temp_config("");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[limits]\nzone_records = 10\ninclude_depth = 0\npool_members = 1\n\n[[pool]]\nname = \"big\"\nnames = [\"big.example.com.\"]\nmembers = [{ address = \"192.0.2.1\" }, { address = \"192.0.2.2\" }]\n");
+    std::fs::write(&config, text).unwrap();
+    let (code, _, stderr) = check(&["--config", config.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("pool big has 2 members, over limits.pool_members (1)"),
+        "{stderr}"
+    );
+    // Without the pool, the zone limits show.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, &text[..text.find("[[pool]]").unwrap()]).unwrap();
+    let (code, _, stderr) = check(&["--config", config.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("more records than limits.zone_records (10); loading stopped"),
+        "{stderr}"
+    );
+    let _ = zones;
+    let big = crate::support::temp_config("").with_file_name("size.toml");
+    std::fs::write(
+        &big,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\n[limits]\nzone_file_size = 100\n[[zone]]\norigin = \"sub.example.com.\"\nfile = \"{}\"\n",
+            crate::support::data_dir().join("zones/sub.example.com.zone").display()
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = check(&["--config", big.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("over limits.zone_file_size (100)"), "{stderr}");
 }
