@@ -402,10 +402,10 @@ fn parse_text(path: &Path, src: &str, config: &mut Config, diags: &mut Diagnosti
     let at = |offset: usize| {
         Some(Loc {
             file: file.clone(),
-            line: line_of(&src, offset),
+            line: line_of(src, offset),
         })
     };
-    let raw: RawConfig = match toml::from_str(&src) {
+    let raw: RawConfig = match toml::from_str(src) {
         Ok(raw) => raw,
         Err(err) => {
             let loc = match err.span() {
