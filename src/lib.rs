@@ -27,6 +27,7 @@
 pub mod config;
 pub mod diag;
 pub mod explain;
+pub mod fuzzing;
 pub mod health;
 pub mod io;
 pub mod lb;

@@ -3,6 +3,7 @@
 mod alloc;
 pub mod cases;
 mod errors;
+mod fuzz;
 mod health;
 mod malformed;
 mod ops;

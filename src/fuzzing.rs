@@ -1,0 +1,93 @@
+//! Entry points shared by the fuzz targets (`fuzz/`) and the regression
+//! tests that replay their corpus (`tests/it/fuzz.rs`). Each panics on a
+//! bug, never on bad input.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use crate::config::{Config, Overrides};
+use crate::diag::Diagnostics;
+use crate::lb::Picker;
+use crate::proto::{self, Client, Outcome, Transport};
+use crate::snapshot::Snapshot;
+
+fn test_snapshot() -> &'static Snapshot {
+    static SNAP: OnceLock<Snapshot> = OnceLock::new();
+    SNAP.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = Config::load(&Overrides {
+            config: Some(root.join("tests/data/zones/lbdns.toml")),
+            ..Overrides::default()
+        })
+        .expect("test config");
+        let (snap, diags) = crate::load_snapshot(&config);
+        snap.unwrap_or_else(|| panic!("{diags}"))
+    })
+}
+
+/// One query: any bytes in; a reply, if any, must be a sound message with
+/// the query's ID, at most the UDP limit over UDP.
+pub fn handle(data: &[u8]) {
+    let snap = test_snapshot();
+    let mut picker = Picker::with_seed(1);
+    let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let client = Client {
+            addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            transport,
+            now: 1_800_000_000,
+        };
+        match proto::handle(data, &client, snap, &mut picker, &mut out) {
+            Outcome::Drop => assert!(data.len() < 12 || data[2] & 0x80 != 0),
+            Outcome::Reply { .. } => {
+                assert_eq!(out[..2], data[..2], "ID echoed");
+                if transport == Transport::Udp {
+                    assert!(out.len() <= usize::from(proto::OUR_PAYLOAD_SIZE));
+                }
+                let msg = domain::base::Message::from_slice(&out).expect("a header");
+                for section in [msg.answer(), msg.authority(), msg.additional()] {
+                    for record in section.expect("sections parse") {
+                        record.expect("records parse");
+                    }
+                }
+                for question in msg.question() {
+                    question.expect("the question parses");
+                }
+            }
+        }
+    }
+}
+
+/// A zone file: any bytes in; errors are fine, panics are not. A zone that
+/// loads is compiled and queried once.
+pub fn zone(data: &[u8]) {
+    let origin = domain::base::name::Name::from_str("example.com.").expect("literal");
+    let mut diags = Diagnostics::default();
+    let limits = crate::zone::Limits {
+        zone_file_size: 1 << 20,
+        zone_records: 10_000,
+        include_depth: 0,
+    };
+    if let Some(zone) = crate::zone::load_bytes(&origin, Path::new("fuzz.zone"), data, &limits, &mut diags) {
+        let pools = crate::lb::Pools::build(&[], &mut diags);
+        let index = crate::snapshot::build(std::slice::from_ref(&zone), &pools, &mut diags);
+        let snap = Snapshot::new(index, pools, crate::lb::Live::default(), Default::default());
+        let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
+        let query = b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x01\x00\x01";
+        let client = Client {
+            addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            transport: Transport::Udp,
+            now: 0,
+        };
+        let _ = proto::handle(query, &client, &snap, &mut Picker::with_seed(1), &mut out);
+    }
+}
+
+/// A configuration file: any text in; errors are fine, panics are not.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Config::from_text(Path::new("fuzz.toml"), text);
+    }
+}
