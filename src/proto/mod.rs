@@ -389,11 +389,7 @@ fn answer_query(
         return error(out, rcode::REFUSED, true, q.edns);
     }
     let Some(answer) = snap.resolve(&q.key[..q.key_len], &q.labels[..q.label_count], q.qtype) else {
-        let written = error(out, rcode::REFUSED, true, q.edns);
-        if q.edns.is_some() {
-            add_ede(out, EDE_NOT_AUTHORITATIVE);
-        }
-        return written;
+        return error_with(out, rcode::REFUSED, true, q.edns, Some(EDE_NOT_AUTHORITATIVE));
     };
     info.answer = u64::from(answer.body_at);
     let limit = match client.transport {
@@ -521,11 +517,16 @@ fn opt_len(edns: Option<Edns>) -> usize {
 
 /// Finishes an error reply: header, the question if it was echoed, OPT.
 fn error(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<Edns>) -> Outcome {
+    error_with(out, rcode, with_question, edns, None)
+}
+
+/// As [`error`], with an Extended DNS Error code.
+fn error_with(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<Edns>, ede: Option<u16>) -> Outcome {
     if !with_question {
         out.truncate(12);
     }
     set_counts(out, [u16::from(with_question), 0, 0, 0]);
-    finish(out, rcode, false, false, edns, 0);
+    finish_with(out, rcode, false, false, edns, 0, ede);
     Outcome::Reply {
         rcode,
         truncated: false,
@@ -688,17 +689,6 @@ fn write_pool_answer(
     }
 }
 
-/// Appends an Extended DNS Error option (RFC 8914) to the OPT record that
-/// ends `out`.
-fn add_ede(out: &mut Vec<u8>, code: u16) {
-    let rdlen_at = out.len() - 2;
-    let rdlen = u16::from_be_bytes([out[rdlen_at], out[rdlen_at + 1]]) + 6;
-    out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());
-    out.extend_from_slice(&EDE_OPTION.to_be_bytes());
-    out.extend_from_slice(&2u16.to_be_bytes());
-    out.extend_from_slice(&code.to_be_bytes());
-}
-
 /// Puts `count` records of `size` bytes into a random order
 /// (Fisher–Yates).
 fn shuffle(records: &mut [u8], count: usize, size: usize, rng: &mut lb::Rng) {
@@ -721,6 +711,19 @@ fn set_counts(out: &mut [u8], counts: [u16; 4]) {
 /// one (the upper bits of an extended RCODE go there, RFC 6891 §6.1.3),
 /// echoing its client subnet with our scope (RFC 7871 §7.2.1).
 fn finish(out: &mut Vec<u8>, rcode: u16, authoritative: bool, truncated: bool, edns: Option<Edns>, scope: u8) {
+    finish_with(out, rcode, authoritative, truncated, edns, scope, None);
+}
+
+/// As [`finish`], with an Extended DNS Error option (RFC 8914) in the OPT.
+fn finish_with(
+    out: &mut Vec<u8>,
+    rcode: u16,
+    authoritative: bool,
+    truncated: bool,
+    edns: Option<Edns>,
+    scope: u8,
+    ede: Option<u16>,
+) {
     if authoritative {
         out[2] |= 0x04;
     }
@@ -750,6 +753,11 @@ fn finish(out: &mut Vec<u8>, rcode: u16, authoritative: bool, truncated: bool, e
             out.extend_from_slice(&24u16.to_be_bytes());
             out.extend_from_slice(&cookie.client);
             out.extend_from_slice(&cookie.fresh);
+        }
+        if let Some(code) = ede {
+            out.extend_from_slice(&EDE_OPTION.to_be_bytes());
+            out.extend_from_slice(&2u16.to_be_bytes());
+            out.extend_from_slice(&code.to_be_bytes());
         }
         let rdlen = (out.len() - rdlen_at - 2) as u16;
         out[rdlen_at..rdlen_at + 2].copy_from_slice(&rdlen.to_be_bytes());

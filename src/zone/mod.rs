@@ -233,6 +233,10 @@ impl Loader {
         self.zone.files.push(file.clone());
 
         let mut zonefile = Zonefile::from(src.as_slice());
+        if src.last().is_some_and(|&b| b != b'\n') {
+            // A final line without its line feed trips up the scanner.
+            zonefile.extend_from_slice(b"\n");
+        }
         zonefile.set_origin(origin);
         zonefile.set_default_class(Class::IN);
         let lines = entry_lines(&src);
@@ -240,7 +244,22 @@ impl Loader {
         while !self.full {
             // Where the next entry starts; past the last one, the end.
             let entry_line = lines.get(entries).map_or(usize::MAX, |&l| l as usize);
-            let entry = match zonefile.next_entry() {
+            // The scanner has panicked on some malformed input (an index
+            // out of bounds in `domain` 0.12.3, found by fuzzing): turn that
+            // into an error at the entry instead of taking the server down.
+            let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| zonefile.next_entry()));
+            let Ok(scanned) = scanned else {
+                let line = if entry_line == usize::MAX { 0 } else { entry_line };
+                self.diags.error(
+                    Some(Loc {
+                        file: file.clone(),
+                        line,
+                    }),
+                    "the zone-file scanner failed on this entry (malformed data)",
+                );
+                break;
+            };
+            let entry = match scanned {
                 Ok(Some(entry)) => entry,
                 Ok(None) => break,
                 Err(err) => {
