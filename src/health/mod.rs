@@ -233,6 +233,8 @@ impl Monitor {
                     .then_some(tracker.up)
             };
             if let Some(up) = flipped {
+                // Publish first: once the change is logged, it is served.
+                self.publish();
                 let reason = match &result {
                     Ok(()) => format!("{} checks in a row passed", check.rise),
                     Err(why) => format!("{} checks in a row failed, the last: {why}", check.fall),
@@ -246,7 +248,6 @@ impl Monitor {
                     pool.name,
                     if up { "up" } else { "down" }
                 );
-                self.publish();
             }
         }
     }
