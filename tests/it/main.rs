@@ -3,6 +3,7 @@
 mod alloc;
 pub mod cases;
 mod errors;
+mod flood;
 mod fuzz;
 mod health;
 mod malformed;

@@ -1,0 +1,180 @@
+//! A packet flood against the running server (short form for CI):
+//! 100,000 malformed and random datagrams, then normal queries must be
+//! answered by every worker, and memory must not have grown.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use lbdns::lb::Rng;
+
+use crate::support::{QueryBuilder, Server, decode, temp_config};
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_flood_of_garbage_leaves_every_worker_answering() {
+    let config = temp_config("");
+    let server = Server::start(&["--config", config.to_str().unwrap(), "--workers", "2"]);
+    let query = QueryBuilder::new("www.example.com.", "A").edns(1232).build();
+    // Warm up, then measure.
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 2048];
+    for _ in 0..100 {
+        probe.send_to(&query, server.addr).unwrap();
+        probe.recv_from(&mut buf).unwrap();
+    }
+    let before = rss_kb(server.pid());
+    let mut rng = Rng::with_seed(0xF100D);
+    let senders: Vec<UdpSocket> = (0..16).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    for i in 0..100_000u32 {
+        let mut packet = query.clone();
+        match i % 4 {
+            // Random bytes of random length.
+            0 => {
+                let len = rng.below(600) as usize;
+                packet = (0..len).map(|_| rng.next_u64() as u8).collect();
+            }
+            // A query with random bit flips.
+            1 => {
+                for _ in 0..=rng.below(8) {
+                    let at = rng.below(packet.len() as u32) as usize;
+                    packet[at] ^= 1 << rng.below(8);
+                }
+            }
+            // Truncated.
+            2 => packet.truncate(rng.below(packet.len() as u32) as usize),
+            // Counts that lie.
+            _ => {
+                packet[4..12].copy_from_slice(&(rng.next_u64()).to_be_bytes());
+            }
+        }
+        let _ = senders[(i % 16) as usize].send_to(&packet, server.addr);
+        if i % 2000 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Every worker still answers: queries from many source ports.
+    for port in 0..64 {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut q = QueryBuilder::new("www.example.com.", "A");
+        q.id = port;
+        socket.send_to(&q.build(), server.addr).unwrap();
+        let (len, _) = socket.recv_from(&mut buf).expect("answered after the flood");
+        let reply = decode(&buf[..len]);
+        assert_eq!(
+            (reply.id, reply.rcode.as_str(), reply.answer.len()),
+            (port, "NOERROR", 3)
+        );
+    }
+    let after = rss_kb(server.pid());
+    eprintln!("RSS before the flood {before} kB, after {after} kB");
+    assert!(after < before + 16 * 1024, "memory grew from {before} kB to {after} kB");
+    let stopped = server.stop();
+    assert_eq!(stopped.code, Some(0), "{:?}", stopped.log);
+    let answered: Vec<u64> = stopped
+        .log
+        .iter()
+        .filter(|l| l.contains("stopped worker="))
+        .map(|l| {
+            l.split("replies=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(answered.len(), 2);
+    assert!(answered.iter().all(|&r| r > 0), "both workers answered: {answered:?}");
+}
+
+/// Sends `n` copies of `query` from one socket and sorts the replies:
+/// (full answers, truncated slips); the rest were dropped.
+fn blast(server: &Server, from: &str, query: &[u8], n: usize) -> (usize, usize) {
+    let socket = UdpSocket::bind(from).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    for _ in 0..n {
+        socket.send_to(query, server.addr).unwrap();
+    }
+    let (mut full, mut slipped) = (0, 0);
+    let mut buf = [0u8; 2048];
+    while let Ok((len, _)) = socket.recv_from(&mut buf) {
+        let reply = decode(&buf[..len]);
+        if reply.flags.contains(&"tc") {
+            assert!(reply.answer.is_empty());
+            slipped += 1;
+        } else {
+            full += 1;
+        }
+    }
+    (full, slipped)
+}
+
+#[test]
+fn rate_limiting_through_the_server() {
+    let config = temp_config("[server.rrl]\nrate = 5\nslip = 2\nexempt = [\"127.0.2.0/24\"]");
+    let server = Server::start(&["--config", config.to_str().unwrap(), "--workers", "1"]);
+    let query = QueryBuilder::new("www.example.com.", "A").build();
+    let (full, slipped) = blast(&server, "127.0.0.1:0", &query, 200);
+    assert!((5..=12).contains(&full), "about the bucket of 5: {full}");
+    assert!(
+        (80..=110).contains(&slipped),
+        "every second limited one slips: {slipped}"
+    );
+    // Another network is not affected; an exempt one is never limited.
+    let (full, _) = blast(&server, "127.0.1.1:0", &query, 5);
+    assert_eq!(full, 5);
+    let (full, slipped) = blast(&server, "127.0.2.1:0", &query, 100);
+    assert_eq!((full, slipped), (100, 0));
+    // A client with a valid server cookie is exempt (RFC 7873 §5.2.3
+    // proves the source is not spoofed).
+    let socket = UdpSocket::bind("127.0.3.1:0").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut q = QueryBuilder::new("www.example.com.", "A").edns(1232);
+    q.edns.as_mut().unwrap().3.push((10, vec![9, 8, 7, 6, 5, 4, 3, 2]));
+    socket.send_to(&q.build(), server.addr).unwrap();
+    let mut buf = [0u8; 2048];
+    let (len, _) = socket.recv_from(&mut buf).unwrap();
+    let reply = decode(&buf[..len]);
+    let cookie = reply
+        .edns
+        .unwrap()
+        .3
+        .into_iter()
+        .find(|o| o.starts_with("10:"))
+        .expect("a cookie");
+    let hex = &cookie[3..];
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(bytes.len(), 24, "client cookie and a 16-byte server cookie");
+    let mut q = QueryBuilder::new("www.example.com.", "A").edns(1232);
+    q.edns.as_mut().unwrap().3.push((10, bytes));
+    let local = socket.local_addr().unwrap().to_string();
+    drop(socket);
+    let (full, slipped) = blast(&server, &local, &q.build(), 100);
+    assert_eq!((full, slipped), (100, 0), "valid cookies are not limited");
+    // TCP is never limited.
+    for _ in 0..30 {
+        let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        use std::io::{Read, Write};
+        let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&query);
+        stream.write_all(&framed).unwrap();
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).unwrap();
+    }
+    let stopped = server.stop();
+    assert_eq!(stopped.code, Some(0));
+}
