@@ -138,6 +138,7 @@ fn main() -> ExitCode {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    lbdns::zone::quiet_scanner_panics();
     match cli.command {
         Command::Serve(common) => serve(overrides(common)),
         Command::Check(common) => check(overrides(common)),
