@@ -104,12 +104,7 @@ fn serve_mmsg(
                 }
             }
         }
-        if !busy {
-            ready.iter_mut().for_each(|r| *r = false);
-            sys::wait_readable(&fds, IDLE_WAIT, &mut ready)?;
-        } else {
-            ready.iter_mut().for_each(|r| *r = true);
-        }
+        settle(busy, &fds, &mut ready)?;
     }
     Ok(())
 }
@@ -154,12 +149,19 @@ fn serve_portable(
                 }
             }
         }
-        if !busy {
-            ready.iter_mut().for_each(|r| *r = false);
-            sys::wait_readable(&fds, IDLE_WAIT, &mut ready)?;
-        } else {
-            ready.iter_mut().for_each(|r| *r = true);
-        }
+        settle(busy, &fds, &mut ready)?;
+    }
+    Ok(())
+}
+
+/// After a round over the sockets: when none had data, sleep in `poll`
+/// until one has (or the stop flag is due); otherwise try them all again.
+fn settle(busy: bool, fds: &[std::os::fd::RawFd], ready: &mut [bool]) -> io::Result<()> {
+    if busy {
+        ready.iter_mut().for_each(|r| *r = true);
+    } else {
+        ready.iter_mut().for_each(|r| *r = false);
+        sys::wait_readable(fds, IDLE_WAIT, ready)?;
     }
     Ok(())
 }

@@ -761,45 +761,16 @@ impl Out {
             }
         };
         match end {
-            End::Data(target, n) => {
-                for set in &n.rrsets {
-                    chain(&mut self.b);
-                    self.b.rrset(
-                        Section::Answer,
-                        Owner::Name(target),
-                        set.rtype,
-                        set.ttl,
-                        &set.rdatas,
-                        false,
-                    );
-                    additional(view, &mut self.b, set, None);
-                    if let Some(id) = self.store(view, NOERROR, true, what, diags) {
-                        self.a.types.push((set.rtype, id));
-                    }
-                }
-                chain(&mut self.b);
-                self.soa_authority(view);
-                self.store(view, NOERROR, true, what, diags)
-            }
+            End::Data(target, n) => self.chain_to(view, &chain, target, &n.rrsets, what, diags),
             End::Pool(target, p, node) => {
-                for set in node.map_or(&[][..], |n| &n.rrsets[..]) {
-                    chain(&mut self.b);
-                    self.b.rrset(
-                        Section::Answer,
-                        Owner::Name(target),
-                        set.rtype,
-                        set.ttl,
-                        &set.rdatas,
-                        false,
-                    );
-                    additional(view, &mut self.b, set, None);
-                    if let Some(id) = self.store(view, NOERROR, true, what, diags) {
-                        self.a.types.push((set.rtype, id));
-                    }
-                }
-                chain(&mut self.b);
-                self.soa_authority(view);
-                let negative = self.store(view, NOERROR, true, what, diags);
+                let negative = self.chain_to(
+                    view,
+                    &chain,
+                    target,
+                    node.map_or(&[][..], |n| &n.rrsets[..]),
+                    what,
+                    diags,
+                );
                 for (rtype, v6) in [(A, false), (AAAA, true)] {
                     chain(&mut self.b);
                     let owner = (self.b.last_name_at(), mode != Mode::Exact);
@@ -832,6 +803,37 @@ impl Out {
                 self.store(view, NOERROR, true, what, diags)
             }
         }
+    }
+
+    /// The chain, then each RRset at its end (pushed as types); returns
+    /// the chain with the SOA, for the other types (NODATA).
+    fn chain_to(
+        &mut self,
+        view: &View<'_>,
+        chain: &dyn Fn(&mut Builder),
+        target: &[u8],
+        rrsets: &[RRset],
+        what: impl Fn() -> String + Copy,
+        diags: &mut Diagnostics,
+    ) -> Option<AnswerId> {
+        for set in rrsets {
+            chain(&mut self.b);
+            self.b.rrset(
+                Section::Answer,
+                Owner::Name(target),
+                set.rtype,
+                set.ttl,
+                &set.rdatas,
+                false,
+            );
+            additional(view, &mut self.b, set, None);
+            if let Some(id) = self.store(view, NOERROR, true, what, diags) {
+                self.a.types.push((set.rtype, id));
+            }
+        }
+        chain(&mut self.b);
+        self.soa_authority(view);
+        self.store(view, NOERROR, true, what, diags)
     }
 
     /// Builds the hash table, then links wildcards to their parents and
