@@ -178,3 +178,33 @@ fn rate_limiting_through_the_server() {
     let stopped = server.stop();
     assert_eq!(stopped.code, Some(0));
 }
+
+#[test]
+fn the_load_generator_counts_every_answer() {
+    let server = Server::start(&["--config", temp_config("").to_str().unwrap()]);
+    let queries = crate::support::data_dir().join("../../benches/data/queries.txt");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbdns-load"))
+        .args(["--server", &server.addr.to_string(), "-d", queries.to_str().unwrap()])
+        .args([
+            "--count",
+            "20000",
+            "--seconds",
+            "30",
+            "--window",
+            "64",
+            "--sockets",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("sent:     20000"), "{text}");
+    assert!(text.contains("answered: 20000"), "{text}");
+    assert!(text.contains("lost:     0 "), "{text}");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_lbdns-load"))
+        .args(["--server", "192.0.2.1:53", "-d", queries.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "only loopback targets");
+}

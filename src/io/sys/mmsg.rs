@@ -204,3 +204,84 @@ impl Batch {
         Ok(count)
     }
 }
+
+/// Sends each of `packets` on the connected socket `fd` with one
+/// `sendmmsg` call (or a few, if the kernel takes fewer); returns how many
+/// went out before the socket buffer filled.
+pub fn send_connected(fd: RawFd, packets: &[&[u8]]) -> io::Result<usize> {
+    let mut iovs: Vec<libc::iovec> = packets
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
+        .collect();
+    // SAFETY: an all-zero mmsghdr is valid (null pointers, zero lengths).
+    let mut hdrs: Vec<libc::mmsghdr> = (0..packets.len()).map(|_| unsafe { zeroed() }).collect();
+    for (hdr, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+        hdr.msg_hdr.msg_iov = iov;
+        hdr.msg_hdr.msg_iovlen = 1;
+    }
+    let mut sent = 0;
+    while sent < hdrs.len() {
+        // SAFETY: headers `sent..` point at `iovs`, which point at the
+        // caller's packets; all live across the call.
+        let n = unsafe {
+            libc::sendmmsg(
+                fd,
+                hdrs[sent..].as_mut_ptr(),
+                (hdrs.len() - sent) as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::WouldBlock => Ok(sent),
+                io::ErrorKind::Interrupted => continue,
+                _ => Err(err),
+            };
+        }
+        sent += n as usize;
+    }
+    Ok(sent)
+}
+
+/// Receives up to `bufs.len()` datagrams waiting on `fd` without blocking;
+/// their lengths go to `lens`. Returns how many arrived.
+pub fn recv_waiting(fd: RawFd, bufs: &mut [[u8; 512]], lens: &mut [usize]) -> io::Result<usize> {
+    let mut iovs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        })
+        .collect();
+    // SAFETY: an all-zero mmsghdr is valid (null pointers, zero lengths).
+    let mut hdrs: Vec<libc::mmsghdr> = (0..bufs.len()).map(|_| unsafe { zeroed() }).collect();
+    for (hdr, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+        hdr.msg_hdr.msg_iov = iov;
+        hdr.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: every header points at one of `bufs` with its true length.
+    let n = unsafe {
+        libc::recvmmsg(
+            fd,
+            hdrs.as_mut_ptr(),
+            hdrs.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return match err.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ => Err(err),
+        };
+    }
+    for (len, hdr) in lens.iter_mut().zip(&hdrs[..n as usize]) {
+        *len = hdr.msg_len as usize;
+    }
+    Ok(n as usize)
+}

@@ -1,0 +1,214 @@
+//! `lbdns-load`: a saturating DNS load generator for benchmarks.
+//!
+//! It replays a dnsperf-style query file (`NAME TYPE` per line) over UDP
+//! from many source ports, keeps a window of queries outstanding, and
+//! batches with `sendmmsg`/`recvmmsg`, so that one client core can keep
+//! one server core fully busy (dnsperf cannot, on this machine). It stops
+//! after `--count` queries or `--seconds`, then reports QPS, latency
+//! percentiles and lost queries. Only loopback addresses are accepted as
+//! targets.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use lbdns::io::sys::mmsg::{recv_waiting, send_connected};
+
+#[derive(Parser)]
+#[command(name = "lbdns-load", about = "Saturating UDP DNS load generator (loopback only)")]
+struct Args {
+    /// The server (a loopback address).
+    #[arg(long, short, default_value = "127.0.0.1:53")]
+    server: SocketAddr,
+    /// Queries to replay: `NAME TYPE` per line (dnsperf format).
+    #[arg(long, short = 'd')]
+    queries: PathBuf,
+    /// Stop after this many seconds.
+    #[arg(long, default_value = "10")]
+    seconds: f64,
+    /// Stop after this many queries (0: no limit).
+    #[arg(long, default_value = "0")]
+    count: u64,
+    /// Queries outstanding at most.
+    #[arg(long, default_value = "512")]
+    window: usize,
+    /// Source sockets (ports), spread over the server's workers.
+    #[arg(long, default_value = "16")]
+    sockets: usize,
+    /// Datagrams per sendmmsg/recvmmsg.
+    #[arg(long, default_value = "32")]
+    batch: usize,
+}
+
+/// Latency histogram: 1 µs buckets up to 10 ms, then one overflow bucket.
+struct Histogram {
+    buckets: Vec<u64>,
+    max_us: u64,
+}
+
+impl Histogram {
+    fn record(&mut self, us: u64) {
+        let i = (us as usize).min(self.buckets.len() - 1);
+        self.buckets[i] += 1;
+        self.max_us = self.max_us.max(us);
+    }
+
+    fn percentile(&self, p: f64) -> u64 {
+        let total: u64 = self.buckets.iter().sum();
+        let want = (total as f64 * p).ceil() as u64;
+        let mut seen = 0;
+        for (us, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= want && n > 0 {
+                return us as u64;
+            }
+        }
+        self.max_us
+    }
+}
+
+fn build_query(name: &str, qtype: &str) -> Option<Vec<u8>> {
+    let name = domain::base::name::Name::<Vec<u8>>::from_str(name).ok()?;
+    let qtype = domain::base::iana::Rtype::from_str(qtype).ok()?;
+    let mut q = vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    q.extend_from_slice(name.as_slice());
+    q.extend_from_slice(&qtype.to_int().to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
+    Some(q)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if !args.server.ip().is_loopback() {
+        eprintln!("lbdns-load: only loopback servers may be targeted, not {}", args.server);
+        return ExitCode::from(2);
+    }
+    let text = match std::fs::read_to_string(&args.queries) {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("lbdns-load: {}: {err}", args.queries.display());
+            return ExitCode::from(2);
+        }
+    };
+    let queries: Vec<Vec<u8>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            build_query(w.next()?, w.next().unwrap_or("A"))
+        })
+        .collect();
+    if queries.is_empty() {
+        eprintln!("lbdns-load: no queries in {}", args.queries.display());
+        return ExitCode::from(2);
+    }
+    let bind = if args.server.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let sockets: Vec<UdpSocket> = (0..args.sockets.max(1))
+        .map(|_| {
+            let s = UdpSocket::bind(bind).expect("bind a loopback socket");
+            s.connect(args.server).expect("connect to the server");
+            s.set_nonblocking(true).expect("non-blocking");
+            s
+        })
+        .collect();
+    // Per socket: the send time of each of 65536 IDs (0: none outstanding).
+    let mut sent_at: Vec<Vec<u64>> = vec![vec![0; 65536]; sockets.len()];
+    let mut next_id = vec![0u16; sockets.len()];
+    let mut histogram = Histogram {
+        buckets: vec![0; 10_001],
+        max_us: 0,
+    };
+    let batch = args.batch.clamp(1, 1024);
+    let mut bufs = vec![[0u8; 512]; batch];
+    let mut lens = vec![0usize; batch];
+    let mut packets: Vec<Vec<u8>> = (0..batch).map(|_| Vec::with_capacity(512)).collect();
+    let (mut sent, mut received, mut outstanding) = (0u64, 0u64, 0usize);
+    let mut cursor = 0usize;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(args.seconds);
+    let elapsed_us = |t: Instant| t.duration_since(start).as_micros() as u64 + 1;
+    let mut sending = true;
+    let mut last_reply = Instant::now();
+    loop {
+        let now = Instant::now();
+        if sending && (now >= deadline || (args.count > 0 && sent >= args.count)) {
+            sending = false;
+        }
+        for (s, socket) in sockets.iter().enumerate() {
+            // Fill the window.
+            if sending {
+                let room = args.window.saturating_sub(outstanding).min(batch);
+                let room = if args.count > 0 {
+                    room.min((args.count - sent) as usize)
+                } else {
+                    room
+                };
+                if room > 0 {
+                    let stamp = elapsed_us(Instant::now());
+                    for packet in packets.iter_mut().take(room) {
+                        packet.clear();
+                        packet.extend_from_slice(&queries[cursor % queries.len()]);
+                        cursor += 1;
+                        let id = next_id[s];
+                        next_id[s] = id.wrapping_add(1);
+                        packet[..2].copy_from_slice(&id.to_be_bytes());
+                        sent_at[s][usize::from(id)] = stamp;
+                    }
+                    let refs: Vec<&[u8]> = packets[..room].iter().map(|p| &p[..]).collect();
+                    let n = send_connected(socket.as_raw_fd(), &refs).unwrap_or(0);
+                    // Unsent ones are not outstanding.
+                    for packet in &packets[n..room] {
+                        let id = u16::from_be_bytes([packet[0], packet[1]]);
+                        sent_at[s][usize::from(id)] = 0;
+                    }
+                    sent += n as u64;
+                    outstanding += n;
+                }
+            }
+            // Collect replies.
+            let n = recv_waiting(socket.as_raw_fd(), &mut bufs, &mut lens).unwrap_or(0);
+            if n > 0 {
+                let now_us = elapsed_us(Instant::now());
+                last_reply = Instant::now();
+                for (buf, &len) in bufs[..n].iter().zip(&lens[..n]) {
+                    if len < 12 {
+                        continue;
+                    }
+                    let id = usize::from(u16::from_be_bytes([buf[0], buf[1]]));
+                    let at = std::mem::replace(&mut sent_at[s][id], 0);
+                    if at > 0 {
+                        histogram.record(now_us.saturating_sub(at));
+                        received += 1;
+                        outstanding = outstanding.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        if !sending && (outstanding == 0 || last_reply.elapsed() > Duration::from_secs(1)) {
+            break;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64().min(args.seconds.max(0.001));
+    let lost = sent - received;
+    println!("server:   {}", args.server);
+    println!("sent:     {sent}");
+    println!("answered: {received}");
+    println!("lost:     {lost} ({:.3} %)", 100.0 * lost as f64 / sent.max(1) as f64);
+    println!("qps:      {:.0}", received as f64 / elapsed);
+    println!(
+        "latency:  p50 {} us, p90 {} us, p99 {} us, max {} us",
+        histogram.percentile(0.50),
+        histogram.percentile(0.90),
+        histogram.percentile(0.99),
+        histogram.max_us
+    );
+    ExitCode::SUCCESS
+}
