@@ -12,6 +12,7 @@
 #   rate       dnsperf at a fixed offered rate (--rate, default 150000)
 #   saturated  lbdns-load (sendmmsg, 16 source ports, 512 outstanding),
 #              which can keep one server core busy; dnsperf cannot here
+#              (its avg_ms column is the median latency)
 # Rounds are interleaved (each round runs every mode on every server) and
 # each figure is the median over the rounds. Per run: QPS, average latency,
 # lost queries, server CPU % and server CPU microseconds per answer
@@ -73,7 +74,21 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks of a process and all its descendants (NSD serves from a child).
+cpu_ticks() {
+  local total=0 p
+  for p in $1 $(descendants "$1"); do
+    [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+descendants() {
+  local child
+  for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    echo "$child"
+    descendants "$child"
+  done
+}
 
 wait_answer() { # port
   for _ in $(seq 1 100); do
