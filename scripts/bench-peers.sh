@@ -78,7 +78,8 @@ ticks=$(getconf CLK_TCK)
 cpu_ticks() {
   local total=0 p
   for p in $1 $(descendants "$1"); do
-    [ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    # Fields after the command name, which may hold spaces ("nsd: main").
+    [ -r "/proc/$p/stat" ] && total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
   done
   echo "$total"
 }
