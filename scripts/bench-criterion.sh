@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r)"
-cargo bench --bench answer --bench select -- "$@"
+cargo bench --bench answer --bench select --bench stages -- "$@"
 echo "HTML report: target/criterion/report/index.html"

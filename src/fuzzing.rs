@@ -68,7 +68,10 @@ fn let_scanner_panics_unwind() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !info.location().is_some_and(|l| l.file().contains("zonefile/inplace.rs")) {
+            if !info
+                .location()
+                .is_some_and(|l| l.file().contains("zonefile/inplace.rs"))
+            {
                 previous(info);
             }
         }));
