@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# bench-load.sh: how long lbdns takes to load a large zone, and how much
-# memory it then holds.
+# bench-load.sh: how long a server takes to load a large zone, and how much
+# memory it then holds: lbdns, and with --peers Knot DNS and NSD too.
 #
-# Usage: scripts/bench-load.sh [--records N] [--rounds R]
+# Usage: scripts/bench-load.sh [--records N] [--rounds R] [--peers]
 #
 # Generates a zone of N records (default 1,000,000) with scripts/gen-zone.py
-# under target/bench-zone/, starts the release binary on it R times
-# (default 3) on a loopback port, and reports per round and as medians:
-#   load_s  time from process start until it serves (it logs "serving")
-#   rss_mb  resident memory 2 s after it serves (VmRSS)
-#   hwm_mb  peak resident memory during the load (VmHWM)
-# Each round also checks that a name from the zone is answered.
+# under target/bench-zone/, starts each server on it R times (default 3) on
+# a loopback port, and reports per round and as medians:
+#   load_s  time from process start until a name from the zone is answered
+#   rss_mb  resident memory 2 s later (VmRSS over the process tree)
+#   hwm_mb  peak resident memory (VmHWM, largest process of the tree)
+# --peers installs knot and nsd with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 records=1000000
 rounds=3
+peers=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --records) records=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --peers) peers=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -29,6 +31,15 @@ bin=${LBDNS:-target/release/lbdns}
 if [ -z "${LBDNS:-}" ]; then
   cargo build --release --quiet
 fi
+if [ "$peers" = 1 ] && { ! command -v knotd >/dev/null || ! command -v nsd >/dev/null; }; then
+  export PATH="$PATH:/usr/sbin"
+  if ! command -v knotd >/dev/null || ! command -v nsd >/dev/null; then
+    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q knot nsd >&2
+  fi
+fi
+export PATH="$PATH:/usr/sbin"
 dir=target/bench-zone
 zone=$dir/big-$records.zone
 mkdir -p "$dir"
@@ -36,47 +47,124 @@ if [ ! -s "$zone" ]; then
   python3 scripts/gen-zone.py --records "$records" --origin big.test. > "$zone.tmp"
   mv "$zone.tmp" "$zone"
 fi
+tmp=$(mktemp -d)
+trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+descendants() { local c; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do echo "$c"; descendants "$c"; done; }
+# sum (field) over the process tree: VmRSS, or max for VmHWM.
+tree_kb() {
+  local field=$1 pid=$2 p v total=0 max=0
+  for p in $pid $(descendants "$pid"); do
+    v=$(awk -v f="$field:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    v=${v:-0}
+    total=$((total + v)); [ "$v" -gt "$max" ] && max=$v
+  done
+  if [ "$field" = VmHWM ]; then echo "$max"; else echo "$total"; fi
+}
+
+# answered PORT: is h500.big.test. A answered with NOERROR?
+answered() {
+  python3 - "$1" <<'PY'
+import socket, sys
+q = bytes.fromhex("abcd00000001000000000000") + b"\x04h500\x03big\x04test\x00" + b"\x00\x01\x00\x01"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2)
+try:
+    s.sendto(q, ("127.0.0.1", int(sys.argv[1])))
+    r = s.recv(512)
+    sys.exit(0 if r[:2] == b"\xab\xcd" and r[3] & 0x0F == 0 and r[7] >= 1 else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+
+# measure NAME PORT CMD...: prints "load_s rss_mb hwm_mb"
+measure() {
+  local name=$1 port=$2; shift 2
+  local start end pid
+  start=$(date +%s.%N)
+  "$@" >/dev/null 2>"$tmp/$name.log" &
+  pid=$!
+  for _ in $(seq 1 3000); do
+    answered "$port" && break
+    kill -0 "$pid" 2>/dev/null || { cat "$tmp/$name.log" >&2; echo "$name exited" >&2; return 1; }
+    sleep 0.05
+  done
+  end=$(date +%s.%N)
+  answered "$port" || { kill "$pid"; echo "$name never answered" >&2; return 1; }
+  sleep 2
+  local rss hwm
+  rss=$(tree_kb VmRSS "$pid"); hwm=$(tree_kb VmHWM "$pid")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  pkill -f "$tmp" 2>/dev/null || true
+  printf '%.2f %d %d\n' "$(echo "$end - $start" | bc -l)" "$((rss / 1024))" "$((hwm / 1024))"
+}
+
+knot_conf() {
+  mkdir -p "$tmp/knot"
+  cat >"$tmp/knot/knot.conf" <<KNOT
+server:
+    rundir: "$tmp/knot"
+    user: root:root
+    listen: 127.0.0.1@5461
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "$tmp/knot"
+template:
+  - id: default
+    storage: "$tmp/knot"
+    semantic-checks: off
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: big.test.
+    file: "$PWD/$zone"
+KNOT
+}
+
+nsd_conf() {
+  mkdir -p "$tmp/nsd"
+  cat >"$tmp/nsd/nsd.conf" <<NSD
+server:
+    server-count: 1
+    ip-address: 127.0.0.1@5462
+    username: ""
+    zonesdir: "$tmp/nsd"
+    database: ""
+    pidfile: "$tmp/nsd/nsd.pid"
+    xfrdfile: "$tmp/nsd/xfrd.state"
+    zonelistfile: "$tmp/nsd/zone.list"
+    verbosity: 0
+remote-control:
+    control-enable: no
+zone:
+    name: big.test.
+    zonefile: "$PWD/$zone"
+NSD
+}
 
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "zone: $zone ($records records, $(du -m "$zone" | cut -f1) MB)"
-printf '%-6s %8s %8s %8s\n' round load_s rss_mb hwm_mb
-results=()
+servers=(lbdns)
+[ "$peers" = 1 ] && servers+=(knot nsd)
+printf '%-7s %-6s %8s %8s %8s\n' server round load_s rss_mb hwm_mb
+declare -A results
 for round in $(seq 1 "$rounds"); do
-  log=$(mktemp)
-  start=$(date +%s.%N)
-  "$bin" serve --listen 127.0.0.1:0 --zone "big.test.=$zone" --log-level info >/dev/null 2>"$log" &
-  pid=$!
-  addr=
-  for _ in $(seq 1 600); do
-    if addr=$(grep -o 'serving udp+tcp on [0-9.:]*' "$log" | awk '{print $4}') && [ -n "$addr" ]; then
-      break
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      cat "$log" >&2; echo "lbdns exited" >&2; exit 1
-    fi
-    sleep 0.01
+  for name in "${servers[@]}"; do
+    case "$name" in
+      lbdns) line=$(measure lbdns 5460 "$bin" serve --workers 1 --listen 127.0.0.1:5460 --zone "big.test.=$zone" --log-level warn) ;;
+      knot) knot_conf; line=$(measure knot 5461 knotd -c "$tmp/knot/knot.conf") ;;
+      nsd) nsd_conf; line=$(measure nsd 5462 nsd -d -c "$tmp/nsd/nsd.conf") ;;
+    esac
+    printf '%-7s %-6s %8s %8s %8s\n' "$name" "$round" $line
+    results[$name]+="$line"$'\n'
   done
-  end=$(date +%s.%N)
-  [ -n "$addr" ] || { kill "$pid"; cat "$log" >&2; echo "lbdns did not start" >&2; exit 1; }
-  sleep 2
-  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-  # One query for a name from the middle of the zone (loopback only).
-  python3 - "$addr" <<'PY'
-import socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-q = bytes.fromhex("abcd00000001000000000000") + b"\x04h500\x03big\x04test\x00" + b"\x00\x01\x00\x01"
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
-s.sendto(q, (host, int(port)))
-r = s.recv(512)
-assert r[:2] == b"\xab\xcd" and r[3] & 0x0F == 0 and r[7] >= 1, "h500.big.test. not answered"
-PY
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  rm -f "$log"
-  load=$(echo "$end - $start" | bc -l)
-  line=$(printf '%-6s %8.2f %8.0f %8.0f' "$round" "$load" "$((rss / 1024))" "$((hwm / 1024))")
-  echo "$line"
-  results+=("$line")
 done
-median() { printf '%s\n' "${results[@]}" | awk -v c="$1" '{print $c}' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-printf '%-6s %8.2f %8.0f %8.0f\n' median "$(median 2)" "$(median 3)" "$(median 4)"
+for name in "${servers[@]}"; do
+  median() { printf '%s' "${results[$name]}" | awk -v c="$1" 'NF {print $c}' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+  printf '%-7s %-6s %8s %8s %8s\n' "$name" median "$(median 1)" "$(median 2)" "$(median 3)"
+done
