@@ -19,6 +19,8 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 seeds=tests/data/fuzz/$target
 corpus=fuzz/corpus/$target
 mkdir -p "$corpus" "fuzz/artifacts/$target"
+marker=$(mktemp)
+trap 'rm -f "$marker"' EXIT
 cd fuzz
 status=0
 cargo fuzz run -s none "$target" "corpus/$target" "../$seeds" -- \
@@ -26,7 +28,8 @@ cargo fuzz run -s none "$target" "corpus/$target" "../$seeds" -- \
 cd ..
 found=0
 for crash in fuzz/artifacts/"$target"/crash-* fuzz/artifacts/"$target"/timeout-* fuzz/artifacts/"$target"/oom-*; do
-  [ -e "$crash" ] || continue
+  # Only what this run found.
+  [ -e "$crash" ] && [ "$crash" -nt "$marker" ] || continue
   found=1
   base=$(basename "$crash")
   (cd fuzz && cargo fuzz tmin -s none "$target" "artifacts/$target/$base" -- -runs=2000) >/dev/null 2>&1 || true
