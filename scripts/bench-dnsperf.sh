@@ -22,6 +22,8 @@
 # Only 127.0.0.1 is ever queried.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-peers.sh
+. scripts/lib-peers.sh
 
 ios=mmsg,uring
 seconds=10
@@ -102,30 +104,9 @@ start_lbdns() { # io port
 }
 
 start_knot() { # port
-  mkdir -p "$tmp/knot"
-  cp "$zone" "$tmp/knot/example.com.zone"
-  cat >"$tmp/knot/knot.conf" <<KNOT
-server:
-    rundir: "$tmp/knot"
-    user: root:root
-    listen: 127.0.0.1@$1
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: "$tmp/knot"
-template:
-  - id: default
-    storage: "$tmp/knot"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: example.com.
-KNOT
-  taskset -c 0 knotd -c "$tmp/knot/knot.conf" >/dev/null 2>"$tmp/knot.log" &
+  cp "$zone" "$tmp/example.com.zone"
+  conf=$(knot_conf "$tmp/knot" "$1" example.com. "$tmp/example.com.zone")
+  taskset -c 0 knotd -c "$conf" >/dev/null 2>"$tmp/knot.log" &
   last_pid=$!
   pids+=("$last_pid")
 }

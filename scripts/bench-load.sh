@@ -13,6 +13,8 @@
 # --peers installs knot and nsd with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-peers.sh
+. scripts/lib-peers.sh
 
 records=1000000
 rounds=3
@@ -99,54 +101,6 @@ measure() {
   printf '%.2f %d %d\n' "$(echo "$end - $start" | bc -l)" "$((rss / 1024))" "$((hwm / 1024))"
 }
 
-knot_conf() {
-  mkdir -p "$tmp/knot"
-  cat >"$tmp/knot/knot.conf" <<KNOT
-server:
-    rundir: "$tmp/knot"
-    user: root:root
-    listen: 127.0.0.1@5461
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: "$tmp/knot"
-template:
-  - id: default
-    storage: "$tmp/knot"
-    semantic-checks: off
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: big.test.
-    file: "$PWD/$zone"
-KNOT
-}
-
-nsd_conf() {
-  mkdir -p "$tmp/nsd"
-  cat >"$tmp/nsd/nsd.conf" <<NSD
-server:
-    server-count: 1
-    ip-address: 127.0.0.1@5462
-    username: ""
-    zonesdir: "$tmp/nsd"
-    database: ""
-    pidfile: "$tmp/nsd/nsd.pid"
-    xfrdfile: "$tmp/nsd/xfrd.state"
-    zonelistfile: "$tmp/nsd/zone.list"
-    verbosity: 0
-remote-control:
-    control-enable: no
-zone:
-    name: big.test.
-    zonefile: "$PWD/$zone"
-NSD
-}
-
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "zone: $zone ($records records, $(du -m "$zone" | cut -f1) MB)"
 servers=(lbdns)
@@ -157,8 +111,8 @@ for round in $(seq 1 "$rounds"); do
   for name in "${servers[@]}"; do
     case "$name" in
       lbdns) line=$(measure lbdns 5460 "$bin" serve --workers 1 --listen 127.0.0.1:5460 --zone "big.test.=$zone" --log-level warn) ;;
-      knot) knot_conf; line=$(measure knot 5461 knotd -c "$tmp/knot/knot.conf") ;;
-      nsd) nsd_conf; line=$(measure nsd 5462 nsd -d -c "$tmp/nsd/nsd.conf") ;;
+      knot) conf=$(knot_conf "$tmp/knot" 5461 big.test. "$PWD/$zone"); line=$(measure knot 5461 knotd -c "$conf") ;;
+      nsd) conf=$(nsd_conf "$tmp/nsd" 5462 big.test. "$PWD/$zone"); line=$(measure nsd 5462 nsd -d -c "$conf") ;;
     esac
     printf '%-7s %-6s %8s %8s %8s\n' "$name" "$round" $line
     results[$name]+="$line"$'\n'

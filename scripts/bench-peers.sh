@@ -28,6 +28,8 @@
 # with apt-get when missing. Only 127.0.0.1 is ever sent queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-peers.sh
+. scripts/lib-peers.sh
 
 rounds=3
 seconds=10
@@ -109,51 +111,11 @@ start() {
     echo)
       taskset -c 0 target/release/udp-echo --listen "127.0.0.1:$port" >/dev/null 2>"$tmp/echo.log" & ;;
     knot)
-      mkdir -p "$tmp/knot"; cp "$zone" "$tmp/knot/example.com.zone"
-      cat >"$tmp/knot/knot.conf" <<KNOT
-server:
-    rundir: "$tmp/knot"
-    user: root:root
-    listen: 127.0.0.1@$port
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: "$tmp/knot"
-template:
-  - id: default
-    storage: "$tmp/knot"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-  - domain: example.com.
-KNOT
-      taskset -c 0 knotd -c "$tmp/knot/knot.conf" >/dev/null 2>"$tmp/knot.log" & ;;
+      conf=$(knot_conf "$tmp/knot" "$port" example.com. "$PWD/$zone")
+      taskset -c 0 knotd -c "$conf" >/dev/null 2>"$tmp/knot.log" & ;;
     nsd)
-      mkdir -p "$tmp/nsd"; cp "$zone" "$tmp/nsd/example.com.zone"
-      cat >"$tmp/nsd/nsd.conf" <<NSD
-server:
-    server-count: 1
-    ip-address: 127.0.0.1@$port
-    username: ""
-    zonesdir: "$tmp/nsd"
-    database: ""
-    pidfile: "$tmp/nsd/nsd.pid"
-    xfrdfile: "$tmp/nsd/xfrd.state"
-    zonelistfile: "$tmp/nsd/zone.list"
-    minimal-responses: yes
-    rrl-ratelimit: 0
-    verbosity: 0
-remote-control:
-    control-enable: no
-zone:
-    name: example.com.
-    zonefile: example.com.zone
-NSD
-      taskset -c 0 nsd -d -c "$tmp/nsd/nsd.conf" >/dev/null 2>"$tmp/nsd.log" & ;;
+      conf=$(nsd_conf "$tmp/nsd" "$port" example.com. "$PWD/$zone")
+      taskset -c 0 nsd -d -c "$conf" >/dev/null 2>"$tmp/nsd.log" & ;;
     gdnsd)
       mkdir -p "$tmp/gdnsd/zones"; cp "$zone" "$tmp/gdnsd/zones/example.com"
       cat >"$tmp/gdnsd/config" <<GDNSD
