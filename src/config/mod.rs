@@ -536,27 +536,14 @@ fn parse_text(path: &Path, src: &str, config: &mut Config, diags: &mut Diagnosti
     let limits = config.limits;
     for pool in raw.pool {
         if let Some(pool) = pool.validate(&at, diags) {
-            if pool.names.len() > limits.pool_names {
+            let counts = [
+                ("names", pool.names.len(), limits.pool_names, "pool_names"),
+                ("members", pool.members.len(), limits.pool_members, "pool_members"),
+            ];
+            if let Some((what, n, max, key)) = counts.into_iter().find(|&(_, n, max, _)| n > max) {
                 diags.error(
                     pool.loc.clone(),
-                    format!(
-                        "pool {} has {} names, over limits.pool_names ({})",
-                        pool.name,
-                        pool.names.len(),
-                        limits.pool_names
-                    ),
-                );
-                continue;
-            }
-            if pool.members.len() > limits.pool_members {
-                diags.error(
-                    pool.loc.clone(),
-                    format!(
-                        "pool {} has {} members, over limits.pool_members ({})",
-                        pool.name,
-                        pool.members.len(),
-                        limits.pool_members
-                    ),
+                    format!("pool {} has {n} {what}, over limits.{key} ({max})", pool.name),
                 );
                 continue;
             }

@@ -293,16 +293,11 @@ impl Monitor {
 
     /// Which members are up now: the admin override, else the check.
     pub fn effective(&self) -> Vec<Vec<bool>> {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.pools
-            .pools
-            .iter()
-            .enumerate()
-            .map(|(p, pool)| {
-                pool.members
-                    .iter()
-                    .enumerate()
-                    .map(|(m, member)| state.admin.get(&member.addr).copied().unwrap_or(state.checked[p][m].up))
+        self.report()
+            .into_iter()
+            .map(|pool| {
+                pool.into_iter()
+                    .map(|(tracker, admin)| admin.unwrap_or(tracker.up))
                     .collect()
             })
             .collect()

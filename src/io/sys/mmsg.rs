@@ -205,6 +205,20 @@ impl Batch {
     }
 }
 
+/// One message header per iovec, no addresses or control data (for
+/// connected sockets).
+fn headers_for(iovs: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
+    iovs.iter_mut()
+        .map(|iov| {
+            // SAFETY: an all-zero mmsghdr is valid (null pointers, zero lengths).
+            let mut hdr: libc::mmsghdr = unsafe { zeroed() };
+            hdr.msg_hdr.msg_iov = iov;
+            hdr.msg_hdr.msg_iovlen = 1;
+            hdr
+        })
+        .collect()
+}
+
 /// Sends each of `packets` on the connected socket `fd` with one
 /// `sendmmsg` call (or a few, if the kernel takes fewer); returns how many
 /// went out before the socket buffer filled.
@@ -216,12 +230,7 @@ pub fn send_connected(fd: RawFd, packets: &[&[u8]]) -> io::Result<usize> {
             iov_len: p.len(),
         })
         .collect();
-    // SAFETY: an all-zero mmsghdr is valid (null pointers, zero lengths).
-    let mut hdrs: Vec<libc::mmsghdr> = (0..packets.len()).map(|_| unsafe { zeroed() }).collect();
-    for (hdr, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
-        hdr.msg_hdr.msg_iov = iov;
-        hdr.msg_hdr.msg_iovlen = 1;
-    }
+    let mut hdrs = headers_for(&mut iovs);
     let mut sent = 0;
     while sent < hdrs.len() {
         // SAFETY: headers `sent..` point at `iovs`, which point at the
@@ -257,12 +266,7 @@ pub fn recv_waiting(fd: RawFd, bufs: &mut [[u8; 512]], lens: &mut [usize]) -> io
             iov_len: b.len(),
         })
         .collect();
-    // SAFETY: an all-zero mmsghdr is valid (null pointers, zero lengths).
-    let mut hdrs: Vec<libc::mmsghdr> = (0..bufs.len()).map(|_| unsafe { zeroed() }).collect();
-    for (hdr, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
-        hdr.msg_hdr.msg_iov = iov;
-        hdr.msg_hdr.msg_iovlen = 1;
-    }
+    let mut hdrs = headers_for(&mut iovs);
     // SAFETY: every header points at one of `bufs` with its true length.
     let n = unsafe {
         libc::recvmmsg(
