@@ -66,10 +66,9 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                 );
                 continue;
             };
-            if let Some(node) = zones[z].nodes.get(&key[..]) {
+            if let Some(node) = zones[z].get(&key) {
                 for set in node
-                    .rrsets
-                    .iter()
+                    .rrsets()
                     .filter(|r| r.rtype == A || r.rtype == AAAA || r.rtype == CNAME)
                 {
                     diags.error(
@@ -152,7 +151,7 @@ enum Place {
 
 #[derive(Clone, Copy)]
 struct NameInfo<'z> {
-    node: Option<&'z zone::Node>,
+    node: Option<zone::Node<'z>>,
     place: Place,
 }
 
@@ -169,7 +168,7 @@ struct View<'z> {
     /// Names answered (A/AAAA) from pools, and their pool.
     pools: &'z AHashMap<Box<[u8]>, u32>,
     apex_owner: &'z [u8],
-    soa: &'z RRset,
+    soa: RRset<'z>,
 }
 
 impl<'z> View<'z> {
@@ -182,29 +181,29 @@ impl<'z> View<'z> {
         let apex = zone.apex().expect("checked zones have an apex");
         let soa = apex.rrset(SOA).expect("checked zones have an SOA");
         let mut ents: AHashSet<Box<[u8]>> = AHashSet::new();
-        // Cuts, and hosted zones below this one: where places change.
-        let mut marks: AHashMap<&[u8], Place> = AHashMap::new();
-        let owners = zone
-            .nodes
-            .keys()
-            .chain(pools.keys().filter(|k| !zone.nodes.contains_key(&k[..])));
-        for key in owners {
-            // Empty non-terminals: every ancestor up to the apex exists.
+        // Empty non-terminals: every ancestor of a name up to the apex
+        // exists.
+        let mut add_ents = |key: &[u8]| {
             let mut anc = name::parent(key);
             while let Some(a) = anc {
-                if a.len() <= zone.origin.len()
-                    || zone.nodes.contains_key(a)
-                    || ents.contains(a)
-                    || pools.contains_key(a)
-                {
+                if a.len() <= zone.origin.len() || zone.contains(a) || ents.contains(a) || pools.contains_key(a) {
                     break;
                 }
                 ents.insert(a.into());
                 anc = name::parent(a);
             }
-            if **key != *zone.origin && zone.nodes.get(key).is_some_and(|n| n.rrset(NS).is_some()) {
+        };
+        // Cuts, and hosted zones below this one: where places change.
+        let mut marks: AHashMap<&[u8], Place> = AHashMap::new();
+        for node in zone.nodes() {
+            let key = node.key();
+            add_ents(key);
+            if *key != *zone.origin && node.rrset(NS).is_some() {
                 marks.insert(key, Place::Delegation);
             }
+        }
+        for key in pools.keys().filter(|k| !zone.contains(k)) {
+            add_ents(key);
         }
         for (origin, _) in origins.iter() {
             if origin.len() > zone.origin.len() && name::is_within(origin, &zone.origin) {
@@ -214,11 +213,10 @@ impl<'z> View<'z> {
         let mut places = AHashMap::new();
         if !marks.is_empty() {
             let all = zone
-                .nodes
-                .keys()
-                .map(|k| &k[..])
+                .nodes()
+                .map(|n| n.key())
                 .chain(ents.iter().map(|k| &k[..]))
-                .chain(pools.keys().map(|k| &k[..]).filter(|k| !zone.nodes.contains_key(*k)));
+                .chain(pools.keys().map(|k| &k[..]).filter(|k| !zone.contains(k)));
             for key in all {
                 // The highest cut or child at or above the name decides.
                 let mut highest = None;
@@ -247,14 +245,14 @@ impl<'z> View<'z> {
             ents,
             places,
             pools,
-            apex_owner: &apex.owner,
+            apex_owner: apex.owner(),
             soa,
         }
     }
 
     /// How many names the zone has, empty non-terminals included.
     fn len(&self) -> usize {
-        self.zone.nodes.len() + self.ents.len() + self.pools.len()
+        self.zone.len() + self.ents.len() + self.pools.len()
     }
 
     /// The pool answering A/AAAA at `key`, if any.
@@ -264,7 +262,7 @@ impl<'z> View<'z> {
 
     /// What the zone has at `key`, if the name exists.
     fn get(&self, key: &[u8]) -> Option<NameInfo<'z>> {
-        let node = match self.zone.nodes.get(key) {
+        let node = match self.zone.get(key) {
             Some(node) => Some(node),
             None if self.ents.contains(key) || self.pools.contains_key(key) => None,
             None => return None,
@@ -277,14 +275,13 @@ impl<'z> View<'z> {
     fn names(&self) -> impl Iterator<Item = (&[u8], NameInfo<'z>)> + '_ {
         let place = |key: &[u8]| self.places.get(key).copied().unwrap_or(Place::Authoritative);
         let zone: &'z Zone = self.zone;
-        zone.nodes
-            .iter()
-            .map(move |(k, n)| {
+        zone.nodes()
+            .map(move |n| {
                 (
-                    &k[..],
+                    n.key(),
                     NameInfo {
                         node: Some(n),
-                        place: place(k),
+                        place: place(n.key()),
                     },
                 )
             })
@@ -297,25 +294,20 @@ impl<'z> View<'z> {
                     },
                 )
             }))
-            .chain(
-                self.pools
-                    .keys()
-                    .filter(|k| !zone.nodes.contains_key(&k[..]))
-                    .map(move |k| {
-                        (
-                            &k[..],
-                            NameInfo {
-                                node: None,
-                                place: place(k),
-                            },
-                        )
-                    }),
-            )
+            .chain(self.pools.keys().filter(|k| !zone.contains(k)).map(move |k| {
+                (
+                    &k[..],
+                    NameInfo {
+                        node: None,
+                        place: place(k),
+                    },
+                )
+            }))
     }
 
     /// The negative TTL: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
     fn negative_ttl(&self) -> u32 {
-        let rdata = &self.soa.rdatas[0];
+        let rdata = self.soa.rdatas().first();
         let minimum = rdata
             .len()
             .checked_sub(4)
@@ -363,7 +355,7 @@ impl<'z> View<'z> {
     /// `key` as stored in the zone (for a borrow that outlives `key`).
     fn stored_key(&self, key: &[u8]) -> &'z [u8] {
         let zone: &'z Zone = self.zone;
-        zone.nodes.get_key_value(key).map_or(&[], |(k, _)| &k[..])
+        zone.get(key).map_or(&[], |n| n.key())
     }
 
     /// The cut above an occluded name.
@@ -379,13 +371,13 @@ impl<'z> View<'z> {
     }
 
     /// Address RRsets (A, AAAA) of `key` usable as additional data.
-    fn addresses(&self, key: &[u8]) -> Option<(&'z zone::Node, Vec<&'z RRset>)> {
+    fn addresses(&self, key: &[u8]) -> Option<(zone::Node<'z>, Vec<RRset<'z>>)> {
         let info = self.get(key)?;
         if matches!(info.place, Place::InChild) {
             return None;
         }
         let node = info.node?;
-        let sets: Vec<&RRset> = node.rrsets.iter().filter(|r| r.rtype == A || r.rtype == AAAA).collect();
+        let sets: Vec<RRset<'z>> = node.rrsets().filter(|r| r.rtype == A || r.rtype == AAAA).collect();
         (!sets.is_empty()).then_some((node, sets))
     }
 }
@@ -393,7 +385,7 @@ impl<'z> View<'z> {
 enum Lookup<'z> {
     /// The node (or matching wildcard node) answering for the name; `None`
     /// for an empty non-terminal.
-    Found(Option<&'z zone::Node>),
+    Found(Option<zone::Node<'z>>),
     Delegated(&'z [u8]),
     NxDomain,
     Outside,
@@ -413,7 +405,7 @@ struct Out {
 /// Additional address records for the names in NS, MX and SRV RRsets
 /// (RFC 1034 §4.3.2 step 6; RFC 2782). Below `cut`, they are glue and
 /// required (RFC 9471).
-fn additional(view: &View<'_>, b: &mut Builder, rrset: &RRset, cut: Option<&[u8]>) {
+fn additional(view: &View<'_>, b: &mut Builder, rrset: RRset<'_>, cut: Option<&[u8]>) {
     let at = match rrset.rtype {
         NS => 0,
         MX => 2,
@@ -421,7 +413,7 @@ fn additional(view: &View<'_>, b: &mut Builder, rrset: &RRset, cut: Option<&[u8]
         _ => return,
     };
     let mut wanted: Vec<(Vec<u8>, bool)> = Vec::new();
-    for rdata in &rrset.rdatas {
+    for rdata in rrset.rdatas().iter() {
         let Some(target) = rdata.get(at..) else { continue };
         let key = name::to_key(target);
         if !wanted.iter().any(|(k, _)| *k == key) {
@@ -436,10 +428,10 @@ fn additional(view: &View<'_>, b: &mut Builder, rrset: &RRset, cut: Option<&[u8]
             for set in sets {
                 b.rrset(
                     Section::Additional,
-                    Owner::Name(&node.owner),
+                    Owner::Name(node.owner()),
                     set.rtype,
                     set.ttl,
-                    &set.rdatas,
+                    set.rdatas().iter(),
                     required,
                 );
             }
@@ -449,14 +441,19 @@ fn additional(view: &View<'_>, b: &mut Builder, rrset: &RRset, cut: Option<&[u8]
 
 impl Out {
     /// Reserves room for a zone's nodes and answers, so that the arenas do
-    /// not grow (and copy) many times over a large zone.
+    /// not grow over a large zone: each growth copies an arena, and the
+    /// allocator holds the old block for a while. The room is generous:
+    /// what is reserved and never written costs address space, not memory.
     fn reserve(&mut self, view: &View<'_>) {
         let names = view.len();
+        let sets = view.zone.rrset_count() + 2 * view.pools.len();
+        let answers = 2 * sets + names / 2;
         self.a.nodes.reserve(names);
-        self.a.names.reserve(names * 16);
-        self.a.types.reserve(view.zone.record_count.min(names * 2));
-        self.a.answers.reserve(names + names / 4);
-        self.a.bodies.reserve(view.zone.record_count * 20);
+        self.a.names.reserve(names * 32);
+        self.a.types.reserve(2 * sets);
+        self.a.answers.reserve(answers);
+        self.a.cuts.reserve(answers);
+        self.a.bodies.reserve((view.zone.record_count + names) * 48);
     }
 
     /// Stores the finished template in the arenas; reports one that is too
@@ -549,7 +546,7 @@ impl Out {
             Owner::Name(view.apex_owner),
             SOA,
             view.negative_ttl(),
-            &view.soa.rdatas[..1],
+            view.soa.rdatas().iter().take(1),
             false,
         );
     }
@@ -560,7 +557,7 @@ impl Out {
         view: &View<'_>,
         qkey: &[u8],
         mode: Mode,
-        rrset: &RRset,
+        rrset: RRset<'_>,
         diags: &mut Diagnostics,
     ) -> Option<AnswerId> {
         self.b.reset(qkey, mode);
@@ -569,7 +566,7 @@ impl Out {
             Owner::Qname,
             rrset.rtype,
             rrset.ttl,
-            &rrset.rdatas,
+            rrset.rdatas().iter(),
             false,
         );
         additional(view, &mut self.b, rrset, None);
@@ -608,10 +605,10 @@ impl Out {
         let Some(ns) = node.rrset(NS) else { return false };
         self.b.rrset(
             Section::Authority,
-            Owner::Name(&node.owner),
+            Owner::Name(node.owner()),
             NS,
             ns.ttl,
-            &ns.rdatas,
+            ns.rdatas().iter(),
             false,
         );
         additional(view, &mut self.b, ns, Some(cut));
@@ -649,7 +646,7 @@ impl Out {
         &mut self,
         view: &View<'_>,
         key: &[u8],
-        node: Option<&zone::Node>,
+        node: Option<zone::Node<'_>>,
         nodata: AnswerId,
         diags: &mut Diagnostics,
     ) {
@@ -670,7 +667,7 @@ impl Out {
         &mut self,
         view: &View<'_>,
         key: &[u8],
-        node: Option<&zone::Node>,
+        node: Option<zone::Node<'_>>,
         nodata: AnswerId,
         diags: &mut Diagnostics,
     ) {
@@ -683,7 +680,7 @@ impl Out {
         let fallback = match node {
             Some(n) if n.rrset(CNAME).is_some() => self.cname_answers(view, key, mode, n, diags),
             Some(n) => {
-                for set in &n.rrsets {
+                for set in n.rrsets() {
                     if let Some(id) = self.single(view, key, mode, set, diags) {
                         self.a.types.push((set.rtype, id));
                     }
@@ -715,12 +712,12 @@ impl Out {
     /// Answers at a CNAME owner, pushed to `types`: the CNAME alone for
     /// QTYPE CNAME, the chain followed inside the zone plus the data at its
     /// end for the types found there. Returns the answer for other types.
-    fn cname_answers(
+    fn cname_answers<'z>(
         &mut self,
-        view: &View<'_>,
+        view: &View<'z>,
         key: &[u8],
         mode: Mode,
-        node: &zone::Node,
+        node: zone::Node<'z>,
         diags: &mut Diagnostics,
     ) -> Option<AnswerId> {
         let cname = node.rrset(CNAME).expect("caller checked");
@@ -728,12 +725,12 @@ impl Out {
             self.a.types.push((CNAME, id));
         }
         // Follow the chain: (owner, rrset) steps.
-        let mut steps: Vec<(Option<&[u8]>, &RRset)> = vec![(None, cname)];
+        let mut steps: Vec<(Option<&[u8]>, RRset<'z>)> = vec![(None, cname)];
         let mut visited: AHashSet<Vec<u8>> = AHashSet::new();
         visited.insert(key.to_vec());
         let end = loop {
             let (_, last) = steps[steps.len() - 1];
-            let target: &[u8] = &last.rdatas[0];
+            let target: &'z [u8] = last.rdatas().first();
             let target_key = name::to_key(target);
             if !visited.insert(target_key.clone()) || steps.len() >= MAX_CHAIN {
                 break End::Stop;
@@ -757,17 +754,17 @@ impl Out {
             b.reset(key, mode);
             for (owner, set) in &steps {
                 let owner = owner.map_or(Owner::Qname, Owner::Name);
-                b.rrset(Section::Answer, owner, CNAME, set.ttl, &set.rdatas, false);
+                b.rrset(Section::Answer, owner, CNAME, set.ttl, set.rdatas().iter(), false);
             }
         };
         match end {
-            End::Data(target, n) => self.chain_to(view, &chain, target, &n.rrsets, what, diags),
+            End::Data(target, n) => self.chain_to(view, &chain, target, n.rrsets(), what, diags),
             End::Pool(target, p, node) => {
                 let negative = self.chain_to(
                     view,
                     &chain,
                     target,
-                    node.map_or(&[][..], |n| &n.rrsets[..]),
+                    node.into_iter().flat_map(|n| n.rrsets()),
                     what,
                     diags,
                 );
@@ -807,12 +804,12 @@ impl Out {
 
     /// The chain, then each RRset at its end (pushed as types); returns
     /// the chain with the SOA, for the other types (NODATA).
-    fn chain_to(
+    fn chain_to<'z>(
         &mut self,
         view: &View<'_>,
         chain: &dyn Fn(&mut Builder),
         target: &[u8],
-        rrsets: &[RRset],
+        rrsets: impl Iterator<Item = RRset<'z>>,
         what: impl Fn() -> String + Copy,
         diags: &mut Diagnostics,
     ) -> Option<AnswerId> {
@@ -823,7 +820,7 @@ impl Out {
                 Owner::Name(target),
                 set.rtype,
                 set.ttl,
-                &set.rdatas,
+                set.rdatas().iter(),
                 false,
             );
             additional(view, &mut self.b, set, None);
@@ -882,13 +879,9 @@ impl Out {
                 self.a.nodes[p as usize].wildcard = i as u32;
             }
         }
-        self.a.names.shrink_to_fit();
-        self.a.types.shrink_to_fit();
-        self.a.bodies.shrink_to_fit();
-        self.a.fixups.shrink_to_fit();
-        self.a.cuts.shrink_to_fit();
-        self.a.answers.shrink_to_fit();
-        self.a.nodes.shrink_to_fit();
+        // No shrink_to_fit: it would copy each arena (and hold both copies
+        // for a while), while the room reserved past the end was never
+        // written and costs no memory.
         Index {
             table,
             hasher,
@@ -899,9 +892,9 @@ impl Out {
 
 /// How a CNAME chain ends.
 enum End<'a, 'z> {
-    Data(&'a [u8], &'z zone::Node),
+    Data(&'a [u8], zone::Node<'z>),
     /// A pool name, with the zone's other data there, if any.
-    Pool(&'a [u8], u32, Option<&'z zone::Node>),
+    Pool(&'a [u8], u32, Option<zone::Node<'z>>),
     NoData,
     NxDomain,
     Referral(&'z [u8]),

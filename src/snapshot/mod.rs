@@ -200,18 +200,18 @@ impl Index {
         &self.a.zones
     }
 
-    /// Bytes held by the index and its arenas (not counting allocator
-    /// overhead).
+    /// Bytes the index and its arenas use (not counting allocator overhead,
+    /// nor arena room reserved and never written, which is not resident).
     pub fn memory_bytes(&self) -> usize {
         use std::mem::size_of;
         self.table.capacity() * (size_of::<u32>() + 1)
-            + self.a.nodes.capacity() * size_of::<Node>()
-            + self.a.names.capacity()
-            + self.a.types.capacity() * size_of::<(u16, AnswerId)>()
-            + self.a.answers.capacity() * size_of::<Answer>()
-            + self.a.bodies.capacity()
-            + self.a.fixups.capacity() * size_of::<u16>()
-            + self.a.cuts.capacity() * size_of::<(u16, u16)>()
+            + self.a.nodes.len() * size_of::<Node>()
+            + self.a.names.len()
+            + self.a.types.len() * size_of::<(u16, AnswerId)>()
+            + self.a.answers.len() * size_of::<Answer>()
+            + self.a.bodies.len()
+            + self.a.fixups.len() * size_of::<u16>()
+            + self.a.cuts.len() * size_of::<(u16, u16)>()
     }
 
     /// Names in the index (owners, empty non-terminals and cuts).

@@ -149,13 +149,13 @@ impl Builder {
     /// Appends an RRset to `section` (sections must come in order).
     /// `required` matters in the additional section only: required records
     /// (in-bailiwick glue, RFC 9471) are never dropped to make room.
-    pub fn rrset(
+    pub fn rrset<'r>(
         &mut self,
         section: Section,
         owner: Owner<'_>,
         rtype: u16,
         ttl: u32,
-        rdatas: &[Box<[u8]>],
+        rdatas: impl ExactSizeIterator<Item = &'r [u8]>,
         required: bool,
     ) {
         debug_assert!(self.section.is_none_or(|s| section >= s), "sections out of order");
@@ -164,12 +164,13 @@ impl Builder {
             self.additional_start = Some(self.body.len());
         }
         let start = self.body.len();
+        let count = rdatas.len();
         for rdata in rdatas {
             self.record(owner, rtype, ttl, rdata);
         }
-        self.counts[section as usize] += rdatas.len() as u16;
+        self.counts[section as usize] += count as u16;
         if section == Section::Answer {
-            self.last_rrset = Some((start, rdatas.len(), rtype));
+            self.last_rrset = Some((start, count, rtype));
         }
         if section == Section::Additional {
             if required {
@@ -337,7 +338,14 @@ mod tests {
     fn owner_is_the_question_pointer() {
         let mut b = Builder::new(WWW, Mode::Exact);
         let rdatas: Vec<Box<[u8]>> = vec![Box::new([192, 0, 2, 1]), Box::new([192, 0, 2, 2])];
-        b.rrset(Section::Answer, Owner::Qname, 1, 300, &rdatas, false);
+        b.rrset(
+            Section::Answer,
+            Owner::Qname,
+            1,
+            300,
+            rdatas.iter().map(|r| &r[..]),
+            false,
+        );
         let r = b.finish().unwrap();
         assert_eq!(r.counts, [2, 0, 0]);
         assert_eq!(&r.body[..12], &[0xC0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4]);
@@ -351,7 +359,14 @@ mod tests {
         // "example.com." in the question at 12 + 4.
         let mut b = Builder::new(WWW, Mode::Suffix);
         let target: Box<[u8]> = b"\x03web\x07example\x03com\x00".to_vec().into();
-        b.rrset(Section::Answer, Owner::Name(WWW), 5, 60, &[target], false);
+        b.rrset(
+            Section::Answer,
+            Owner::Name(WWW),
+            5,
+            60,
+            [&target[..]].into_iter(),
+            false,
+        );
         let r = b.finish().unwrap();
         assert_eq!(&r.body[..2], &[0xC0, 12]);
         assert_eq!(&r.body[12..], b"\x03web\xC0\x10");

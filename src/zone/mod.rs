@@ -12,12 +12,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ahash::AHashMap;
 use bytes::Bytes;
 use domain::base::iana::{Class, Rtype};
 use domain::base::name::{Name, ToName};
 use domain::base::rdata::ComposeRecordData;
 use domain::zonefile::inplace::{Entry, Zonefile};
+use hashbrown::HashTable;
 
 use crate::diag::{Diagnostics, Loc};
 use crate::name;
@@ -61,48 +61,84 @@ pub struct RecordLoc {
     pub line: u32,
 }
 
-/// All records of one owner and type (RFC 2181 §5).
-#[derive(Clone, Debug)]
-pub struct RRset {
-    pub rtype: u16,
-    /// The RRset's TTL: the lowest of its records' (RFC 2181 §5.2).
-    pub ttl: u32,
-    /// Each record's RDATA in uncompressed wire form, in file order.
-    pub rdatas: Vec<Box<[u8]>>,
-    /// Where the first record was read.
-    pub loc: RecordLoc,
+/// "No item" in the loader's linked lists.
+const NIL: u32 = u32::MAX;
+
+/// A node as stored: its key and owner in [`Zone::names`], its RRsets a
+/// run of [`Zone::sets`].
+#[derive(Clone, Copy, Debug)]
+struct NodeRec {
+    key_at: u32,
+    /// Equal to `key_at` when the owner is already lower case.
+    owner_at: u32,
+    len: u8,
+    /// While loading: the first RRset of a linked list (or `NIL`).
+    sets_at: u32,
+    sets_len: u16,
 }
 
-/// The RRsets of one owner name.
-#[derive(Clone, Debug, Default)]
-pub struct Node {
-    /// The owner in wire form, with the letter case of its first record.
-    pub owner: Box<[u8]>,
-    /// RRsets ordered by type.
-    pub rrsets: Vec<RRset>,
+/// An RRset as stored: its RDATA a run of [`Zone::spans`].
+#[derive(Clone, Copy, Debug)]
+struct SetRec {
+    rtype: u16,
+    ttl: u32,
+    loc: RecordLoc,
+    spans_at: u32,
+    spans_len: u32,
 }
 
-impl Node {
-    /// The RRset of `rtype`, if the node has one.
-    pub fn rrset(&self, rtype: u16) -> Option<&RRset> {
-        self.rrsets.iter().find(|r| r.rtype == rtype)
-    }
-}
-
-/// A loaded and checked zone.
-#[derive(Clone, Debug)]
+/// A loaded and checked zone. Its records lie in a few flat arenas (names,
+/// RRsets, RDATA) instead of one allocation each, so that a million-record
+/// zone loads fast and takes little memory on its way to the snapshot.
 pub struct Zone {
     /// The origin (apex) as an index key: lower-cased wire form.
     pub origin: Box<[u8]>,
     /// The files read, the zone file first, then its includes.
     pub files: Vec<Arc<Path>>,
-    /// Owners (as keys) with their RRsets. Empty non-terminals are absent.
-    pub nodes: AHashMap<Box<[u8]>, Node>,
     /// How many records were loaded, duplicates removed.
     pub record_count: usize,
+    /// Node indexes by key. Empty non-terminals are absent.
+    table: HashTable<u32>,
+    hasher: ahash::RandomState,
+    /// Nodes in the order their owners first appear.
+    nodes: Vec<NodeRec>,
+    /// Keys and owners, back to back.
+    names: Vec<u8>,
+    /// RRsets, each node's together and ordered by type.
+    sets: Vec<SetRec>,
+    /// Each record's RDATA (start in `data`, length), each RRset's together
+    /// in file order.
+    spans: Vec<(u32, u16)>,
+    /// RDATA in uncompressed wire form.
+    data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Zone")
+            .field("origin", &name::to_text(&self.origin))
+            .field("names", &self.nodes.len())
+            .field("records", &self.record_count)
+            .finish()
+    }
 }
 
 impl Zone {
+    fn empty(origin: Box<[u8]>) -> Zone {
+        Zone {
+            origin,
+            files: Vec::new(),
+            record_count: 0,
+            table: HashTable::new(),
+            hasher: ahash::RandomState::new(),
+            nodes: Vec::new(),
+            names: Vec::new(),
+            sets: Vec::new(),
+            spans: Vec::new(),
+            data: Vec::new(),
+        }
+    }
+
     /// The place of a record, for messages.
     pub fn loc(&self, at: RecordLoc) -> Loc {
         Loc {
@@ -112,8 +148,152 @@ impl Zone {
     }
 
     /// The apex node (present in every zone that loaded without errors).
-    pub fn apex(&self) -> Option<&Node> {
-        self.nodes.get(&self.origin)
+    pub fn apex(&self) -> Option<Node<'_>> {
+        self.get(&self.origin)
+    }
+
+    /// Owner names with records.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// RRsets in the zone.
+    pub fn rrset_count(&self) -> usize {
+        self.sets.len()
+    }
+
+    /// Whether the zone has no records at all.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn key_of(&self, i: u32) -> &[u8] {
+        let n = &self.nodes[i as usize];
+        &self.names[n.key_at as usize..n.key_at as usize + usize::from(n.len)]
+    }
+
+    fn find(&self, key: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        self.table.find(hash, |&i| self.key_of(i) == key).copied()
+    }
+
+    /// The node of `key` (a lower-cased wire name), if it has records.
+    pub fn get(&self, key: &[u8]) -> Option<Node<'_>> {
+        self.find(key).map(|i| Node {
+            zone: self,
+            rec: &self.nodes[i as usize],
+        })
+    }
+
+    /// Whether `key` has records.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.find(key).is_some()
+    }
+
+    /// Every node, in the order its owner first appears in the files.
+    pub fn nodes(&self) -> impl ExactSizeIterator<Item = Node<'_>> + '_ {
+        self.nodes.iter().map(move |rec| Node { zone: self, rec })
+    }
+}
+
+/// The RRsets of one owner name.
+#[derive(Clone, Copy)]
+pub struct Node<'z> {
+    zone: &'z Zone,
+    rec: &'z NodeRec,
+}
+
+impl<'z> Node<'z> {
+    /// The owner as an index key (lower-cased wire form).
+    pub fn key(&self) -> &'z [u8] {
+        let at = self.rec.key_at as usize;
+        &self.zone.names[at..at + usize::from(self.rec.len)]
+    }
+
+    /// The owner in wire form, with the letter case of its first record.
+    pub fn owner(&self) -> &'z [u8] {
+        let at = self.rec.owner_at as usize;
+        &self.zone.names[at..at + usize::from(self.rec.len)]
+    }
+
+    /// The RRsets, ordered by type.
+    pub fn rrsets(&self) -> impl ExactSizeIterator<Item = RRset<'z>> + Clone + use<'z> {
+        let zone: &'z Zone = self.zone;
+        let at = self.rec.sets_at as usize;
+        zone.sets[at..at + usize::from(self.rec.sets_len)]
+            .iter()
+            .map(move |s| RRset::new(zone, s))
+    }
+
+    /// The RRset of `rtype`, if the node has one.
+    pub fn rrset(&self, rtype: u16) -> Option<RRset<'z>> {
+        self.rrsets().find(|r| r.rtype == rtype)
+    }
+}
+
+/// All records of one owner and type (RFC 2181 §5).
+#[derive(Clone, Copy)]
+pub struct RRset<'z> {
+    pub rtype: u16,
+    /// The RRset's TTL: the lowest of its records' (RFC 2181 §5.2).
+    pub ttl: u32,
+    /// Where the first record was read.
+    pub loc: RecordLoc,
+    rdatas: Rdatas<'z>,
+}
+
+impl<'z> RRset<'z> {
+    fn new(zone: &'z Zone, s: &'z SetRec) -> Self {
+        let at = s.spans_at as usize;
+        RRset {
+            rtype: s.rtype,
+            ttl: s.ttl,
+            loc: s.loc,
+            rdatas: Rdatas {
+                data: &zone.data,
+                spans: &zone.spans[at..at + s.spans_len as usize],
+            },
+        }
+    }
+
+    /// Each record's RDATA in uncompressed wire form, in file order.
+    pub fn rdatas(&self) -> Rdatas<'z> {
+        self.rdatas
+    }
+}
+
+/// The RDATA of an RRset's records.
+#[derive(Clone, Copy)]
+pub struct Rdatas<'z> {
+    data: &'z [u8],
+    spans: &'z [(u32, u16)],
+}
+
+impl<'z> Rdatas<'z> {
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The `i`th record's RDATA.
+    pub fn get(&self, i: usize) -> Option<&'z [u8]> {
+        let &(at, len) = self.spans.get(i)?;
+        self.data.get(at as usize..at as usize + usize::from(len))
+    }
+
+    /// The first record's RDATA (every RRset has one).
+    pub fn first(&self) -> &'z [u8] {
+        self.get(0).unwrap_or_default()
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'z [u8]> + Clone + use<'z> {
+        let data: &'z [u8] = self.data;
+        self.spans
+            .iter()
+            .map(move |&(at, len)| &data[at as usize..at as usize + usize::from(len)])
     }
 }
 
@@ -173,12 +353,8 @@ fn load_source(
     let mut loader = Loader {
         limits: *limits,
         full: false,
-        zone: Zone {
-            origin: name::to_key(origin.as_slice()).into(),
-            files: Vec::new(),
-            nodes: AHashMap::default(),
-            record_count: 0,
-        },
+        zone: Zone::empty(name::to_key(origin.as_slice()).into()),
+        pending: Pending::default(),
         diags: Diagnostics::default(),
         owner: Vec::new(),
         rdata: Vec::new(),
@@ -186,12 +362,11 @@ fn load_source(
     loader.load_file(path, src, origin.clone(), 0, None);
     let Loader {
         mut zone,
+        pending,
         diags: mut found,
         ..
     } = loader;
-    for node in zone.nodes.values_mut() {
-        node.rrsets.sort_by_key(|r| r.rtype);
-    }
+    pending.finish(&mut zone);
     zone.check(&mut found);
     // Report in file order, whatever order the checks ran in.
     found.items.sort_by(|a, b| {
@@ -208,6 +383,7 @@ struct Loader {
     /// The record limit was reached: stop reading.
     full: bool,
     zone: Zone,
+    pending: Pending,
     diags: Diagnostics,
     /// Reusable buffers for the record being read.
     owner: Vec<u8>,
@@ -215,6 +391,33 @@ struct Loader {
 }
 
 impl Loader {
+    /// Reserves room for the records a zone file of `size` bytes is likely
+    /// to hold (about one per 24 bytes, as in the usual short A records),
+    /// so that the arenas do not grow and copy many times over a large
+    /// zone. Room reserved and not written costs no resident memory.
+    fn reserve(&mut self, size: usize) {
+        let records = (size / 24).min(self.limits.zone_records);
+        let zone = &mut self.zone;
+        zone.nodes.reserve(records);
+        zone.names.reserve(records * 20);
+        zone.data.reserve(records * 8);
+        self.pending.sets.reserve(records);
+        self.pending.recs.reserve(records);
+        // The table's control bytes are written when it is allocated:
+        // reserve it for fewer names.
+        let Zone {
+            table,
+            hasher,
+            nodes,
+            names,
+            ..
+        } = zone;
+        table.reserve(records / 2, |&j| {
+            let n = &nodes[j as usize];
+            hasher.hash_one(&names[n.key_at as usize..n.key_at as usize + usize::from(n.len)])
+        });
+    }
+
     /// Reads one file (the zone file or an include) with `origin` as its
     /// initial origin.
     fn load_file(&mut self, path: &Path, src: Option<Vec<u8>>, origin: Name<Bytes>, depth: usize, from: Option<Loc>) {
@@ -248,6 +451,9 @@ impl Loader {
             }
         };
         let file_idx = self.zone.files.len() as u32;
+        if depth == 0 {
+            self.reserve(src.len());
+        }
         self.zone.files.push(file.clone());
 
         let mut zonefile = Zonefile::from(src.as_slice());
@@ -354,8 +560,9 @@ impl Loader {
                             line: line as u32,
                         },
                     };
-                    self.zone.add(raw, &mut self.diags);
-                    if self.zone.record_count >= self.limits.zone_records {
+                    if !self.pending.add(&mut self.zone, raw, &mut self.diags) {
+                        self.full = true;
+                    } else if self.zone.record_count >= self.limits.zone_records {
                         self.diags.error(
                             Some(here),
                             format!(
@@ -422,7 +629,18 @@ fn split_position(msg: &str) -> (usize, Option<usize>, String) {
 /// parentheses join lines, `;` starts a comment, quotes and `\\` escape).
 /// `$ORIGIN` and `$TTL` lines are directives the scanner keeps to itself.
 fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>) {
-    let mut lines = Vec::new();
+    /// The bytes that make a line more than words: comments, parentheses,
+    /// quotes, escapes.
+    const SPECIAL: [bool; 256] = {
+        let mut t = [false; 256];
+        t[b';' as usize] = true;
+        t[b'(' as usize] = true;
+        t[b')' as usize] = true;
+        t[b'"' as usize] = true;
+        t[b'\\' as usize] = true;
+        t
+    };
+    let mut lines = Vec::with_capacity(src.len() / 24);
     let (mut line, mut depth) = (1u32, 0u32);
     let mut opened_at = 0u32;
     let mut unclosed: Option<(u32, &'static str)> = None;
@@ -431,14 +649,33 @@ fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>) {
     let mut in_first_token = false;
     let mut i = 0;
     let mut finish = |start: Option<u32>, token: &[u8]| {
-        if let Some(start) = start {
-            let upper = token.to_ascii_uppercase();
-            if upper != b"$ORIGIN" && upper != b"$TTL" {
-                lines.push(start);
-            }
+        if let Some(start) = start
+            && !token.eq_ignore_ascii_case(b"$ORIGIN")
+            && !token.eq_ignore_ascii_case(b"$TTL")
+        {
+            lines.push(start);
         }
     };
     while i < src.len() {
+        if depth == 0 && (i == 0 || src[i - 1] == b'\n') {
+            // Most lines hold no comment, parenthesis, quote or escape:
+            // their first word is all there is to know.
+            let end = memchr::memchr(b'\n', &src[i..]).map_or(src.len(), |n| i + n);
+            let text = &src[i..end];
+            if !text.iter().any(|&b| SPECIAL[usize::from(b)]) {
+                if let Some(word) = text
+                    .split(|&b| matches!(b, b' ' | b'\t' | b'\r'))
+                    .find(|w| !w.is_empty())
+                {
+                    entry_start = Some(line);
+                    first_token.extend_from_slice(word);
+                }
+                i = end;
+                if i == src.len() {
+                    break;
+                }
+            }
+        }
         let b = src[i];
         match b {
             b'\n' => {
@@ -513,86 +750,228 @@ fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>) {
     (lines, unclosed)
 }
 
-impl Zone {
+/// RRsets and records while a zone loads: linked lists, since the records
+/// of one owner may lie anywhere in the files. [`Pending::finish`] lays
+/// them out in the zone's arenas.
+#[derive(Default)]
+struct Pending {
+    sets: Vec<PendingSet>,
+    recs: Vec<PendingRec>,
+}
+
+struct PendingSet {
+    rtype: u16,
+    ttl: u32,
+    loc: RecordLoc,
+    /// The node's next RRset.
+    next: u32,
+    first: u32,
+    last: u32,
+}
+
+struct PendingRec {
+    at: u32,
+    len: u16,
+    next: u32,
+}
+
+/// Appends `bytes` to an arena addressed with `u32` offsets; `None` when
+/// the arena would outgrow them.
+fn append(arena: &mut Vec<u8>, bytes: &[u8]) -> Option<u32> {
+    let at = u32::try_from(arena.len()).ok()?;
+    u32::try_from(arena.len() + bytes.len()).ok()?;
+    arena.extend_from_slice(bytes);
+    Some(at)
+}
+
+impl Pending {
     /// Adds a record to its RRset, dropping (and reporting) records outside
-    /// the origin and duplicates.
-    fn add(&mut self, rec: RawRecord<'_>, diags: &mut Diagnostics) {
+    /// the origin and duplicates. False when the zone's arenas are full
+    /// (reported).
+    fn add(&mut self, zone: &mut Zone, rec: RawRecord<'_>, diags: &mut Diagnostics) -> bool {
         let mut key_buf = [0u8; name::MAX_NAME_LEN];
         let key = &mut key_buf[..rec.owner.len()];
         key.copy_from_slice(rec.owner);
         key.make_ascii_lowercase();
-        if !name::is_within(key, &self.origin) {
+        let key = &key[..];
+        if !name::is_within(key, &zone.origin) {
             diags.error(
-                Some(self.loc(rec.loc)),
+                Some(zone.loc(rec.loc)),
                 format!(
                     "owner {} is outside the zone {}",
                     name::to_text(rec.owner),
-                    name::to_text(&self.origin)
+                    name::to_text(&zone.origin)
                 ),
             );
-            return;
+            return true;
         }
-        if !self.nodes.contains_key(&key[..]) {
-            self.nodes.insert(
-                key.to_vec().into(),
-                Node {
-                    owner: rec.owner.into(),
-                    rrsets: Vec::new(),
-                },
+        let too_large = |zone: &Zone, diags: &mut Diagnostics| {
+            diags.error(
+                Some(zone.loc(rec.loc)),
+                "the zone's data outgrows 4 GiB; loading stopped",
             );
-        }
-        let node = self.nodes.get_mut(&key[..]).expect("inserted above");
-        let rrset = match node.rrsets.iter().position(|r| r.rtype == rec.rtype) {
-            Some(i) => &mut node.rrsets[i],
+            false
+        };
+        let hash = zone.hasher.hash_one(key);
+        let node = match zone.table.find(hash, |&i| zone.key_of(i) == key) {
+            Some(&i) => i,
             None => {
-                node.rrsets.push(RRset {
-                    rtype: rec.rtype,
-                    ttl: rec.ttl,
-                    rdatas: Vec::with_capacity(1),
-                    loc: rec.loc,
+                let Some(key_at) = append(&mut zone.names, key) else {
+                    return too_large(zone, diags);
+                };
+                let owner_at = if rec.owner == key {
+                    key_at
+                } else {
+                    match append(&mut zone.names, rec.owner) {
+                        Some(at) => at,
+                        None => return too_large(zone, diags),
+                    }
+                };
+                let i = zone.nodes.len() as u32;
+                zone.nodes.push(NodeRec {
+                    key_at,
+                    owner_at,
+                    len: key.len() as u8,
+                    sets_at: NIL,
+                    sets_len: 0,
                 });
-                node.rrsets.last_mut().expect("just pushed")
+                let Zone {
+                    table,
+                    hasher,
+                    nodes,
+                    names,
+                    ..
+                } = zone;
+                table.insert_unique(hash, i, |&j| {
+                    let n = &nodes[j as usize];
+                    hasher.hash_one(&names[n.key_at as usize..n.key_at as usize + usize::from(n.len)])
+                });
+                i
             }
         };
+        let mut s = zone.nodes[node as usize].sets_at;
+        let mut last = NIL;
+        while s != NIL && self.sets[s as usize].rtype != rec.rtype {
+            last = s;
+            s = self.sets[s as usize].next;
+        }
+        if s == NIL {
+            s = self.sets.len() as u32;
+            self.sets.push(PendingSet {
+                rtype: rec.rtype,
+                ttl: rec.ttl,
+                loc: rec.loc,
+                next: NIL,
+                first: NIL,
+                last: NIL,
+            });
+            if last == NIL {
+                zone.nodes[node as usize].sets_at = s;
+            } else {
+                self.sets[last as usize].next = s;
+            }
+            zone.nodes[node as usize].sets_len += 1;
+        }
+        let compressible = is_compressible(rec.rtype);
         let same = |a: &[u8], b: &[u8]| {
-            if is_compressible(rec.rtype) {
+            if compressible {
                 a.eq_ignore_ascii_case(b)
             } else {
                 a == b
             }
         };
-        let here = || Loc {
-            file: self.files[rec.loc.file as usize].clone(),
-            line: rec.loc.line as usize,
-        };
-        if rrset.rdatas.iter().any(|r| same(r, rec.rdata)) {
-            diags.warning(
-                Some(here()),
-                format!(
-                    "duplicate {} record for {} ignored (first at line {})",
-                    Rtype::from_int(rec.rtype),
-                    name::to_text(&node.owner),
-                    rrset.loc.line
-                ),
-            );
-            return;
+        let set = &self.sets[s as usize];
+        let mut r = set.first;
+        while r != NIL {
+            let PendingRec { at, len, next } = self.recs[r as usize];
+            if same(&zone.data[at as usize..at as usize + usize::from(len)], rec.rdata) {
+                diags.warning(
+                    Some(zone.loc(rec.loc)),
+                    format!(
+                        "duplicate {} record for {} ignored (first at line {})",
+                        Rtype::from_int(rec.rtype),
+                        name::to_text(rec.owner),
+                        set.loc.line
+                    ),
+                );
+                return true;
+            }
+            r = next;
         }
-        if rec.ttl != rrset.ttl {
+        if rec.ttl != set.ttl {
             diags.warning(
-                Some(here()),
+                Some(zone.loc(rec.loc)),
                 format!(
                     "TTL {} differs from the {} RRset's TTL {}; serving the lowest (RFC 2181 §5.2)",
                     rec.ttl,
                     Rtype::from_int(rec.rtype),
-                    rrset.ttl
+                    set.ttl
                 ),
             );
-            rrset.ttl = rrset.ttl.min(rec.ttl);
         }
-        rrset.rdatas.push(rec.rdata.into());
-        self.record_count += 1;
+        let Some(at) = append(&mut zone.data, rec.rdata) else {
+            return too_large(zone, diags);
+        };
+        let r = self.recs.len() as u32;
+        self.recs.push(PendingRec {
+            at,
+            len: rec.rdata.len() as u16,
+            next: NIL,
+        });
+        let set = &mut self.sets[s as usize];
+        set.ttl = set.ttl.min(rec.ttl);
+        if set.last == NIL {
+            set.first = r;
+        } else {
+            self.recs[set.last as usize].next = r;
+        }
+        set.last = r;
+        zone.record_count += 1;
+        true
     }
 
+    /// Lays the RRsets out in `zone`: each node's together, ordered by
+    /// type, each RRset's RDATA together in file order.
+    fn finish(self, zone: &mut Zone) {
+        let mut sets = Vec::with_capacity(self.sets.len());
+        let mut spans = Vec::with_capacity(self.recs.len());
+        let mut order: Vec<(u16, u32)> = Vec::new();
+        for node in &mut zone.nodes {
+            order.clear();
+            let mut s = node.sets_at;
+            while s != NIL {
+                order.push((self.sets[s as usize].rtype, s));
+                s = self.sets[s as usize].next;
+            }
+            order.sort_unstable();
+            node.sets_at = sets.len() as u32;
+            for &(_, s) in &order {
+                let set = &self.sets[s as usize];
+                let spans_at = spans.len() as u32;
+                let mut r = set.first;
+                while r != NIL {
+                    let rec = &self.recs[r as usize];
+                    spans.push((rec.at, rec.len));
+                    r = rec.next;
+                }
+                sets.push(SetRec {
+                    rtype: set.rtype,
+                    ttl: set.ttl,
+                    loc: set.loc,
+                    spans_at,
+                    spans_len: spans.len() as u32 - spans_at,
+                });
+            }
+        }
+        zone.sets = sets;
+        zone.spans = spans;
+        zone.names.shrink_to_fit();
+        zone.data.shrink_to_fit();
+        zone.nodes.shrink_to_fit();
+    }
+}
+
+impl Zone {
     /// The checks of RFC 1035 §5.2, RFC 1034 §4.2.1 and RFC 2181 §10.1.
     fn check(&self, diags: &mut Diagnostics) {
         let origin_text = name::to_text(&self.origin);
@@ -611,9 +990,9 @@ impl Zone {
                 Some(zone_loc.clone()),
                 format!("no SOA record at the apex {origin_text}"),
             ),
-            Some(set) if set.rdatas.len() > 1 => diags.error(
+            Some(set) if set.rdatas().len() > 1 => diags.error(
                 Some(self.loc(set.loc)),
-                format!("{} SOA records at the apex; exactly one is allowed", set.rdatas.len()),
+                format!("{} SOA records at the apex; exactly one is allowed", set.rdatas().len()),
             ),
             Some(_) => {}
         }
@@ -621,31 +1000,31 @@ impl Zone {
             diags.error(Some(zone_loc), format!("no NS records at the apex {origin_text}"));
         }
         let mut delegations = Vec::new();
-        for (key, node) in &self.nodes {
-            let is_apex = *key == self.origin;
+        for node in self.nodes() {
+            let key = node.key();
+            let is_apex = *key == *self.origin;
             if let Some(set) = node.rrset(soa)
                 && !is_apex
             {
                 diags.error(
                     Some(self.loc(set.loc)),
-                    format!("SOA record for {} outside the apex", name::to_text(&node.owner)),
+                    format!("SOA record for {} outside the apex", name::to_text(node.owner())),
                 );
             }
             if let Some(set) = node.rrset(cname) {
-                if set.rdatas.len() > 1 {
+                if set.rdatas().len() > 1 {
                     diags.error(
                         Some(self.loc(set.loc)),
                         format!(
                             "{} has {} CNAME records; only one is allowed",
-                            name::to_text(&node.owner),
-                            set.rdatas.len()
+                            name::to_text(node.owner()),
+                            set.rdatas().len()
                         ),
                     );
                 }
                 // RFC 2181 §10.1: no other data beside a CNAME (DNSSEC types aside).
                 let others: Vec<String> = node
-                    .rrsets
-                    .iter()
+                    .rrsets()
                     .filter(|r| !matches!(r.rtype, 5 | 46 | 47))
                     .map(|r| Rtype::from_int(r.rtype).to_string())
                     .collect();
@@ -654,27 +1033,26 @@ impl Zone {
                         Some(self.loc(set.loc)),
                         format!(
                             "CNAME at {} beside other data ({})",
-                            name::to_text(&node.owner),
+                            name::to_text(node.owner()),
                             others.join(", ")
                         ),
                     );
                 }
             }
             if !is_apex && node.rrset(ns).is_some() {
-                delegations.push(key);
+                delegations.push(node);
             }
         }
         // In-zone delegations whose name servers lie below the cut need glue.
-        for cut in delegations {
-            let node = &self.nodes[cut];
+        for node in delegations {
+            let cut = node.key();
             let Some(set) = node.rrset(ns) else { continue };
-            for rdata in &set.rdatas {
+            for rdata in set.rdatas().iter() {
                 let target = name::to_key(rdata);
                 if !name::is_within(&target, cut) {
                     continue;
                 }
                 let has_address = self
-                    .nodes
                     .get(target.as_slice())
                     .is_some_and(|n| n.rrset(1).is_some() || n.rrset(28).is_some());
                 if !has_address {
@@ -682,7 +1060,7 @@ impl Zone {
                         Some(self.loc(set.loc)),
                         format!(
                             "delegation {} has name server {} below the cut without glue (A/AAAA)",
-                            name::to_text(&node.owner),
+                            name::to_text(node.owner()),
                             name::to_text(rdata)
                         ),
                     );
@@ -748,12 +1126,53 @@ mod tests {
         let text = format!("{HEAD}a 10 A 192.0.2.5\na 20 A 192.0.2.6\na 10 A 192.0.2.5\n");
         let (zone, diags) = load_text(&text);
         let zone = zone.expect("warnings do not stop a load");
-        let set = zone.nodes[b"\x01a\x07example\x03com\x00".as_slice()].rrset(1).unwrap();
-        assert_eq!(set.rdatas.len(), 2);
+        let set = zone.get(b"\x01a\x07example\x03com\x00").unwrap().rrset(1).unwrap();
+        assert_eq!(set.rdatas().len(), 2);
         assert_eq!(set.ttl, 10);
         let msgs = diags.to_string();
         assert!(msgs.contains("z.zone:7: warning: duplicate A record"), "{msgs}");
         assert!(msgs.contains("z.zone:6: warning: TTL 20 differs"), "{msgs}");
+    }
+
+    #[test]
+    fn records_of_an_owner_group_wherever_they_are_in_the_file() {
+        let text = format!(
+            "{HEAD}Mix A 192.0.2.7\nother TXT \"x\"\nmix TXT \"t\"\nMIX A 192.0.2.8\nother A 192.0.2.9\nmix 30 A 192.0.2.10\n"
+        );
+        let (zone, diags) = load_text(&text);
+        let zone = zone.expect("loads");
+        let node = zone.get(b"\x03mix\x07example\x03com\x00").expect("mix");
+        assert_eq!(node.owner(), b"\x03Mix\x07example\x03com\x00", "first record's case");
+        let types: Vec<u16> = node.rrsets().map(|r| r.rtype).collect();
+        assert_eq!(types, [1, 16], "ordered by type");
+        let a = node.rrset(1).unwrap();
+        let rdatas: Vec<&[u8]> = a.rdatas().iter().collect();
+        assert_eq!(
+            rdatas,
+            [&[192, 0, 2, 7][..], &[192, 0, 2, 8], &[192, 0, 2, 10]],
+            "file order"
+        );
+        assert_eq!(a.ttl, 30, "the lowest TTL");
+        assert_eq!(a.loc.line, 5);
+        assert_eq!(zone.record_count, 9);
+        assert_eq!(zone.len(), 4);
+        assert_eq!(zone.rrset_count(), 7);
+        assert!(!zone.contains(b"\x07missing\x07example\x03com\x00"));
+        let keys: Vec<String> = zone.nodes().map(|n| name::to_text(n.key())).collect();
+        assert_eq!(
+            keys,
+            [
+                "example.com.",
+                "ns.example.com.",
+                "mix.example.com.",
+                "other.example.com."
+            ],
+            "first appearance"
+        );
+        assert!(
+            diags.to_string().contains("z.zone:10: warning: TTL 30 differs"),
+            "{diags}"
+        );
     }
 
     #[test]
