@@ -8,6 +8,7 @@
 # under target/bench-zone/, starts each server on it R times (default 3) on
 # a loopback port, and reports per round and as medians:
 #   load_s  time from process start until a name from the zone is answered
+#   cpu_s   CPU time (user + system) the server used until then
 #   rss_mb  resident memory 2 s later (VmRSS over the process tree)
 #   hwm_mb  peak resident memory (VmHWM, largest process of the tree)
 # --peers installs knot and nsd with apt-get when missing.
@@ -64,48 +65,70 @@ tree_kb() {
   if [ "$field" = VmHWM ]; then echo "$max"; else echo "$total"; fi
 }
 
-# answered PORT: is h500.big.test. A answered with NOERROR?
-answered() {
-  python3 - "$1" <<'PY'
-import socket, sys
+# wait_answered PORT PID: polls every 5 ms until h500.big.test. A is
+# answered with NOERROR, then prints the time (epoch seconds); fails when
+# PID exits first or after 150 s.
+wait_answered() {
+  python3 - "$1" "$2" <<'PY'
+import os, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
 q = bytes.fromhex("abcd00000001000000000000") + b"\x04h500\x03big\x04test\x00" + b"\x00\x01\x00\x01"
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2)
-try:
-    s.sendto(q, ("127.0.0.1", int(sys.argv[1])))
-    r = s.recv(512)
-    sys.exit(0 if r[:2] == b"\xab\xcd" and r[3] & 0x0F == 0 and r[7] >= 1 else 1)
-except OSError:
-    sys.exit(1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.005)
+deadline = time.time() + 150
+while time.time() < deadline:
+    try:
+        s.sendto(q, ("127.0.0.1", port))
+        r = s.recv(512)
+        if r[:2] == b"\xab\xcd" and r[3] & 0x0F == 0 and r[7] >= 1:
+            print(f"{time.time():.3f}")
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.005)
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit(1)
+sys.exit(1)
 PY
 }
 
-# measure NAME PORT CMD...: prints "load_s rss_mb hwm_mb"
+# cpu_s PID: user+system CPU seconds used so far by PID and its children.
+cpu_s() {
+  local p ticks=0 t
+  for p in $1 $(descendants "$1"); do
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    ticks=$((ticks + ${t:-0}))
+  done
+  echo "$ticks $(getconf CLK_TCK)" | awk '{printf "%.2f", $1 / $2}'
+}
+
+# measure NAME PORT CMD...: prints "load_s cpu_s rss_mb hwm_mb"
 measure() {
   local name=$1 port=$2; shift 2
-  local start end pid
+  local start end pid cpu
   start=$(date +%s.%N)
   "$@" >/dev/null 2>"$tmp/$name.log" &
   pid=$!
-  for _ in $(seq 1 3000); do
-    answered "$port" && break
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/$name.log" >&2; echo "$name exited" >&2; return 1; }
-    sleep 0.05
-  done
-  end=$(date +%s.%N)
-  answered "$port" || { kill "$pid"; echo "$name never answered" >&2; return 1; }
+  if ! end=$(wait_answered "$port" "$pid"); then
+    cat "$tmp/$name.log" >&2
+    kill "$pid" 2>/dev/null || true
+    echo "$name did not answer" >&2
+    return 1
+  fi
+  cpu=$(cpu_s "$pid")
   sleep 2
   local rss hwm
   rss=$(tree_kb VmRSS "$pid"); hwm=$(tree_kb VmHWM "$pid")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   pkill -f "$tmp" 2>/dev/null || true
-  printf '%.2f %d %d\n' "$(echo "$end - $start" | bc -l)" "$((rss / 1024))" "$((hwm / 1024))"
+  printf '%.2f %s %d %d\n' "$(echo "$end - $start" | bc -l)" "$cpu" "$((rss / 1024))" "$((hwm / 1024))"
 }
 
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "zone: $zone ($records records, $(du -m "$zone" | cut -f1) MB)"
 servers=(lbdns)
 [ "$peers" = 1 ] && servers+=(knot nsd)
-printf '%-7s %-6s %8s %8s %8s\n' server round load_s rss_mb hwm_mb
+printf '%-7s %-6s %8s %8s %8s %8s\n' server round load_s cpu_s rss_mb hwm_mb
 declare -A results
 for round in $(seq 1 "$rounds"); do
   for name in "${servers[@]}"; do
@@ -114,11 +137,11 @@ for round in $(seq 1 "$rounds"); do
       knot) conf=$(knot_conf "$tmp/knot" 5461 big.test. "$PWD/$zone"); line=$(measure knot 5461 knotd -c "$conf") ;;
       nsd) conf=$(nsd_conf "$tmp/nsd" 5462 big.test. "$PWD/$zone"); line=$(measure nsd 5462 nsd -d -c "$conf") ;;
     esac
-    printf '%-7s %-6s %8s %8s %8s\n' "$name" "$round" $line
+    printf '%-7s %-6s %8s %8s %8s %8s\n' "$name" "$round" $line
     results[$name]+="$line"$'\n'
   done
 done
 for name in "${servers[@]}"; do
   median() { printf '%s' "${results[$name]}" | awk -v c="$1" 'NF {print $c}' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-  printf '%-7s %-6s %8s %8s %8s\n' "$name" median "$(median 1)" "$(median 2)" "$(median 3)"
+  printf '%-7s %-6s %8s %8s %8s %8s\n' "$name" median "$(median 1)" "$(median 2)" "$(median 3)" "$(median 4)"
 done
