@@ -4,8 +4,11 @@
 //! nothing of DNS.
 //!
 //! - `mmsg`: `recvmmsg`/`sendmmsg` in batches. It takes what is waiting
-//!   (`MSG_DONTWAIT`) and never waits to fill a batch, so low load adds no
-//!   latency; when nothing is waiting it sleeps in `poll`.
+//!   and never waits to fill a batch, so low load adds no latency. With one
+//!   socket (the usual worker) it sleeps in `recvmmsg` itself
+//!   (`MSG_WAITFORONE` on a blocking socket with a receive timeout): a
+//!   wake-up costs one receive and one send, as in gdnsd. With several it
+//!   sleeps in `poll` once every socket came back with less than a batch.
 //! - `uring`: io_uring, multishot `recvmsg` on a provided buffer ring,
 //!   replies sent from per-slot buffers, one submission per batch.
 //! - `portable`: `std` `recv_from`/`send_to` (no pktinfo).
@@ -69,42 +72,51 @@ fn serve_mmsg(
     stop: &AtomicBool,
     mut answer: impl FnMut(&[u8], &Meta, &mut Vec<u8>) -> bool,
 ) -> io::Result<()> {
-    let fds: Vec<_> = sockets.iter().map(|s| s.as_raw_fd()).collect();
-    let mut ready = vec![true; fds.len()];
     let mut batch = sys::mmsg::Batch::new(batch);
-    let size = batch.size();
     let mut reported = false;
-    while !stop.load(Ordering::Relaxed) {
-        let mut busy = false;
-        for (i, &fd) in fds.iter().enumerate() {
-            if !ready[i] {
-                continue;
+    let mut round = |fd, wait, batch: &mut sys::mmsg::Batch, reported: &mut bool| {
+        let n = match batch.recv(fd, wait) {
+            Ok(n) => n,
+            Err(err) => {
+                report_once(reported, &err);
+                0
             }
-            loop {
-                let n = match batch.recv(fd) {
-                    Ok(n) => n,
-                    Err(err) => {
-                        report_once(&mut reported, &err);
-                        0
-                    }
-                };
-                if n == 0 {
-                    break;
-                }
-                busy = true;
-                batch.answer(n, |query, meta, reply| {
-                    reply.clear();
-                    answer(query, meta, reply)
-                });
-                if let Err(err) = batch.send(fd) {
-                    report_once(&mut reported, &err);
-                }
-                if n < size {
-                    break; // drained; do not wait to fill a batch
-                }
+        };
+        if n > 0 {
+            batch.answer(n, |query, meta, reply| {
+                reply.clear();
+                answer(query, meta, reply)
+            });
+            if let Err(err) = batch.send(fd) {
+                report_once(reported, &err);
             }
         }
-        settle(busy, &fds, &mut ready)?;
+        n
+    };
+    if let [socket] = sockets {
+        // One socket: block in the receive itself, waking at least every
+        // IDLE_WAIT to look at the stop flag.
+        let sock = socket2::SockRef::from(socket);
+        sock.set_nonblocking(false)?;
+        sock.set_read_timeout(Some(IDLE_WAIT))?;
+        let fd = socket.as_raw_fd();
+        while !stop.load(Ordering::Relaxed) {
+            round(fd, true, &mut batch, &mut reported);
+        }
+        return Ok(());
+    }
+    let fds: Vec<_> = sockets.iter().map(|s| s.as_raw_fd()).collect();
+    let mut ready = vec![true; fds.len()];
+    let size = batch.size();
+    while !stop.load(Ordering::Relaxed) {
+        // Whether some socket filled a batch (and may hold more).
+        let mut more = false;
+        for (i, &fd) in fds.iter().enumerate() {
+            if ready[i] && round(fd, false, &mut batch, &mut reported) == size {
+                more = true;
+            }
+        }
+        settle(more, &fds, &mut ready)?;
     }
     Ok(())
 }
@@ -154,8 +166,9 @@ fn serve_portable(
     Ok(())
 }
 
-/// After a round over the sockets: when none had data, sleep in `poll`
-/// until one has (or the stop flag is due); otherwise try them all again.
+/// After a round over the sockets: when some may hold more, try them all
+/// again; otherwise sleep in `poll` until one has data (or the stop flag
+/// is due).
 fn settle(busy: bool, fds: &[std::os::fd::RawFd], ready: &mut [bool]) -> io::Result<()> {
     if busy {
         ready.iter_mut().for_each(|r| *r = true);

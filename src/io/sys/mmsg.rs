@@ -83,9 +83,11 @@ impl Batch {
         self.size
     }
 
-    /// Receives up to a batch without blocking; returns how many arrived
-    /// (0 when none is waiting).
-    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+    /// Receives up to a batch; returns how many arrived (0 when none is
+    /// waiting). With `wait`, on a blocking socket, it waits for the first
+    /// datagram (up to the socket's receive timeout) and takes what else
+    /// is waiting then (`MSG_WAITFORONE`); without, it never waits.
+    pub fn recv(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
         for i in 0..self.size {
             self.recv_iovs[i] = libc::iovec {
                 iov_base: self.recv_bufs[i * RECV_BUF..].as_mut_ptr().cast(),
@@ -108,7 +110,7 @@ impl Batch {
                 fd,
                 self.recv_hdrs.as_mut_ptr(),
                 self.size as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                if wait { libc::MSG_WAITFORONE } else { libc::MSG_DONTWAIT },
                 std::ptr::null_mut(),
             )
         };
