@@ -11,6 +11,7 @@
 //!
 //! - [`config`]: the TOML file and command line, validated before start.
 //! - [`zone`]: RFC 1035 zone files read with `domain`, checked.
+//! - [`read`]: the configured zones read, a large one on two threads.
 //! - [`snapshot`]: zones compiled into an immutable index of pre-rendered
 //!   answers, shared by all workers without locks.
 //! - [`proto`]: the sans-I/O answer engine.
@@ -33,6 +34,7 @@ pub mod io;
 pub mod lb;
 pub mod name;
 pub mod proto;
+pub mod read;
 pub mod rrl;
 pub mod server;
 pub mod snapshot;
@@ -50,7 +52,7 @@ pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
     let mut zones = Vec::with_capacity(config.zones.len());
     for zc in &config.zones {
         let started = std::time::Instant::now();
-        if let Some(zone) = zone::load(&zc.origin, &zc.file, &config.limits.zone, &mut diags) {
+        if let Some(zone) = read::zone(zc, &config.limits.zone, &mut diags) {
             tracing::debug!(
                 zone = %name::to_text(&zone.origin),
                 records = zone.record_count,

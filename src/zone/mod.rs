@@ -297,14 +297,16 @@ impl<'z> Rdatas<'z> {
     }
 }
 
-/// One record as read, before grouping; the bytes borrow the loader's
+/// One record as read, before grouping; the bytes borrow the scanner's
 /// reusable buffers.
-struct RawRecord<'a> {
-    owner: &'a [u8],
-    rtype: u16,
-    ttl: u32,
-    rdata: &'a [u8],
-    loc: RecordLoc,
+pub struct RawRecord<'a> {
+    /// The owner in wire form, as written.
+    pub owner: &'a [u8],
+    pub rtype: u16,
+    pub ttl: u32,
+    /// The RDATA in uncompressed wire form.
+    pub rdata: &'a [u8],
+    pub loc: RecordLoc,
 }
 
 /// Keeps panics of `domain`'s zone-file scanner (turned into errors at
@@ -350,47 +352,64 @@ fn load_source(
     limits: &Limits,
     diags: &mut Diagnostics,
 ) -> Option<Zone> {
-    let mut loader = Loader {
+    let mut assembler = Assembler::new(origin, limits);
+    let found = scan(origin, path, src, limits, &mut assembler);
+    assembler.finish(found, diags)
+}
+
+/// Where the scanner puts what it reads: the files as it opens them (the
+/// zone file first, numbered from 0 in that order) and the records.
+pub trait Sink {
+    /// A file is opened; `size` is its length in bytes.
+    fn file(&mut self, path: Arc<Path>, size: usize);
+    /// A record, its bytes borrowed for the call.
+    fn record(&mut self, rec: RawRecord<'_>);
+    /// Whether to stop reading (the zone is over a limit).
+    fn full(&self) -> bool;
+}
+
+/// Reads the zone file at `path` (or `src`, as if read from there) and its
+/// includes into `sink`. Returns the problems found reading (syntax,
+/// files, includes); those of the records themselves are the sink's.
+pub fn scan(
+    origin: &Name<Bytes>,
+    path: &Path,
+    src: Option<Vec<u8>>,
+    limits: &Limits,
+    sink: &mut impl Sink,
+) -> Diagnostics {
+    let mut scanner = Scanner {
         limits: *limits,
-        full: false,
-        zone: Zone::empty(name::to_key(origin.as_slice()).into()),
-        pending: Pending::default(),
+        files: 0,
         diags: Diagnostics::default(),
         owner: Vec::new(),
         rdata: Vec::new(),
     };
-    loader.load_file(path, src, origin.clone(), 0, None);
-    let Loader {
-        mut zone,
-        pending,
-        diags: mut found,
-        ..
-    } = loader;
-    pending.finish(&mut zone);
-    zone.check(&mut found);
-    // Report in file order, whatever order the checks ran in.
-    found.items.sort_by(|a, b| {
-        let key = |d: &crate::diag::Diagnostic| d.loc.as_ref().map(|l| (l.file.clone(), l.line));
-        key(a).cmp(&key(b))
-    });
-    let ok = !found.has_errors();
-    diags.extend(found);
-    ok.then_some(zone)
+    scanner.scan_file(sink, path, src, origin.clone(), 0, None);
+    scanner.diags
 }
 
-struct Loader {
+/// Builds a zone from what a scan finds.
+pub struct Assembler {
     limits: Limits,
-    /// The record limit was reached: stop reading.
+    /// The record limit was reached, or the arenas are full: take no more.
     full: bool,
     zone: Zone,
     pending: Pending,
     diags: Diagnostics,
-    /// Reusable buffers for the record being read.
-    owner: Vec<u8>,
-    rdata: Vec<u8>,
 }
 
-impl Loader {
+impl Assembler {
+    pub fn new(origin: &Name<Bytes>, limits: &Limits) -> Assembler {
+        Assembler {
+            limits: *limits,
+            full: false,
+            zone: Zone::empty(name::to_key(origin.as_slice()).into()),
+            pending: Pending::default(),
+            diags: Diagnostics::default(),
+        }
+    }
+
     /// Reserves room for the records a zone file of `size` bytes is likely
     /// to hold (about one per 24 bytes, as in the usual short A records),
     /// so that the arenas do not grow and copy many times over a large
@@ -418,9 +437,160 @@ impl Loader {
         });
     }
 
+    /// Checks the zone and returns it, or `None` when it has errors; the
+    /// problems found reading (`found`) and assembling go to `diags` in
+    /// file order.
+    pub fn finish(self, mut found: Diagnostics, diags: &mut Diagnostics) -> Option<Zone> {
+        let Assembler {
+            mut zone,
+            pending,
+            diags: assembled,
+            ..
+        } = self;
+        found.extend(assembled);
+        pending.finish(&mut zone);
+        zone.check(&mut found);
+        // Report in file order, whatever order the checks ran in.
+        found.items.sort_by(|a, b| {
+            let key = |d: &crate::diag::Diagnostic| d.loc.as_ref().map(|l| (l.file.clone(), l.line));
+            key(a).cmp(&key(b))
+        });
+        let ok = !found.has_errors();
+        diags.extend(found);
+        ok.then_some(zone)
+    }
+}
+
+impl Sink for Assembler {
+    fn file(&mut self, path: Arc<Path>, size: usize) {
+        if self.zone.files.is_empty() {
+            self.reserve(size);
+        }
+        self.zone.files.push(path);
+    }
+
+    fn record(&mut self, rec: RawRecord<'_>) {
+        if self.full {
+            return;
+        }
+        let loc = rec.loc;
+        if !self.pending.add(&mut self.zone, rec, &mut self.diags) {
+            self.full = true;
+        } else if self.zone.record_count >= self.limits.zone_records {
+            self.diags.error(
+                Some(self.zone.loc(loc)),
+                format!(
+                    "the zone holds more records than limits.zone_records ({}); loading stopped",
+                    self.limits.zone_records
+                ),
+            );
+            self.full = true;
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.full
+    }
+}
+
+/// Records as read, a batch at a time, for a scan on one thread feeding an
+/// [`Assembler`] on another ([`Assembler::take`]).
+#[derive(Default)]
+pub struct RecordBatch {
+    files: Vec<(Arc<Path>, usize)>,
+    /// Each record's owner, then its RDATA.
+    bytes: Vec<u8>,
+    records: Vec<BatchedRecord>,
+}
+
+struct BatchedRecord {
+    rtype: u16,
+    owner_len: u8,
+    rdata_len: u16,
+    ttl: u32,
+    loc: RecordLoc,
+}
+
+impl RecordBatch {
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.files.is_empty()
+    }
+
+    /// Empties the batch, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.files.clear();
+        self.bytes.clear();
+        self.records.clear();
+    }
+
+    /// Takes a file into the batch (see [`Sink::file`]).
+    pub fn file(&mut self, path: Arc<Path>, size: usize) {
+        self.files.push((path, size));
+    }
+
+    /// Takes a record into the batch (see [`Sink::record`]).
+    pub fn record(&mut self, rec: RawRecord<'_>) {
+        self.bytes.extend_from_slice(rec.owner);
+        self.bytes.extend_from_slice(rec.rdata);
+        self.records.push(BatchedRecord {
+            rtype: rec.rtype,
+            owner_len: rec.owner.len() as u8,
+            rdata_len: rec.rdata.len() as u16,
+            ttl: rec.ttl,
+            loc: rec.loc,
+        });
+    }
+}
+
+impl Assembler {
+    /// Adds what `batch` holds, in the order it was read.
+    pub fn take(&mut self, batch: &RecordBatch) {
+        for (path, size) in &batch.files {
+            self.file(path.clone(), *size);
+        }
+        let mut at = 0;
+        for r in &batch.records {
+            let owner_end = at + usize::from(r.owner_len);
+            let end = owner_end + usize::from(r.rdata_len);
+            self.record(RawRecord {
+                owner: &batch.bytes[at..owner_end],
+                rtype: r.rtype,
+                ttl: r.ttl,
+                rdata: &batch.bytes[owner_end..end],
+                loc: r.loc,
+            });
+            at = end;
+        }
+    }
+}
+
+struct Scanner {
+    limits: Limits,
+    /// Files opened so far.
+    files: u32,
+    diags: Diagnostics,
+    /// Reusable buffers for the record being read.
+    owner: Vec<u8>,
+    rdata: Vec<u8>,
+}
+
+impl Scanner {
     /// Reads one file (the zone file or an include) with `origin` as its
     /// initial origin.
-    fn load_file(&mut self, path: &Path, src: Option<Vec<u8>>, origin: Name<Bytes>, depth: usize, from: Option<Loc>) {
+    fn scan_file(
+        &mut self,
+        sink: &mut impl Sink,
+        path: &Path,
+        src: Option<Vec<u8>>,
+        origin: Name<Bytes>,
+        depth: usize,
+        from: Option<Loc>,
+    ) {
         let file: Arc<Path> = Arc::from(path);
         let size = match &src {
             Some(src) => src.len() as u64,
@@ -450,11 +620,9 @@ impl Loader {
                 return;
             }
         };
-        let file_idx = self.zone.files.len() as u32;
-        if depth == 0 {
-            self.reserve(src.len());
-        }
-        self.zone.files.push(file.clone());
+        let file_idx = self.files;
+        self.files += 1;
+        sink.file(file.clone(), src.len());
 
         let mut zonefile = Zonefile::from(src.as_slice());
         if src.last().is_some_and(|&b| b != b'\n') {
@@ -477,7 +645,7 @@ impl Loader {
             return;
         }
         let mut entries = 0usize;
-        while !self.full {
+        while !sink.full() {
             // Where the next entry starts; past the last one, the end.
             let entry_line = lines.get(entries).map_or(usize::MAX, |&l| l as usize);
             // The scanner has panicked on some malformed input (an index
@@ -560,18 +728,7 @@ impl Loader {
                             line: line as u32,
                         },
                     };
-                    if !self.pending.add(&mut self.zone, raw, &mut self.diags) {
-                        self.full = true;
-                    } else if self.zone.record_count >= self.limits.zone_records {
-                        self.diags.error(
-                            Some(here),
-                            format!(
-                                "the zone holds more records than limits.zone_records ({}); loading stopped",
-                                self.limits.zone_records
-                            ),
-                        );
-                        self.full = true;
-                    }
+                    sink.record(raw);
                 }
                 Entry::Include {
                     path: inc,
@@ -595,7 +752,7 @@ impl Loader {
                             continue;
                         }
                     };
-                    self.load_file(&target, None, origin, depth + 1, Some(here));
+                    self.scan_file(sink, &target, None, origin, depth + 1, Some(here));
                 }
             }
         }
