@@ -2,15 +2,15 @@
 //! buffers owned by one worker and allocated once.
 //!
 //! The kernel structures (`mmsghdr`, `iovec`, `sockaddr_storage`, control
-//! buffers) live in boxed slices that never move; their pointers are set
-//! again before every call, so nothing self-referential outlives a call.
+//! buffers) live in boxed slices allocated once and never replaced, so
+//! their heap addresses are stable even when the batch moves. The receive
+//! headers point into them from the start; before each receive only the
+//! fields the kernel wrote back in the last one are reset, instead of
+//! rebuilding a whole batch of headers for what is often one datagram.
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
-
-use socket2::SockAddr;
 
 use super::{Meta, parse_pktinfo_bytes, write_pktinfo};
 
@@ -30,6 +30,8 @@ pub struct Batch {
     names: Box<[libc::sockaddr_storage]>,
     name_lens: Box<[libc::socklen_t]>,
     controls: Box<[u8]>,
+    /// Receive headers the kernel may have written since they were set.
+    dirty: usize,
     metas: Box<[Option<Meta>]>,
     replies: Box<[Vec<u8>]>,
     /// Indices of datagrams whose replies are to be sent.
@@ -38,13 +40,13 @@ pub struct Batch {
     recv_iovs: Box<[libc::iovec]>,
     send_hdrs: Box<[libc::mmsghdr]>,
     send_iovs: Box<[libc::iovec]>,
-    send_names: Box<[SockAddr]>,
     send_controls: Box<[u8]>,
 }
 
 // SAFETY: the raw pointers inside the libc structures point only into this
-// struct's own boxed slices and are rewritten before each use; moving the
-// batch to another thread moves the buffers with it.
+// struct's own boxed slices (heap memory that moves with the batch, never
+// freed before it); moving the batch to another thread moves the buffers
+// with it.
 unsafe impl Send for Batch {}
 
 impl Batch {
@@ -58,14 +60,14 @@ impl Batch {
         let zero_iov = || unsafe { zeroed::<libc::iovec>() };
         // SAFETY: as above.
         let zero_name = || unsafe { zeroed::<libc::sockaddr_storage>() };
-        let unspecified = SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
-        Batch {
+        let mut batch = Batch {
             size,
             recv_bufs: vec![0u8; size * RECV_BUF].into(),
             lens: vec![0; size].into(),
             names: (0..size).map(|_| zero_name()).collect(),
             name_lens: vec![0; size].into(),
             controls: vec![0u8; size * CONTROL_LEN].into(),
+            dirty: size,
             metas: vec![None; size].into(),
             replies: (0..size).map(|_| Vec::with_capacity(REPLY_BUF)).collect(),
             outgoing: Vec::with_capacity(size),
@@ -73,9 +75,20 @@ impl Batch {
             recv_iovs: (0..size).map(|_| zero_iov()).collect(),
             send_hdrs: (0..size).map(|_| zero_hdr()).collect(),
             send_iovs: (0..size).map(|_| zero_iov()).collect(),
-            send_names: (0..size).map(|_| unspecified.clone()).collect(),
             send_controls: vec![0u8; size * CONTROL_LEN].into(),
+        };
+        for i in 0..size {
+            batch.recv_iovs[i] = libc::iovec {
+                iov_base: batch.recv_bufs[i * RECV_BUF..].as_mut_ptr().cast(),
+                iov_len: RECV_BUF,
+            };
+            let hdr = &mut batch.recv_hdrs[i].msg_hdr;
+            hdr.msg_name = (&mut batch.names[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_iov = &mut batch.recv_iovs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = batch.controls[i * CONTROL_LEN..].as_mut_ptr().cast();
         }
+        batch
     }
 
     /// How many datagrams one call can carry.
@@ -88,21 +101,16 @@ impl Batch {
     /// datagram (up to the socket's receive timeout) and takes what else
     /// is waiting then (`MSG_WAITFORONE`); without, it never waits.
     pub fn recv(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
-        for i in 0..self.size {
-            self.recv_iovs[i] = libc::iovec {
-                iov_base: self.recv_bufs[i * RECV_BUF..].as_mut_ptr().cast(),
-                iov_len: RECV_BUF,
-            };
-            let hdr = &mut self.recv_hdrs[i].msg_hdr;
-            hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+        // The kernel wrote lengths and flags back into the headers of the
+        // datagrams it delivered last time; the pointers stand.
+        for entry in &mut self.recv_hdrs[..self.dirty] {
+            let hdr = &mut entry.msg_hdr;
             hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_iov = &mut self.recv_iovs[i];
-            hdr.msg_iovlen = 1;
-            hdr.msg_control = self.controls[i * CONTROL_LEN..].as_mut_ptr().cast();
             hdr.msg_controllen = CONTROL_LEN as _;
             hdr.msg_flags = 0;
-            self.recv_hdrs[i].msg_len = 0;
+            entry.msg_len = 0;
         }
+        self.dirty = 0;
         // SAFETY: every header points at buffers of this batch that live
         // for the call, with their true lengths; `size` headers exist.
         let n = unsafe {
@@ -117,11 +125,16 @@ impl Batch {
         if n < 0 {
             let err = io::Error::last_os_error();
             return match err.kind() {
+                // Nothing was delivered, nothing written back.
                 io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(err),
+                _ => {
+                    self.dirty = self.size;
+                    Err(err)
+                }
             };
         }
         let n = n as usize;
+        self.dirty = n;
         for i in 0..n {
             let hdr = &self.recv_hdrs[i];
             self.lens[i] = (hdr.msg_len as usize).min(RECV_BUF);
@@ -157,7 +170,6 @@ impl Batch {
         let count = self.outgoing.len();
         for (j, &i) in self.outgoing.iter().enumerate() {
             let Some(meta) = self.metas[i] else { continue };
-            self.send_names[j] = SockAddr::from(meta.peer);
             self.send_iovs[j] = libc::iovec {
                 iov_base: self.replies[i].as_mut_ptr().cast(),
                 iov_len: self.replies[i].len(),
@@ -165,8 +177,9 @@ impl Batch {
             let control = &mut self.send_controls[j * CONTROL_LEN..(j + 1) * CONTROL_LEN];
             let control_len = meta.local.map_or(0, |local| write_pktinfo(control, local));
             let hdr = &mut self.send_hdrs[j].msg_hdr;
-            hdr.msg_name = self.send_names[j].as_ptr() as *mut libc::c_void;
-            hdr.msg_namelen = self.send_names[j].len();
+            // Back to the address the query came from, as received.
+            hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = self.name_lens[i];
             hdr.msg_iov = &mut self.send_iovs[j];
             hdr.msg_iovlen = 1;
             hdr.msg_control = if control_len > 0 {
