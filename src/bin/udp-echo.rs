@@ -32,6 +32,12 @@ fn main() -> ExitCode {
     if socket.set_nonblocking(true).is_err() {
         return ExitCode::from(3);
     }
+    // The same path-MTU setting as lbdns's sockets, so that the ceiling
+    // differs from lbdns only by the DNS work.
+    {
+        use std::os::fd::AsRawFd;
+        let _ = lbdns::io::sys::omit_path_mtu(socket.as_raw_fd(), args.listen.is_ipv6());
+    }
     let stop = AtomicBool::new(false);
     let result = lbdns::io::serve(IoKind::Mmsg, &[socket], args.batch, &stop, |query, _, reply| {
         if query.len() < 12 {

@@ -345,7 +345,8 @@ fn new_socket(addr: SocketAddr, kind: Type) -> io::Result<Socket> {
 }
 
 /// A worker's UDP socket: `SO_REUSEPORT`, a large receive buffer,
-/// non-blocking, pktinfo when bound to a wildcard address.
+/// non-blocking, no DF bit nor path-MTU from ICMP, pktinfo when bound to a
+/// wildcard address.
 fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, StartError> {
     let err = |source| StartError {
         what: format!("cannot listen on udp {addr}"),
@@ -359,8 +360,11 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, StartErro
     socket.bind(&addr.into()).map_err(err)?;
     socket.set_nonblocking(true).map_err(err)?;
     let udp: UdpSocket = socket.into();
+    use std::os::fd::AsRawFd;
+    if let Err(why) = udp_io::sys::omit_path_mtu(udp.as_raw_fd(), addr.is_ipv6()) {
+        tracing::debug!(%why, "IP_PMTUDISC_OMIT refused; keeping the kernel's path-MTU handling");
+    }
     if addr.ip().is_unspecified() {
-        use std::os::fd::AsRawFd;
         udp_io::sys::enable_pktinfo(udp.as_raw_fd(), addr.is_ipv6()).map_err(err)?;
     }
     Ok(udp)

@@ -134,19 +134,39 @@ pub fn wait_readable(fds: &[RawFd], timeout: Duration, ready: &mut [bool]) -> io
 /// Asks the kernel to report each datagram's destination address
 /// (`IP_PKTINFO`, `IPV6_RECVPKTINFO`), so that replies can leave from it.
 pub fn enable_pktinfo(fd: RawFd, ipv6: bool) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    let (level, name) = if ipv6 {
-        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+    if ipv6 {
+        set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
     } else {
-        (libc::IPPROTO_IP, libc::IP_PKTINFO)
-    };
+        set_int_option(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+    }
+}
+
+/// Sends without the DF bit and ignores path-MTU information
+/// (`IP_PMTUDISC_OMIT`, `IPV6_PMTUDISC_OMIT`): forged ICMP "fragmentation
+/// needed" messages cannot then shrink the packets sent to a victim
+/// (RFC 9715; BIND and gdnsd do the same). Replies already fit 1232 bytes.
+pub fn omit_path_mtu(fd: RawFd, ipv6: bool) -> io::Result<()> {
+    if ipv6 {
+        set_int_option(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_OMIT,
+        )
+    } else {
+        set_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_OMIT)
+    }
+}
+
+/// Sets an integer socket option.
+fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: a valid option value pointer and its exact size.
     let rc = unsafe {
         libc::setsockopt(
             fd,
             level,
             name,
-            (&on as *const libc::c_int).cast(),
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -210,6 +230,42 @@ pub fn write_pktinfo(buf: &mut [u8], (addr, ifindex): (IpAddr, u32)) -> usize {
                 std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::in6_pktinfo, info);
                 libc::CMSG_SPACE(size_of::<libc::in6_pktinfo>() as u32) as usize
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn int_option(fd: RawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: a valid value pointer and its length, both written by the call.
+        let rc = unsafe { libc::getsockopt(fd, level, name, (&mut value as *mut libc::c_int).cast(), &mut len) };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
+    #[test]
+    fn path_mtu_is_omitted_on_both_families() {
+        let v4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_ne!(
+            int_option(v4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+            libc::IP_PMTUDISC_OMIT
+        );
+        omit_path_mtu(v4.as_raw_fd(), false).unwrap();
+        assert_eq!(
+            int_option(v4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+            libc::IP_PMTUDISC_OMIT
+        );
+        if let Ok(v6) = std::net::UdpSocket::bind("[::1]:0") {
+            omit_path_mtu(v6.as_raw_fd(), true).unwrap();
+            assert_eq!(
+                int_option(v6.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER),
+                libc::IPV6_PMTUDISC_OMIT
+            );
         }
     }
 }
