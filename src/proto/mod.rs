@@ -253,6 +253,20 @@ struct Query {
     label_count: usize,
 }
 
+impl Query {
+    fn new() -> Query {
+        Query {
+            qtype: 0,
+            qclass: 0,
+            edns: None,
+            key: [0; MAX_NAME_LEN],
+            key_len: 0,
+            labels: [0; 128],
+            label_count: 0,
+        }
+    }
+}
+
 /// Why a query could not be parsed past its header.
 enum Malformed {
     /// Nothing usable: reply with the header only.
@@ -357,11 +371,12 @@ fn answer_query(
     if qdcount != 1 {
         return error(out, rcode::FORMERR, false, None);
     }
-    let mut q = match parse(query, out, snap.settings.ecs) {
-        Ok(q) => q,
+    let mut q = Query::new();
+    match parse(query, out, snap.settings.ecs, &mut q) {
+        Ok(()) => {}
         Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
         Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, true, None),
-    };
+    }
     if let Some(cookie) = q.edns.as_mut().and_then(|e| e.cookie.as_mut()) {
         let ip = client.addr.ip();
         cookie.valid = cookie_valid(&snap.settings.cookie_secret, cookie, ip, client.now);
@@ -406,22 +421,16 @@ fn answer_query(
 }
 
 /// Parses the question (echoing it into `out`) and the rest of the
-/// message, looking for the OPT record.
-fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed> {
+/// message into `q` (filled in place: a `Query` is some 500 bytes, too
+/// many to move per query), looking for the OPT record.
+fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool, q: &mut Query) -> Result<(), Malformed> {
     let mut parser = Parser::from_ref(query);
     parser.advance(12).map_err(|_| Malformed::Header)?;
     let question = Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
-    let mut q = Query {
-        qtype: question.qtype().to_int(),
-        qclass: question.qclass().to_int(),
-        edns: None,
-        key: [0; MAX_NAME_LEN],
-        key_len: 0,
-        labels: [0; 128],
-        label_count: 0,
-    };
-    // Echo the qname with the client's letter case, and keep it lower-cased
-    // for the lookup. `domain` has checked label and name lengths.
+    q.qtype = question.qtype().to_int();
+    q.qclass = question.qclass().to_int();
+    // Keep the qname lower-cased for the lookup. `domain` has checked
+    // label and name lengths.
     for label in question.qname().iter() {
         let bytes = label.as_slice();
         let len = bytes.len();
@@ -429,16 +438,19 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed>
             q.labels[q.label_count] = q.key_len as u8;
             q.label_count += 1;
         }
-        out.push(len as u8);
-        out.extend_from_slice(bytes);
         q.key[q.key_len] = len as u8;
         for (dst, src) in q.key[q.key_len + 1..q.key_len + 1 + len].iter_mut().zip(bytes) {
             *dst = src.to_ascii_lowercase();
         }
         q.key_len += 1 + len;
     }
-    out.extend_from_slice(&q.qtype.to_be_bytes());
-    out.extend_from_slice(&q.qclass.to_be_bytes());
+    // Echo the question with the client's letter case. A question name
+    // cannot be compressed (nothing precedes it to point at), so it is
+    // the query's bytes as they are, in one copy.
+    if question.qname().is_compressed() {
+        return Err(Malformed::Header);
+    }
+    out.extend_from_slice(&query[12..parser.pos()]);
 
     let count = |at: usize| usize::from(u16::from_be_bytes([query[at], query[at + 1]]));
     for _ in 0..count(6) + count(8) {
@@ -475,7 +487,7 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed>
         }
         parser.advance(rdlen).map_err(|_| Malformed::AfterQuestion)?;
     }
-    Ok(q)
+    Ok(())
 }
 
 /// Whether OPT RDATA is a sequence of complete {code, length, data}
@@ -824,7 +836,8 @@ pub mod stages {
     pub fn parse(query: &[u8], out: &mut Vec<u8>) -> Option<Parsed> {
         out.clear();
         out.extend_from_slice(&query[..12.min(query.len())]);
-        let q = super::parse(query, out, true).ok()?;
+        let mut q = Query::new();
+        super::parse(query, out, true, &mut q).ok()?;
         let head = out.len();
         Some(Parsed(q, head))
     }

@@ -118,6 +118,29 @@ fn long_names_and_many_labels() {
 }
 
 #[test]
+fn compressed_question_names_are_formerr_and_mixed_case_is_echoed() {
+    let snap = support::test_snapshot();
+    let mut rng = Picker::with_seed(4);
+    let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
+    // www, then a pointer to offset 4 (inside the header): nothing a
+    // question name can point to.
+    let packet = [
+        0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'w', b'w', b'w', 0xC0, 4, 0, 1, 0, 1,
+    ];
+    run(&snap, &packet, Transport::Udp, &mut rng, &mut out);
+    let reply = decode(&out);
+    assert_eq!(reply.rcode, "FORMERR");
+    assert_eq!(&out[..2], &[0x12, 0x34]);
+    assert_eq!(u16::from_be_bytes([out[4], out[5]]), 0, "no question echoed");
+    // The question is echoed byte for byte, letter case included.
+    let q = QueryBuilder::new("WwW.ExAmple.COM.", "A").build();
+    run(&snap, &q, Transport::Udp, &mut rng, &mut out);
+    let end = 12 + "WwW.ExAmple.COM.".len() + 1 + 4;
+    assert_eq!(&out[12..end], &q[12..end]);
+    assert_eq!(decode(&out).rcode, "NOERROR");
+}
+
+#[test]
 fn random_names_get_consistent_answers() {
     // Names below wildcards, delegations and non-existent names use
     // templates whose compression pointers move with the qname length.
