@@ -33,7 +33,7 @@ pub fn zone(zc: &ZoneConfig, limits: &zone::Limits, diags: &mut Diagnostics) -> 
 }
 
 /// Loads the zone of `zc`, scanning on a second thread.
-pub fn two_threads(zc: &ZoneConfig, limits: &zone::Limits, diags: &mut Diagnostics) -> Option<Zone> {
+fn two_threads(zc: &ZoneConfig, limits: &zone::Limits, diags: &mut Diagnostics) -> Option<Zone> {
     let stop = AtomicBool::new(false);
     let mut assembler = Assembler::new(&zc.origin, limits);
     let found = std::thread::scope(|s| {

@@ -169,8 +169,8 @@ fn serve_portable(
 /// After a round over the sockets: when some may hold more, try them all
 /// again; otherwise sleep in `poll` until one has data (or the stop flag
 /// is due).
-fn settle(busy: bool, fds: &[std::os::fd::RawFd], ready: &mut [bool]) -> io::Result<()> {
-    if busy {
+fn settle(more: bool, fds: &[std::os::fd::RawFd], ready: &mut [bool]) -> io::Result<()> {
+    if more {
         ready.iter_mut().for_each(|r| *r = true);
     } else {
         ready.iter_mut().for_each(|r| *r = false);

@@ -427,6 +427,11 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool, q: &mut Query) -> Result<()
     let mut parser = Parser::from_ref(query);
     parser.advance(12).map_err(|_| Malformed::Header)?;
     let question = Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
+    // A question name cannot be compressed (nothing precedes it to point
+    // at), so the question is echoed below as the query's bytes.
+    if question.qname().is_compressed() {
+        return Err(Malformed::Header);
+    }
     q.qtype = question.qtype().to_int();
     q.qclass = question.qclass().to_int();
     // Keep the qname lower-cased for the lookup. `domain` has checked
@@ -444,12 +449,7 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool, q: &mut Query) -> Result<()
         }
         q.key_len += 1 + len;
     }
-    // Echo the question with the client's letter case. A question name
-    // cannot be compressed (nothing precedes it to point at), so it is
-    // the query's bytes as they are, in one copy.
-    if question.qname().is_compressed() {
-        return Err(Malformed::Header);
-    }
+    // Echo the question with the client's letter case, in one copy.
     out.extend_from_slice(&query[12..parser.pos()]);
 
     let count = |at: usize| usize::from(u16::from_be_bytes([query[at], query[at + 1]]));
