@@ -246,25 +246,25 @@ struct Query {
     qtype: u16,
     qclass: u16,
     edns: Option<Edns>,
-    /// Lower-cased qname and where its labels start.
-    key: [u8; MAX_NAME_LEN],
-    key_len: usize,
-    labels: [u8; 128],
-    label_count: usize,
+    /// The qname's wire length; its bytes follow the header.
+    name_len: usize,
 }
 
 impl Query {
-    fn new() -> Query {
-        Query {
-            qtype: 0,
-            qclass: 0,
-            edns: None,
-            key: [0; MAX_NAME_LEN],
-            key_len: 0,
-            labels: [0; 128],
-            label_count: 0,
-        }
+    /// The qname as sent (uncompressed wire format).
+    fn name<'q>(&self, query: &'q [u8]) -> &'q [u8] {
+        &query[12..12 + self.name_len]
     }
+}
+
+/// `name` lower-cased (a wire name: its length bytes are below 64, never
+/// 'A'..='Z', so lower-casing every byte changes letters only).
+fn lowercase(name: &[u8]) -> [u8; MAX_NAME_LEN] {
+    let mut key = [0; MAX_NAME_LEN];
+    let key_part = &mut key[..name.len()];
+    key_part.copy_from_slice(name);
+    key_part.make_ascii_lowercase();
+    key
 }
 
 /// Why a query could not be parsed past its header.
@@ -371,12 +371,21 @@ fn answer_query(
     if qdcount != 1 {
         return error(out, rcode::FORMERR, false, None);
     }
-    let mut q = Query::new();
-    match parse(query, out, snap.settings.ecs, &mut q) {
-        Ok(()) => {}
+    let mut q = match parse(query, out, snap.settings.ecs) {
+        Ok(q) => q,
         Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
         Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, true, None),
-    }
+    };
+    // The lookup key is the qname lower-cased: the query's own bytes when
+    // they hold no capital letter, as most do, else a copy.
+    let name = q.name(query);
+    let lowered;
+    let key = if name.iter().any(u8::is_ascii_uppercase) {
+        lowered = lowercase(name);
+        &lowered[..name.len()]
+    } else {
+        name
+    };
     if let Some(cookie) = q.edns.as_mut().and_then(|e| e.cookie.as_mut()) {
         let ip = client.addr.ip();
         cookie.valid = cookie_valid(&snap.settings.cookie_secret, cookie, ip, client.now);
@@ -385,7 +394,7 @@ fn answer_query(
     }
     if snap.settings.rrl {
         let mut h = u64::from(q.qtype);
-        for &b in &q.key[..q.key_len] {
+        for &b in key {
             h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3);
         }
         info.question = lb::mix64(h);
@@ -403,7 +412,7 @@ fn answer_query(
     if (q.qclass != IN && q.qclass != ANY_CLASS) || q.qtype == AXFR || q.qtype == IXFR {
         return error(out, rcode::REFUSED, true, q.edns);
     }
-    let Some(answer) = snap.resolve(&q.key[..q.key_len], &q.labels[..q.label_count], q.qtype) else {
+    let Some(answer) = snap.resolve(key, q.qtype) else {
         return error_with(out, rcode::REFUSED, true, q.edns, Some(EDE_NOT_AUTHORITATIVE));
     };
     info.answer = u64::from(answer.body_at);
@@ -421,9 +430,8 @@ fn answer_query(
 }
 
 /// Parses the question (echoing it into `out`) and the rest of the
-/// message into `q` (filled in place: a `Query` is some 500 bytes, too
-/// many to move per query), looking for the OPT record.
-fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool, q: &mut Query) -> Result<(), Malformed> {
+/// message, looking for the OPT record.
+fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed> {
     let mut parser = Parser::from_ref(query);
     parser.advance(12).map_err(|_| Malformed::Header)?;
     let question = Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
@@ -432,23 +440,17 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool, q: &mut Query) -> Result<()
     if question.qname().is_compressed() {
         return Err(Malformed::Header);
     }
-    q.qtype = question.qtype().to_int();
-    q.qclass = question.qclass().to_int();
-    // Keep the qname lower-cased for the lookup. `domain` has checked
-    // label and name lengths.
-    for label in question.qname().iter() {
-        let bytes = label.as_slice();
-        let len = bytes.len();
-        if len > 0 {
-            q.labels[q.label_count] = q.key_len as u8;
-            q.label_count += 1;
-        }
-        q.key[q.key_len] = len as u8;
-        for (dst, src) in q.key[q.key_len + 1..q.key_len + 1 + len].iter_mut().zip(bytes) {
-            *dst = src.to_ascii_lowercase();
-        }
-        q.key_len += 1 + len;
-    }
+    // `domain` has checked label and name lengths; the name is the wire
+    // bytes between the header and QTYPE, and QTYPE and QCLASS end the
+    // question.
+    let end = parser.pos();
+    let field = |at: usize| u16::from_be_bytes([query[at], query[at + 1]]);
+    let mut q = Query {
+        qtype: field(end - 4),
+        qclass: field(end - 2),
+        edns: None,
+        name_len: end - 4 - 12,
+    };
     // Echo the question with the client's letter case, in one copy.
     out.extend_from_slice(&query[12..parser.pos()]);
 
@@ -487,7 +489,7 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool, q: &mut Query) -> Result<()
         }
         parser.advance(rdlen).map_err(|_| Malformed::AfterQuestion)?;
     }
-    Ok(())
+    Ok(q)
 }
 
 /// Whether OPT RDATA is a sequence of complete {code, length, data}
@@ -608,7 +610,7 @@ fn write_answer(
 /// How many bytes the qname is longer than the template assumed: every
 /// moving compression pointer moves by that much (see render.rs).
 fn qname_delta(q: &Query, answer: &Answer) -> u16 {
-    (q.key_len as u16).wrapping_sub(u16::from(answer.base_qlen))
+    (q.name_len as u16).wrapping_sub(u16::from(answer.base_qlen))
 }
 
 /// Appends the first `take` bytes of an answer's body, moving its
@@ -829,23 +831,23 @@ mod tests {
 pub mod stages {
     use super::*;
 
-    /// A parsed query.
-    pub struct Parsed(Query, usize);
+    /// A parsed query and its lookup key.
+    pub struct Parsed(Query, usize, [u8; MAX_NAME_LEN]);
 
     /// Parses `query`, writing the reply's header and question to `out`.
     pub fn parse(query: &[u8], out: &mut Vec<u8>) -> Option<Parsed> {
         out.clear();
         out.extend_from_slice(&query[..12.min(query.len())]);
-        let mut q = Query::new();
-        super::parse(query, out, true, &mut q).ok()?;
+        let q = super::parse(query, out, true).ok()?;
         let head = out.len();
-        Some(Parsed(q, head))
+        let key = lowercase(q.name(query));
+        Some(Parsed(q, head, key))
     }
 
     /// Looks the parsed question up.
     pub fn lookup<'a>(snap: &'a Snapshot, parsed: &Parsed) -> Option<&'a Answer> {
         let q = &parsed.0;
-        snap.resolve(&q.key[..q.key_len], &q.labels[..q.label_count], q.qtype)
+        snap.resolve(&parsed.2[..q.name_len], q.qtype)
     }
 
     /// Writes the answer behind the header and question already in `out`.

@@ -246,23 +246,26 @@ impl Index {
     }
 
     /// Finds the answer for `key` (a lower-cased wire name) and `qtype`
-    /// (RFC 1034 §4.3.2 steps 2–3, with RFC 4592 wildcards). `labels` are
-    /// the offsets at which `key`'s labels start. `None` means no zone here
-    /// is authoritative for the name (REFUSED).
+    /// (RFC 1034 §4.3.2 steps 2–3, with RFC 4592 wildcards). `None` means
+    /// no zone here is authoritative for the name (REFUSED).
     #[inline]
-    pub fn resolve(&self, key: &[u8], labels: &[u8], qtype: u16) -> Option<&Answer> {
+    pub fn resolve(&self, key: &[u8], qtype: u16) -> Option<&Answer> {
         if let Some(node) = self.find(key) {
             return Some(&self.a.answers[self.answer_for(node, qtype) as usize]);
         }
-        // The closest encloser: the longest existing ancestor, the root
-        // (the last byte) tried last.
-        let root = key.len() - 1;
-        let encloser = labels
-            .iter()
-            .skip(1)
-            .map(|&start| usize::from(start))
-            .chain(std::iter::once(root))
-            .find_map(|start| self.find(&key[start..]))?;
+        // The closest encloser: the longest existing ancestor, found by
+        // dropping labels from the left, the root tried last.
+        let mut at = 0;
+        let encloser = loop {
+            let len = usize::from(*key.get(at)?);
+            if len == 0 {
+                return None;
+            }
+            at += 1 + len;
+            if let Some(node) = self.find(key.get(at..)?) {
+                break node;
+            }
+        };
         let id = match encloser.kind {
             NodeKind::Delegation => encloser.fallback,
             NodeKind::Authoritative if encloser.wildcard != NONE => {
