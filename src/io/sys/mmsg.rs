@@ -199,7 +199,10 @@ impl Batch {
                     fd,
                     self.send_hdrs[sent..].as_mut_ptr(),
                     (count - sent) as libc::c_uint,
-                    0,
+                    // Never wait for room in the send buffer, even on a
+                    // blocking socket: a worker must not hang on a stuck
+                    // device (a reply that finds no room is lost).
+                    libc::MSG_DONTWAIT,
                 )
             };
             if n < 0 {
