@@ -13,10 +13,15 @@
 #   saturated  lbdns-load (sendmmsg, 16 source ports, 512 outstanding),
 #              which can keep one server core busy; dnsperf cannot here
 #              (its avg_ms column is the median latency)
-# Rounds are interleaved (each round runs every mode on every server) and
-# each figure is the median over the rounds. Per run: QPS, average latency,
-# lost queries, server CPU % and server CPU microseconds per answer
-# (utime+stime from /proc/PID/stat across the run, divided by answers).
+# Rounds are interleaved (each round runs every mode on every server, the
+# servers' order rotated by one each round so that none always goes first)
+# and each figure is the median over the rounds. Per run: QPS, average
+# latency, lost queries, server CPU % and server CPU microseconds per
+# answer (utime+stime from /proc/PID/stat across the run, divided by
+# answers). The "vs lbdns" column pairs each server's run with lbdns's in
+# the same round and mode: the median of those per-round ratios of CPU per
+# answer (above 1: the server costs more than lbdns), with their range,
+# which shows whether a gap is larger than the round-to-round noise.
 #
 # The echo server answers each datagram with itself through the same
 # recvmmsg/sendmmsg loop as lbdns: the cost of the loopback UDP path alone.
@@ -182,26 +187,40 @@ for name in "${server_list[@]}"; do
   fi
 done
 echo "round,mode,server,qps,avg_ms,lost,cpu_pct,us_per_answer" >"$out/results.csv"
+count=${#server_list[@]}
 for round in $(seq 1 "$rounds"); do
   for mode in "${mode_list[@]}"; do
-    for name in "${server_list[@]}"; do
+    for k in $(seq 0 $((count - 1))); do
+      name=${server_list[$(((k + round - 1) % count))]}
       [ -n "${port_of[$name]:-}" ] || continue
       line=$(run "$name" "$mode" "${port_of[$name]}" "${pid_of[$name]}")
       echo "$round,$mode,$name,${line// /,}" >>"$out/results.csv"
     done
   done
 done
+# ratio MODE SERVER -> "median min max" of the per-round ratios of the
+# server's CPU per answer to lbdns's (empty without lbdns runs).
+ratio() {
+  awk -F, -v m="$1" -v s="$2" '
+    $2 == m && $3 == "lbdns" { base[$1] = $8 }
+    $2 == m && $3 == s { v[$1] = $8 }
+    END { for (r in v) if (base[r] > 0) printf "%.4f\n", v[r] / base[r] }' "$out/results.csv" |
+    sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f %.3f %.3f", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
 # Medians per (mode, server).
-echo "mode,server,qps,avg_ms,lost,cpu_pct,us_per_answer" >"$out/summary.csv"
-printf '%-10s %-7s %9s %8s %7s %6s %10s\n' mode server QPS avg_ms lost cpu% 'us/answer'
+echo "mode,server,qps,avg_ms,lost,cpu_pct,us_per_answer,vs_lbdns,vs_lbdns_min,vs_lbdns_max" >"$out/summary.csv"
+printf '%-10s %-7s %9s %8s %7s %6s %10s  %s\n' mode server QPS avg_ms lost cpu% 'us/answer' 'vs lbdns (range)'
 for mode in "${mode_list[@]}"; do
   for name in "${server_list[@]}"; do
     [ -n "${port_of[$name]:-}" ] || continue
     median() { grep ",$mode,$name," "$out/results.csv" | cut -d, -f"$1" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
     row="$(median 4),$(median 5),$(median 6),$(median 7),$(median 8)"
-    echo "$mode,$name,$row" >>"$out/summary.csv"
+    read -r rmed rmin rmax <<<"$(ratio "$mode" "$name")" || true
+    echo "$mode,$name,$row,${rmed:-},${rmin:-},${rmax:-}" >>"$out/summary.csv"
     IFS=, read -r q a l c u <<<"$row"
-    printf '%-10s %-7s %9s %8s %7s %6s %10s\n' "$mode" "$name" "$q" "$a" "$l" "$c" "$u"
+    vs=
+    [ -z "${rmed:-}" ] || vs="$rmed ($rmin-$rmax)"
+    printf '%-10s %-7s %9s %8s %7s %6s %10s  %s\n' "$mode" "$name" "$q" "$a" "$l" "$c" "$u" "$vs"
   done
 done
 if command -v gnuplot >/dev/null; then
