@@ -452,9 +452,9 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed>
         name_len: end - 4 - 12,
     };
     // Echo the question with the client's letter case, in one copy.
-    out.extend_from_slice(&query[12..parser.pos()]);
+    out.extend_from_slice(&query[12..end]);
 
-    let count = |at: usize| usize::from(u16::from_be_bytes([query[at], query[at + 1]]));
+    let count = |at: usize| usize::from(field(at));
     for _ in 0..count(6) + count(8) {
         RecordHeader::<ParsedName<&[u8]>>::parse_ref(&mut parser)
             .ok()
