@@ -832,22 +832,27 @@ pub mod stages {
     use super::*;
 
     /// A parsed query and its lookup key.
-    pub struct Parsed(Query, usize, [u8; MAX_NAME_LEN]);
+    pub struct Parsed<'q>(Query, usize, std::borrow::Cow<'q, [u8]>);
 
-    /// Parses `query`, writing the reply's header and question to `out`.
-    pub fn parse(query: &[u8], out: &mut Vec<u8>) -> Option<Parsed> {
+    /// Parses `query`, writing the reply's header and question to `out`;
+    /// the key is made as `handle` makes it.
+    pub fn parse<'q>(query: &'q [u8], out: &mut Vec<u8>) -> Option<Parsed<'q>> {
         out.clear();
         out.extend_from_slice(&query[..12.min(query.len())]);
         let q = super::parse(query, out, true).ok()?;
         let head = out.len();
-        let key = lowercase(q.name(query));
+        let name = q.name(query);
+        let key = if name.iter().any(u8::is_ascii_uppercase) {
+            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        };
         Some(Parsed(q, head, key))
     }
 
     /// Looks the parsed question up.
-    pub fn lookup<'a>(snap: &'a Snapshot, parsed: &Parsed) -> Option<&'a Answer> {
-        let q = &parsed.0;
-        snap.resolve(&parsed.2[..q.name_len], q.qtype)
+    pub fn lookup<'a>(snap: &'a Snapshot, parsed: &Parsed<'_>) -> Option<&'a Answer> {
+        snap.resolve(&parsed.2, parsed.0.qtype)
     }
 
     /// Writes the answer behind the header and question already in `out`.
@@ -855,7 +860,7 @@ pub mod stages {
         out: &mut Vec<u8>,
         snap: &Snapshot,
         answer: &Answer,
-        parsed: &Parsed,
+        parsed: &Parsed<'_>,
         picker: &mut Picker,
     ) -> Outcome {
         out.truncate(parsed.1);
