@@ -176,7 +176,6 @@ impl Server {
         config: crate::config::Config,
         reload: control::Reload,
     ) -> Result<(), StartError> {
-        clock::start();
         let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
         let mut stats = Vec::new();
