@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
     let client = Client {
         addr: SocketAddr::from(([127, 0, 0, 1], 40000)),
         transport: Transport::Udp,
-        now: 1_800_000_000,
+        now: || 1_800_000_000,
     };
     let mut rng = Picker::with_seed(1);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);

@@ -122,7 +122,7 @@ fn bench(c: &mut Criterion) {
     let client = lbdns::proto::Client {
         addr: SocketAddr::from(([127, 0, 0, 1], 40000)),
         transport: lbdns::proto::Transport::Udp,
-        now: 1_800_000_000,
+        now: || 1_800_000_000,
     };
     let mut picker = Picker::with_seed(3);
     let mut out = Vec::with_capacity(lbdns::proto::MAX_MESSAGE);

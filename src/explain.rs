@@ -134,9 +134,11 @@ pub fn explain(snap: &Snapshot, q: &Question) -> Result<Explanation, String> {
     let client = Client {
         addr: SocketAddr::new(q.client, 53535),
         transport: Transport::Udp,
-        now: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as u32),
+        now: || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as u32)
+        },
     };
     let mut picker = Picker::from_entropy();
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);

@@ -37,7 +37,7 @@ pub fn handle(data: &[u8]) {
         let client = Client {
             addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
             transport,
-            now: 1_800_000_000,
+            now: || 1_800_000_000,
         };
         match proto::handle(data, &client, snap, &mut picker, &mut out) {
             Outcome::Drop => assert!(data.len() < 12 || data[2] & 0x80 != 0),
@@ -98,7 +98,7 @@ pub fn zone(data: &[u8]) {
         let client = Client {
             addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
             transport: Transport::Udp,
-            now: 0,
+            now: || 0,
         };
         let _ = proto::handle(query, &client, &snap, &mut Picker::with_seed(1), &mut out);
     }

@@ -91,8 +91,10 @@ pub enum Transport {
 pub struct Client {
     pub addr: SocketAddr,
     pub transport: Transport,
-    /// The time, in seconds since 1970 (for DNS Cookies).
-    pub now: u32,
+    /// Reads the time, in seconds since 1970, for DNS Cookies: called
+    /// only for a query that carries a cookie, so other queries pay no
+    /// clock read.
+    pub now: fn() -> u32,
 }
 
 /// What to do with a query.
@@ -388,8 +390,9 @@ fn answer_query(
     };
     if let Some(cookie) = q.edns.as_mut().and_then(|e| e.cookie.as_mut()) {
         let ip = client.addr.ip();
-        cookie.valid = cookie_valid(&snap.settings.cookie_secret, cookie, ip, client.now);
-        cookie.fresh = server_cookie(&snap.settings.cookie_secret, &cookie.client, ip, client.now);
+        let now = (client.now)();
+        cookie.valid = cookie_valid(&snap.settings.cookie_secret, cookie, ip, now);
+        cookie.fresh = server_cookie(&snap.settings.cookie_secret, &cookie.client, ip, now);
         info.cookie_ok = cookie.valid;
     }
     if snap.settings.rrl {
@@ -867,7 +870,7 @@ pub mod stages {
         let client = Client {
             addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
             transport: Transport::Udp,
-            now: 0,
+            now: || 0,
         };
         if answer.pool != NONE {
             write_pool_answer(out, snap, answer, &parsed.0, 1232, picker, &client)

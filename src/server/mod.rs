@@ -400,7 +400,7 @@ fn run_worker(
         let client = Client {
             addr: meta.peer,
             transport: Transport::Udp,
-            now: clock::now_secs(),
+            now: clock::now_secs,
         };
         let outcome = proto::handle(query, &client, cache.load(), &mut rng, reply);
         if query_log > 0 {

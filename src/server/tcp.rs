@@ -152,10 +152,10 @@ async fn serve(stream: TcpStream, peer: SocketAddr, state: &State, conn: &Conn) 
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::with_capacity(16 * 1024, read);
     let idle = state.limits.idle_timeout;
-    let mut client = Client {
+    let client = Client {
         addr: peer,
         transport: Transport::Tcp,
-        now: 0,
+        now: super::clock::now_secs,
     };
     let mut cache = Cache::new(&*state.snap);
     // TCP runs on one runtime thread: it owns the last counter row.
@@ -184,7 +184,6 @@ async fn serve(stream: TcpStream, peer: SocketAddr, state: &State, conn: &Conn) 
             .map_err(|_| Closed)?;
         conn.last_active.store(state.now_ms(), Ordering::Relaxed);
         state.queries.fetch_add(1, Ordering::Relaxed);
-        client.now = super::clock::now_secs();
         if let proto::Outcome::Reply { .. } = proto::handle(&query, &client, cache.load(), &mut rng, &mut reply) {
             pending.extend_from_slice(&(reply.len() as u16).to_be_bytes());
             pending.extend_from_slice(&reply);

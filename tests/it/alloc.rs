@@ -70,7 +70,7 @@ fn answering_does_not_allocate() {
     let client = Client {
         addr: SocketAddr::from(([127, 0, 0, 1], 40000)),
         transport: Transport::Udp,
-        now: 1_800_000_000,
+        now: || 1_800_000_000,
     };
     let mut rng = Picker::with_seed(5);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);

@@ -246,7 +246,7 @@ fn cases_from_data_file() {
         let client = Client {
             addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
             transport,
-            now: 1_800_000_000,
+            now: || 1_800_000_000,
         };
         match proto::handle(query, &client, &snap, &mut rng, &mut out) {
             Outcome::Drop => None,

@@ -29,7 +29,7 @@ fn run(snap: &lbdns::snapshot::Snapshot, packet: &[u8], transport: Transport, rn
     let client = Client {
         addr: SocketAddr::from(([127, 0, 0, 1], 40000)),
         transport,
-        now: 1_800_000_000,
+        now: || 1_800_000_000,
     };
     match proto::handle(packet, &client, snap, rng, out) {
         Outcome::Drop => assert!(packet.len() < 12 || packet[2] & 0x80 != 0, "dropped {packet:02x?}"),
