@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# profile-user.sh: how much of a saturated server's CPU is its own code,
+# and where that goes, beside gdnsd and the bare echo.
+#
+# Usage: scripts/profile-user.sh [--seconds S] [--servers lbdns,gdnsd,echo]
+#                                [--top N]
+#
+# Each server runs pinned to CPU 0 with one UDP thread on
+# examples/zones/example.com.zone, saturated by lbdns-load on CPU 1
+# (benches/data/queries.txt), while `perf record` samples it for S seconds
+# (default 8). Per server it prints the share of samples in user space
+# (everything outside the kernel: the server, libc, the vDSO) and the N
+# (default 12) busiest user-space symbols. The rest is the kernel's UDP
+# path, which every server pays. Needs perf (Debian: linux-perf; installed
+# with apt-get when missing) and gdnsd for that column. Only 127.0.0.1 is
+# ever sent queries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=8
+servers=lbdns,gdnsd,echo
+top=12
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds=$2; shift 2 ;;
+    --servers) servers=$2; shift 2 ;;
+    --top) top=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+if [ "$(nproc)" -lt 2 ]; then echo "needs 2 CPUs (server on 0, load on 1)" >&2; exit 1; fi
+export PATH="$PATH:/usr/sbin:/sbin"
+need=()
+command -v perf >/dev/null || need+=(linux-perf)
+[[ ",$servers," != *,gdnsd,* ]] || command -v gdnsd >/dev/null || need+=(gdnsd)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]} with apt-get" >&2
+  made_policy=
+  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made_policy=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2 || echo "some packages could not be installed" >&2
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+fi
+command -v perf >/dev/null || { echo "perf is not available" >&2; exit 1; }
+
+cargo build --release --quiet --bins
+zone=examples/zones/example.com.zone
+queries=benches/data/queries.txt
+port=5431
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -r)"
+echo "saturated by lbdns-load for ${seconds}s; server on CPU 0, load on CPU 1"
+IFS=, read -ra server_list <<<"$servers"
+for name in "${server_list[@]}"; do
+  case "$name" in
+    lbdns)
+      taskset -c 0 target/release/lbdns serve --workers 1 --io mmsg --listen "127.0.0.1:$port" \
+        --zone "example.com.=$zone" --log-level warn >/dev/null 2>"$tmp/log" & ;;
+    echo)
+      taskset -c 0 target/release/udp-echo --listen "127.0.0.1:$port" >/dev/null 2>"$tmp/log" & ;;
+    gdnsd)
+      mkdir -p "$tmp/gdnsd/zones"; cp "$zone" "$tmp/gdnsd/zones/example.com"
+      printf 'options => {\n  listen => [ 127.0.0.1:%s ]\n  udp_threads => 1\n  tcp_threads => 1\n}\n' "$port" >"$tmp/gdnsd/config"
+      taskset -c 0 gdnsd -c "$tmp/gdnsd" -D -f start >/dev/null 2>"$tmp/log" & ;;
+    *) echo "unknown server $name" >&2; exit 2 ;;
+  esac
+  pid=$!
+  for _ in $(seq 1 100); do
+    if target/release/lbdns-load --server "127.0.0.1:$port" -d "$queries" --count 20 --seconds 1 2>/dev/null |
+      grep -q '^answered: *[1-9]'; then break; fi
+    sleep 0.1
+  done
+  perf record -q -F 10000 -p "$pid" -o "$tmp/perf.data" -- sleep "$seconds" >/dev/null 2>&1 &
+  recorder=$!
+  taskset -c 1 target/release/lbdns-load --server "127.0.0.1:$port" -d "$queries" --seconds "$seconds" >/dev/null 2>&1
+  wait "$recorder" || true
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=
+  echo
+  perf report -i "$tmp/perf.data" --no-children --sort dso -g none 2>/dev/null |
+    awk -v n="$name" '/%/ && !/^#/ { gsub("%", "", $1); if ($2 == "[kernel.kallsyms]") k += $1; else u += $1 }
+      END { printf "%s: user space %.2f %% of samples, kernel %.2f %%\n", n, u, k }'
+  perf report -i "$tmp/perf.data" --no-children --sort dso,sym -g none 2>/dev/null |
+    awk -v top="$top" '/%/ && !/^#/ && $2 != "[kernel.kallsyms]" && shown < top { print; shown++ }'
+  rm -f "$tmp/perf.data"
+  port=$((port + 1))
+done
