@@ -47,13 +47,7 @@ done
 need=()
 command -v dnsperf >/dev/null || need+=(dnsperf)
 [ "$knot" = 0 ] || command -v knotd >/dev/null || need+=(knot)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]} with apt-get" >&2
-  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made_policy=1; }
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2
-  [ -z "${made_policy:-}" ] || rm -f /usr/sbin/policy-rc.d
-fi
+apt_install ${need[@]+"${need[@]}"}
 export PATH="$PATH:/usr/sbin:/sbin"
 if [ "$(nproc)" -lt 2 ]; then echo "needs 2 CPUs (server on 0, dnsperf on 1)" >&2; exit 1; fi
 

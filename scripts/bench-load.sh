@@ -37,9 +37,7 @@ fi
 if [ "$peers" = 1 ] && { ! command -v knotd >/dev/null || ! command -v nsd >/dev/null; }; then
   export PATH="$PATH:/usr/sbin"
   if ! command -v knotd >/dev/null || ! command -v nsd >/dev/null; then
-    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q knot nsd >&2
+    apt_install knot nsd
   fi
 fi
 export PATH="$PATH:/usr/sbin"

@@ -62,14 +62,7 @@ command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || need+=(knot)
 command -v nsd >/dev/null || [ -x /usr/sbin/nsd ] || need+=(nsd)
 command -v gdnsd >/dev/null || [ -x /usr/sbin/gdnsd ] || need+=(gdnsd)
 command -v gnuplot >/dev/null || need+=(gnuplot-nox)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]} with apt-get" >&2
-  made_policy=
-  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made_policy=1; }
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2 || echo "some packages could not be installed" >&2
-  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
-fi
+apt_install ${need[@]+"${need[@]}"}
 export PATH="$PATH:/usr/sbin:/sbin"
 
 cargo build --release --quiet --bins

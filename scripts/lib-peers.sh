@@ -1,6 +1,24 @@
-# lib-peers.sh: configurations of the peer servers for the benchmark
-# scripts (sourced, not run). Each writes a config for one UDP worker on
-# 127.0.0.1 and prints its path.
+# lib-peers.sh: what the benchmark scripts share (sourced, not run): the
+# installation of missing packages, and configurations of the peer servers,
+# each written for one UDP worker on 127.0.0.1, its path printed.
+
+# apt_install PKG...: installs the packages with apt-get, without letting
+# their services start (a policy-rc.d that refuses, removed afterwards if
+# it was not there). A package that cannot be installed is reported, and
+# the caller goes on without it.
+apt_install() {
+  [ $# -gt 0 ] || return 0
+  echo "installing $* with apt-get" >&2
+  local made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 || echo "some of $* could not be installed" >&2
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+}
 
 # knot_conf DIR PORT DOMAIN ZONEFILE
 knot_conf() {

@@ -16,6 +16,8 @@
 # ever sent queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-peers.sh
+. scripts/lib-peers.sh
 
 seconds=8
 servers=lbdns,gdnsd,echo
@@ -34,14 +36,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 need=()
 command -v perf >/dev/null || need+=(linux-perf)
 [[ ",$servers," != *,gdnsd,* ]] || command -v gdnsd >/dev/null || need+=(gdnsd)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]} with apt-get" >&2
-  made_policy=
-  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; made_policy=1; }
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >&2 || echo "some packages could not be installed" >&2
-  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
-fi
+apt_install ${need[@]+"${need[@]}"}
 command -v perf >/dev/null || { echo "perf is not available" >&2; exit 1; }
 
 cargo build --release --quiet --bins
