@@ -101,31 +101,7 @@ wait_answer() { # port
 
 # start NAME PORT: starts a server pinned to CPU 0; sets last_pid.
 start() {
-  local name=$1 port=$2
-  case "$name" in
-    lbdns)
-      taskset -c 0 target/release/lbdns serve --workers 1 --io mmsg --listen "127.0.0.1:$port" \
-        --zone "example.com.=$zone" --log-level warn >/dev/null 2>"$tmp/lbdns.log" & ;;
-    echo)
-      taskset -c 0 target/release/udp-echo --listen "127.0.0.1:$port" >/dev/null 2>"$tmp/echo.log" & ;;
-    knot)
-      conf=$(knot_conf "$tmp/knot" "$port" example.com. "$PWD/$zone")
-      taskset -c 0 knotd -c "$conf" >/dev/null 2>"$tmp/knot.log" & ;;
-    nsd)
-      conf=$(nsd_conf "$tmp/nsd" "$port" example.com. "$PWD/$zone")
-      taskset -c 0 nsd -d -c "$conf" >/dev/null 2>"$tmp/nsd.log" & ;;
-    gdnsd)
-      mkdir -p "$tmp/gdnsd/zones"; cp "$zone" "$tmp/gdnsd/zones/example.com"
-      cat >"$tmp/gdnsd/config" <<GDNSD
-options => {
-  listen => [ 127.0.0.1:$port ]
-  udp_threads => 1
-  tcp_threads => 1
-}
-GDNSD
-      taskset -c 0 gdnsd -c "$tmp/gdnsd" -D -f start >/dev/null 2>"$tmp/gdnsd.log" & ;;
-  esac
-  last_pid=$!
+  start_peer "$1" "$2" "$tmp" "$zone"
   pids+=("$last_pid")
 }
 

@@ -75,3 +75,36 @@ zone:
 NSD
   echo "$dir/nsd.conf"
 }
+
+# start_peer NAME PORT DIR ZONEFILE: starts NAME (lbdns, echo, knot, nsd or
+# gdnsd) serving example.com. from ZONEFILE on 127.0.0.1:PORT with one UDP
+# thread, pinned to CPU 0, its files and log (DIR/NAME.log) in DIR; sets
+# last_pid. Run from the repository root, after a release build.
+start_peer() {
+  local name=$1 port=$2 tmp=$3 zone=$4 conf
+  case "$name" in
+    lbdns)
+      taskset -c 0 target/release/lbdns serve --workers 1 --io mmsg --listen "127.0.0.1:$port" \
+        --zone "example.com.=$zone" --log-level warn >/dev/null 2>"$tmp/lbdns.log" & ;;
+    echo)
+      taskset -c 0 target/release/udp-echo --listen "127.0.0.1:$port" >/dev/null 2>"$tmp/echo.log" & ;;
+    knot)
+      conf=$(knot_conf "$tmp/knot" "$port" example.com. "$PWD/$zone")
+      taskset -c 0 knotd -c "$conf" >/dev/null 2>"$tmp/knot.log" & ;;
+    nsd)
+      conf=$(nsd_conf "$tmp/nsd" "$port" example.com. "$PWD/$zone")
+      taskset -c 0 nsd -d -c "$conf" >/dev/null 2>"$tmp/nsd.log" & ;;
+    gdnsd)
+      mkdir -p "$tmp/gdnsd/zones"; cp "$zone" "$tmp/gdnsd/zones/example.com"
+      cat >"$tmp/gdnsd/config" <<GDNSD
+options => {
+  listen => [ 127.0.0.1:$port ]
+  udp_threads => 1
+  tcp_threads => 1
+}
+GDNSD
+      taskset -c 0 gdnsd -c "$tmp/gdnsd" -D -f start >/dev/null 2>"$tmp/gdnsd.log" & ;;
+    *) echo "unknown server $name" >&2; return 2 ;;
+  esac
+  last_pid=$!
+}

@@ -3,6 +3,7 @@
 # and where that goes, beside gdnsd and the bare echo.
 #
 # Usage: scripts/profile-user.sh [--seconds S] [--servers lbdns,gdnsd,echo]
+#                                (knot and nsd too, when installed)
 #                                [--top N]
 #
 # Each server runs pinned to CPU 0 with one UDP thread on
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
     --top) top=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -48,29 +49,26 @@ pid=
 cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+# tree_pids PID: PID and its descendants, comma-separated.
+tree_pids() {
+  local child
+  printf '%s' "$1"
+  for child in $(pgrep -P "$1" || true); do printf ','; tree_pids "$child"; done
+}
+
 echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -r)"
 echo "saturated by lbdns-load for ${seconds}s; server on CPU 0, load on CPU 1"
 IFS=, read -ra server_list <<<"$servers"
 for name in "${server_list[@]}"; do
-  case "$name" in
-    lbdns)
-      taskset -c 0 target/release/lbdns serve --workers 1 --io mmsg --listen "127.0.0.1:$port" \
-        --zone "example.com.=$zone" --log-level warn >/dev/null 2>"$tmp/log" & ;;
-    echo)
-      taskset -c 0 target/release/udp-echo --listen "127.0.0.1:$port" >/dev/null 2>"$tmp/log" & ;;
-    gdnsd)
-      mkdir -p "$tmp/gdnsd/zones"; cp "$zone" "$tmp/gdnsd/zones/example.com"
-      printf 'options => {\n  listen => [ 127.0.0.1:%s ]\n  udp_threads => 1\n  tcp_threads => 1\n}\n' "$port" >"$tmp/gdnsd/config"
-      taskset -c 0 gdnsd -c "$tmp/gdnsd" -D -f start >/dev/null 2>"$tmp/log" & ;;
-    *) echo "unknown server $name" >&2; exit 2 ;;
-  esac
-  pid=$!
+  start_peer "$name" "$port" "$tmp" "$zone"
+  pid=$last_pid
   for _ in $(seq 1 100); do
     if target/release/lbdns-load --server "127.0.0.1:$port" -d "$queries" --count 20 --seconds 1 2>/dev/null |
       grep -q '^answered: *[1-9]'; then break; fi
     sleep 0.1
   done
-  perf record -q -F 10000 -p "$pid" -o "$tmp/perf.data" -- sleep "$seconds" >/dev/null 2>&1 &
+  # The server and its descendants (NSD answers from a grandchild).
+  perf record -q -F 10000 -p "$(tree_pids "$pid")" -o "$tmp/perf.data" -- sleep "$seconds" >/dev/null 2>&1 &
   recorder=$!
   taskset -c 1 target/release/lbdns-load --server "127.0.0.1:$port" -d "$queries" --seconds "$seconds" >/dev/null 2>&1
   wait "$recorder" || true
