@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib-peers.sh: what the benchmark scripts share (sourced, not run): the
 # installation of missing packages, and configurations of the peer servers,
 # each written for one UDP worker on 127.0.0.1, its path printed.
@@ -106,5 +107,6 @@ GDNSD
       taskset -c 0 gdnsd -c "$tmp/gdnsd" -D -f start >/dev/null 2>"$tmp/gdnsd.log" & ;;
     *) echo "unknown server $name" >&2; return 2 ;;
   esac
+  # shellcheck disable=SC2034 # the caller reads it
   last_pid=$!
 }
