@@ -3,7 +3,8 @@
 # and .ci/run calls.
 #
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
-#   2. the criterion benches compile (they are not run)
+#   2. the criterion benches compile (they are not run), and `cargo run`
+#      (the README's way to start the server) picks lbdns
 #   3. conformance against NSD and Knot DNS: scripts/compare-peers.sh
 #      --strict serves the test zones from all three on loopback and fails
 #      on any difference not listed in tests/data/compare-expected-diffs.txt
@@ -24,6 +25,11 @@ cargo clippy --all-targets --quiet -- -D warnings
 
 step "benches compile"
 cargo test --benches --no-run --quiet
+
+# The README starts the server with `cargo run`, which needs to know
+# which of the binaries to run (default-run).
+step "cargo run starts lbdns"
+cargo run --quiet -- --version | grep -q '^lbdns '
 
 if [ "${LBDNS_SKIP_PEERS:-0}" = 1 ]; then
   step "peer comparison skipped (LBDNS_SKIP_PEERS=1)"
