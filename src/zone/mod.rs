@@ -123,6 +123,13 @@ impl std::fmt::Debug for Zone {
     }
 }
 
+/// Node `i`'s lookup key. A free function, so that it can rehash the
+/// table while the table itself is borrowed for growing.
+fn node_key<'a>(nodes: &[NodeRec], names: &'a [u8], i: u32) -> &'a [u8] {
+    let n = &nodes[i as usize];
+    &names[n.key_at as usize..n.key_at as usize + usize::from(n.len)]
+}
+
 impl Zone {
     fn empty(origin: Box<[u8]>) -> Zone {
         Zone {
@@ -168,8 +175,7 @@ impl Zone {
     }
 
     fn key_of(&self, i: u32) -> &[u8] {
-        let n = &self.nodes[i as usize];
-        &self.names[n.key_at as usize..n.key_at as usize + usize::from(n.len)]
+        node_key(&self.nodes, &self.names, i)
     }
 
     fn find(&self, key: &[u8]) -> Option<u32> {
@@ -431,10 +437,7 @@ impl Assembler {
             names,
             ..
         } = zone;
-        table.reserve(records / 2, |&j| {
-            let n = &nodes[j as usize];
-            hasher.hash_one(&names[n.key_at as usize..n.key_at as usize + usize::from(n.len)])
-        });
+        table.reserve(records / 2, |&j| hasher.hash_one(node_key(nodes, names, j)));
     }
 
     /// Checks the zone and returns it, or `None` when it has errors; the
@@ -999,10 +1002,7 @@ impl Pending {
                     names,
                     ..
                 } = zone;
-                table.insert_unique(hash, i, |&j| {
-                    let n = &nodes[j as usize];
-                    hasher.hash_one(&names[n.key_at as usize..n.key_at as usize + usize::from(n.len)])
-                });
+                table.insert_unique(hash, i, |&j| hasher.hash_one(node_key(nodes, names, j)));
                 i
             }
         };
