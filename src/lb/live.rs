@@ -27,7 +27,8 @@ pub struct FamilyLive {
     /// Their weights (for sticky), and whether all are equal.
     pub weights: Vec<f32>,
     pub equal_weights: bool,
-    /// Their rendezvous seeds (for sticky), beside the weights.
+    /// Their rendezvous seeds (for sticky), beside the weights, premixed
+    /// (`lb::premix`).
     pub seeds: Vec<u64>,
     /// Weighted choice over `candidates`.
     pub alias: Alias,
@@ -102,7 +103,10 @@ impl Live {
                 FamilyLive {
                     state,
                     alias: Alias::new(&weights),
-                    seeds: candidates.iter().map(|&m| pool.members[usize::from(m)].seed).collect(),
+                    seeds: candidates
+                        .iter()
+                        .map(|&m| super::premix(pool.members[usize::from(m)].seed))
+                        .collect(),
                     candidates,
                     weights: weights.iter().map(|&w| w as f32).collect(),
                     equal_weights,

@@ -140,6 +140,12 @@ fn sticky_key(client: &ClientNet, pool: &Pool) -> (u64, u8) {
     }
 }
 
+/// The first step of sticky's per-member hash, done ahead to the client
+/// key and to each member's seed.
+pub(crate) fn premix(v: u64) -> u64 {
+    v ^ (v >> 31)
+}
+
 /// Bits of the hash that pick a rendezvous bucket.
 const SCORE_BITS: u32 = 12;
 
@@ -272,26 +278,48 @@ pub fn select(
             // weights compare the hashes themselves; otherwise the weight
             // scales the bucket's 1/-ln(u), and the hash breaks ties.
             let table = inverse_neg_ln();
+            // key and seeds are already well mixed: one multiply and
+            // xor-shift (half of SplitMix64's finalizer) suffices. Its
+            // first step, v ^ v >> 31 with v = key ^ seed, is done to the
+            // key here and to the seeds when the live view is built (the
+            // shift distributes over the xor), which leaves one xor per
+            // member.
+            let key = premix(key);
+            let hash = |seed: u64| -> u64 {
+                let x = (key ^ seed).wrapping_mul(0x94D0_49BB_1331_11EB);
+                x ^ (x >> 29)
+            };
             // One u64 per score: positive f32 bits order like the floats,
             // and the low half of the hash breaks ties.
+            let weighted = |h: u64, weight: f32| -> u64 {
+                let w = weight * table[(h >> (64 - SCORE_BITS)) as usize];
+                u64::from(w.to_bits()) << 32 | (h & 0xFFFF_FFFF)
+            };
             let score_of = |i: usize| -> u64 {
-                // key and seeds are already well mixed: one multiply and
-                // xor-shift (half of SplitMix64's finalizer) suffices.
-                let v = key ^ family.seeds[i];
-                let x = (v ^ (v >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                let h = x ^ (x >> 29);
+                let h = hash(family.seeds[i]);
                 if family.equal_weights {
                     h
                 } else {
-                    let w = family.weights[i] * table[(h >> (64 - SCORE_BITS)) as usize];
-                    u64::from(w.to_bits()) << 32 | (h & 0xFFFF_FFFF)
+                    weighted(h, family.weights[i])
                 }
             };
             if k == 1 {
                 // The usual case: the single best member. The candidate's
                 // index replaces the score's lowest 16 bits, so a plain
-                // (branch-free) max finds both.
-                let best = (0..n).map(|i| score_of(i) & !0xFFFF | i as u64).max().unwrap_or(0);
+                // (branch-free) max finds both. The loop is written out, on
+                // slices of one length, so that it has no bounds check and
+                // no test of the weights per member (seen in the assembly).
+                let seeds = &family.seeds[..n];
+                let mut best = 0;
+                if family.equal_weights {
+                    for (i, &seed) in seeds.iter().enumerate() {
+                        best = best.max(hash(seed) & !0xFFFF | i as u64);
+                    }
+                } else {
+                    for (i, (&seed, &weight)) in seeds.iter().zip(&family.weights[..n]).enumerate() {
+                        best = best.max(weighted(hash(seed), weight) & !0xFFFF | i as u64);
+                    }
+                }
                 out.members[0] = candidates[(best & 0xFFFF) as usize];
                 out.count = 1;
                 return;
