@@ -4,6 +4,7 @@
 #
 # Usage: scripts/bench-peers.sh [--rounds R] [--seconds S] [--rate QPS]
 #                               [--servers lbdns,knot,nsd,gdnsd,echo]
+#                               (lbdns-uring: lbdns with --io uring)
 #                               [--modes full,rate,saturated] [-o DIR]
 #
 # Every server serves examples/zones/example.com.zone on 127.0.0.1 with one
@@ -178,7 +179,7 @@ ratio() {
 }
 # Medians per (mode, server).
 echo "mode,server,qps,avg_ms,lost,cpu_pct,us_per_answer,vs_lbdns,vs_lbdns_min,vs_lbdns_max" >"$out/summary.csv"
-printf '%-10s %-7s %9s %8s %7s %6s %10s  %s\n' mode server QPS avg_ms lost cpu% 'us/answer' 'vs lbdns (range)'
+printf '%-10s %-11s %9s %8s %7s %6s %10s  %s\n' mode server QPS avg_ms lost cpu% 'us/answer' 'vs lbdns (range)'
 for mode in "${mode_list[@]}"; do
   for name in "${server_list[@]}"; do
     [ -n "${port_of[$name]:-}" ] || continue
@@ -189,7 +190,7 @@ for mode in "${mode_list[@]}"; do
     IFS=, read -r q a l c u <<<"$row"
     vs=
     [ -z "${rmed:-}" ] || vs="$rmed ($rmin-$rmax)"
-    printf '%-10s %-7s %9s %8s %7s %6s %10s  %s\n' "$mode" "$name" "$q" "$a" "$l" "$c" "$u" "$vs"
+    printf '%-10s %-11s %9s %8s %7s %6s %10s  %s\n' "$mode" "$name" "$q" "$a" "$l" "$c" "$u" "$vs"
   done
 done
 if command -v gnuplot >/dev/null; then

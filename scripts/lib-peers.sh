@@ -77,16 +77,18 @@ NSD
   echo "$dir/nsd.conf"
 }
 
-# start_peer NAME PORT DIR ZONEFILE: starts NAME (lbdns, echo, knot, nsd or
-# gdnsd) serving example.com. from ZONEFILE on 127.0.0.1:PORT with one UDP
+# start_peer NAME PORT DIR ZONEFILE: starts NAME (lbdns, lbdns-uring, echo,
+# knot, nsd or gdnsd) serving example.com. from ZONEFILE on 127.0.0.1:PORT with one UDP
 # thread, pinned to CPU 0, its files and log (DIR/NAME.log) in DIR; sets
 # last_pid. Run from the repository root, after a release build.
 start_peer() {
   local name=$1 port=$2 tmp=$3 zone=$4 conf
   case "$name" in
-    lbdns)
-      taskset -c 0 target/release/lbdns serve --workers 1 --io mmsg --listen "127.0.0.1:$port" \
-        --zone "example.com.=$zone" --log-level warn >/dev/null 2>"$tmp/lbdns.log" & ;;
+    lbdns | lbdns-uring)
+      local io=mmsg
+      [ "$name" = lbdns ] || io=uring
+      taskset -c 0 target/release/lbdns serve --workers 1 --io "$io" --listen "127.0.0.1:$port" \
+        --zone "example.com.=$zone" --log-level warn >/dev/null 2>"$tmp/$name.log" & ;;
     echo)
       taskset -c 0 target/release/udp-echo --listen "127.0.0.1:$port" >/dev/null 2>"$tmp/echo.log" & ;;
     knot)
