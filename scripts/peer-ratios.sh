@@ -24,13 +24,13 @@ for file in "$@"; do
 done | sort -k1,1 -k2,2 -k3,3g | awk '
   function flush() {
     if (n == 0) return
-    printf "%-10s %-7s %6d %14d %8.3f %8.3f %8.3f\n", mode, server, n, cheaper, q(0.5), q(0.25), q(0.75)
+    printf "%-10s %-11s %6d %14d %8.3f %8.3f %8.3f\n", mode, server, n, cheaper, q(0.5), q(0.25), q(0.75)
   }
   function q(p,   i, lo, f) {
     i = p * (n - 1) + 1; lo = int(i); f = i - lo
     return lo < n ? v[lo] + f * (v[lo + 1] - v[lo]) : v[lo]
   }
-  BEGIN { printf "%-10s %-7s %6s %14s %8s %8s %8s\n", "mode", "server", "rounds", "lbdns cheaper", "median", "q1", "q3" }
+  BEGIN { printf "%-10s %-11s %6s %14s %8s %8s %8s\n", "mode", "server", "rounds", "lbdns cheaper", "median", "q1", "q3" }
   $1 != mode || $2 != server { flush(); mode = $1; server = $2; n = 0; cheaper = 0 }
   { v[++n] = $3; if ($3 > 1) cheaper++ }
   END { flush() }'

@@ -88,7 +88,8 @@ pub struct Uring {
 unsafe impl Send for Uring {}
 
 impl Uring {
-    /// A ring serving `sockets`.
+    /// A ring serving `sockets`. Build it on the thread that runs it:
+    /// only that thread may submit to it (`SINGLE_ISSUER`).
     pub fn new(sockets: &[UdpSocket]) -> io::Result<Uring> {
         Uring::with_ring(new_ring(1024)?, sockets)
     }
