@@ -1,5 +1,6 @@
 //! Criterion benchmarks of selection: each policy over 8 members, topology
-//! over a 10,000-prefix map, and the whole answer path for a pool name.
+//! over 10,000 prefixes of each family (IPv4 and IPv6 clients), and the
+//! whole answer path for a pool name.
 //! Run with `scripts/bench-criterion.sh`.
 
 use std::hint::black_box;
@@ -67,7 +68,8 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    // Topology over 10,000 prefixes (/12 to /28) spread over the space.
+    // Topology over 10,000 IPv4 prefixes (/12 to /28) spread over the
+    // space, and 10,000 IPv6 ones (/20 to /48) spread over 2000::/3.
     let mut geo = pool("geo", PolicyKind::Topology, 1);
     geo.members.clear();
     let mut rng = lbdns::lb::Rng::with_seed(7);
@@ -86,6 +88,18 @@ fn bench(c: &mut Criterion) {
         let addr = (rng.next_u64() as u32) & (u32::MAX << (32 - u32::from(len)));
         maps[i % 2].networks.push((IpAddr::from(addr.to_be_bytes()), len));
     }
+    let global_v6 = |rng: &mut lbdns::lb::Rng| 1u128 << 125 | u128::from(rng.next_u64()) << 61;
+    for i in 0..10_000 {
+        let len = 20 + rng.below(29) as u8;
+        let addr = global_v6(&mut rng) & (u128::MAX << (128 - u32::from(len)));
+        maps[i % 2].networks.push((IpAddr::from(addr.to_be_bytes()), len));
+    }
+    let clients_v6: Vec<ClientNet> = (0..1024)
+        .map(|_| ClientNet {
+            addr: IpAddr::from(global_v6(&mut rng).to_be_bytes()),
+            ecs_prefix: None,
+        })
+        .collect();
     geo.map = maps;
     geo.default = Some("a".into());
     let pools_cfg = [geo, pool("a", PolicyKind::Random, 1), pool("b", PolicyKind::Random, 1)];
@@ -94,14 +108,19 @@ fn bench(c: &mut Criterion) {
     let live = Live::all_up(&pools);
     let mut picker = Picker::with_seed(2);
     let mut sel = Selection::default();
-    group.bench_function("topology/10000-prefixes", |b| {
-        b.iter(|| {
-            for client in &clients {
-                select(&pools, &live, 0, false, black_box(client), &mut picker, &mut sel);
-                black_box(&sel);
-            }
-        })
-    });
+    for (label, clients) in [
+        ("topology/10000-prefixes", &clients),
+        ("topology/10000-prefixes-v6", &clients_v6),
+    ] {
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                for client in clients {
+                    select(&pools, &live, 0, false, black_box(client), &mut picker, &mut sel);
+                    black_box(&sel);
+                }
+            })
+        });
+    }
     group.finish();
 
     // The whole answer path for a pool name (the test config's pools).
