@@ -77,9 +77,11 @@ pub struct Uring {
     slots: Box<[Slot]>,
     free: Vec<usize>,
     completions: Vec<(u64, i32, u32)>,
-    /// Kernel errors seen on receive (re-armed each time).
+    /// Kernel errors seen on receive (re-armed each time), and a refused
+    /// send to an address.
     pub errors: u64,
-    /// `IORING_OP_SEND` takes a destination (Linux 6.0).
+    /// `IORING_OP_SEND` takes a destination (Linux 6.1, like
+    /// `DEFER_TASKRUN`); turned off if the kernel refuses one.
     sendto: bool,
 }
 
@@ -224,6 +226,13 @@ impl Uring {
                 let index = (user_data & 0xFFFF_FFFF) as usize;
                 if user_data & SEND != 0 {
                     self.free.push(index);
+                    if result == -libc::EINVAL && self.sendto {
+                        // A kernel with the ring flags but not `send` to
+                        // an address (a partial backport): that reply is
+                        // lost, the next ones go by `sendmsg`.
+                        self.sendto = false;
+                        self.errors += 1;
+                    }
                     continue;
                 }
                 if result >= 0 {
@@ -318,8 +327,9 @@ impl Uring {
 /// then neither interrupts the worker nor wakes it before it waits. On
 /// this VM that cut the CPU per answer at 150k QPS from 5.75 to 4.95 µs
 /// (README, "I/O back ends"). Older kernels refuse the flags (EINVAL) and
-/// get a plain ring. Also says whether the kernel is new enough (6.0) for
-/// `IORING_OP_SEND` with a destination address.
+/// get a plain ring. Also says whether the kernel is new enough for
+/// `IORING_OP_SEND` with a destination address, which came in the same
+/// release.
 fn new_ring(entries: u32) -> io::Result<(IoUring, bool)> {
     match IoUring::builder()
         .setup_single_issuer()
