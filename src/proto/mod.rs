@@ -33,7 +33,7 @@
 
 use std::net::SocketAddr;
 
-use domain::base::name::ParsedName;
+use domain::base::name::{ParsedName, ToLabelIter};
 use domain::base::question::Question;
 use domain::base::record::RecordHeader;
 use domain::dep::octseq::Parser;
@@ -438,15 +438,18 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed>
     let mut parser = Parser::from_ref(query);
     parser.advance(12).map_err(|_| Malformed::Header)?;
     let question = Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
-    // A question name cannot be compressed (nothing precedes it to point
-    // at), so the question is echoed below as the query's bytes.
-    if question.qname().is_compressed() {
+    // A question name cannot be compressed (nothing but the header precedes
+    // it), so the question is echoed below as the query's bytes. `domain`
+    // calls a name that is only a pointer uncompressed (it is the name
+    // pointed at, here made of header bytes), so also check that the name
+    // is all the bytes between the header and QTYPE.
+    let end = parser.pos();
+    let qname = question.qname();
+    if qname.is_compressed() || usize::from(qname.compose_len()) != end - 4 - 12 {
         return Err(Malformed::Header);
     }
-    // `domain` has checked label and name lengths; the name is the wire
-    // bytes between the header and QTYPE, and QTYPE and QCLASS end the
-    // question.
-    let end = parser.pos();
+    // `domain` has checked label and name lengths; QTYPE and QCLASS end
+    // the question.
     let field = |at: usize| u16::from_be_bytes([query[at], query[at + 1]]);
     let mut q = Query {
         qtype: field(end - 4),

@@ -132,6 +132,12 @@ fn compressed_question_names_are_formerr_and_mixed_case_is_echoed() {
     assert_eq!(reply.rcode, "FORMERR");
     assert_eq!(&out[..2], &[0x12, 0x34]);
     assert_eq!(u16::from_be_bytes([out[4], out[5]]), 0, "no question echoed");
+    // A name that is only a pointer, to a valid name made of header bytes
+    // (ID 0x01 'a', then a zero flags byte: "a."), is compressed too.
+    let packet = [1, b'a', 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 0, 0, 1, 0, 1];
+    run(&snap, &packet, Transport::Udp, &mut rng, &mut out);
+    assert_eq!(decode(&out).rcode, "FORMERR");
+    assert_eq!(u16::from_be_bytes([out[4], out[5]]), 0, "no question echoed");
     // The question is echoed byte for byte, letter case included.
     let q = QueryBuilder::new("WwW.ExAmple.COM.", "A").build();
     run(&snap, &q, Transport::Udp, &mut rng, &mut out);
