@@ -131,7 +131,7 @@ if [ "$knot" = 1 ]; then
   port=$((port + 1)); start_knot "$port"; wait_answer "$port"
   servers+=("knot-$(knotd -V | awk '{print $NF}'):$port:$last_pid")
 fi
-for round in $(seq 1 "$rounds"); do
+for _ in $(seq 1 "$rounds"); do
   for entry in "${servers[@]}"; do
     IFS=: read -r name p pid <<<"$entry"
     results[$name]+="$(run "$name" "$p" "$pid")"$'\n'

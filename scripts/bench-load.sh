@@ -51,7 +51,6 @@ fi
 tmp=$(mktemp -d)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
-descendants() { local c; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do echo "$c"; descendants "$c"; done; }
 # sum (field) over the process tree: VmRSS, or max for VmHWM.
 tree_kb() {
   local field=$1 pid=$2 p v total=0 max=0
@@ -135,7 +134,8 @@ for round in $(seq 1 "$rounds"); do
       knot) conf=$(knot_conf "$tmp/knot" 5461 big.test. "$PWD/$zone"); line=$(measure knot 5461 knotd -c "$conf") ;;
       nsd) conf=$(nsd_conf "$tmp/nsd" 5462 big.test. "$PWD/$zone"); line=$(measure nsd 5462 nsd -d -c "$conf") ;;
     esac
-    printf '%-7s %-6s %8s %8s %8s %8s\n' "$name" "$round" $line
+    read -r load_s cpu_s rss_mb hwm_mb <<<"$line"
+    printf '%-7s %-6s %8s %8s %8s %8s\n' "$name" "$round" "$load_s" "$cpu_s" "$rss_mb" "$hwm_mb"
     results[$name]+="$line"$'\n'
   done
 done

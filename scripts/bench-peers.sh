@@ -84,13 +84,6 @@ cpu_ticks() {
   done
   echo "$total"
 }
-descendants() {
-  local child
-  for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
-    echo "$child"
-    descendants "$child"
-  done
-}
 
 wait_answer() { # port
   for _ in $(seq 1 100); do

@@ -38,6 +38,8 @@ set -euo pipefail
 CALLER_PWD=$PWD
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/lib-peers.sh
+. scripts/lib-peers.sh
 # paths given on the command line or in $LBDNS are relative to the caller's folder
 from_caller() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$CALLER_PWD/$1" ;; esac; }
 
@@ -84,7 +86,6 @@ done
 LOGDIR="$(dirname "$REPORT")/logs"
 rm -rf "$LOGDIR"
 TMPD=""
-CREATED_POLICY_RC=0
 SERVER_PIDS=()   # reaper pids; each started with setsid: pid = process group = session id
 SERVER_NAMES=()
 
@@ -119,7 +120,6 @@ cleanup() {
     for i in "${!SERVER_PIDS[@]}"; do
         stop_server "${SERVER_PIDS[$i]}" "${SERVER_NAMES[$i]}"
     done
-    if [ "$CREATED_POLICY_RC" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
     if [ -n "$TMPD" ] && [ -d "$TMPD" ]; then
         # keep the server logs and configs next to the report
         if mkdir -p "$LOGDIR" 2>/dev/null; then
@@ -135,59 +135,26 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # --- 1. tools ----------------------------------------------------------------
-# pids from the distro's pidfiles, to stop only services that the install starts
-distro_pids() {
-    local f p
-    for f in /run/nsd/nsd.pid /var/run/nsd/nsd.pid /run/knot/knot.pid /var/run/knot/knot.pid; do
-        [ -r "$f" ] || continue
-        p=$(tr -dc '0-9' <"$f")
-        [ -n "$p" ] && [ -d "/proc/$p" ] && echo "$p"
-    done | sort -u
-}
-
 install_tools() {
-    local missing=() sudo=""
+    local missing=()
     command -v nsd >/dev/null 2>&1 || missing+=(nsd)
     command -v knotd >/dev/null 2>&1 || missing+=(knot)
     command -v dig >/dev/null 2>&1 || missing+=(dnsutils)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$INSTALL" = 1 ] || die "missing packages: ${missing[*]} (and --no-install given)"
-    if [ "$(id -u)" != 0 ]; then
-        command -v sudo >/dev/null 2>&1 || die "missing packages ${missing[*]}; need root or sudo to install them"
-        sudo="sudo"
+    if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null 2>&1; then
+        die "missing packages ${missing[*]}; need root or sudo to install them"
     fi
-    log "installing ${missing[*]} with apt-get"
-    local before
-    before=$(distro_pids)
-    # Keep the packages' init scripts from starting the distro's nsd/knot on port 53.
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-        $sudo chmod 755 /usr/sbin/policy-rc.d
-        CREATED_POLICY_RC=1
-    fi
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || die "apt-get update failed"
-    local pkgs=(nsd knot dnsutils)
-    command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-        "${pkgs[@]}" >&2 || die "apt-get install failed"
-    if [ "$CREATED_POLICY_RC" = 1 ]; then $sudo rm -f /usr/sbin/policy-rc.d; CREATED_POLICY_RC=0; fi
-    # If a package started its daemon anyway, stop exactly that process.
-    local p
-    for p in $(distro_pids); do
-        if ! grep -qx "$p" <<<"$before"; then
-            log "stopping $(cat "/proc/$p/comm" 2>/dev/null) (pid $p) started by the package install"
-            $sudo kill -TERM "$p" 2>/dev/null || true
-        fi
+    apt_install "${missing[@]}"
+    local tool
+    for tool in nsd knotd dig python3; do
+        command -v "$tool" >/dev/null || die "$tool still missing after apt-get install"
     done
-    hash -r
-    if ! command -v nsd >/dev/null || ! command -v knotd >/dev/null || ! command -v dig >/dev/null; then
-        die "nsd/knotd/dig still missing after apt-get install"
-    fi
 }
-install_tools
+# nsd and knotd live in /usr/sbin, which a user's PATH may lack.
 export PATH="$PATH:/usr/sbin:/sbin"
+install_tools
 
 # --- lbdns binary --------------------------------------------------------------
 LBDNS_BIN=""
@@ -266,7 +233,7 @@ cat >"$TMPD/knot/knot.conf" <<EOF
 server:
     rundir: "$TMPD/knot"
     pidfile: "$TMPD/knot/knot.pid"
-    user: root:root
+    user: $(id -un):$(id -gn)
     listen: $ADDR@$KNOT_PORT
     udp-workers: 1
     tcp-workers: 1

@@ -29,15 +29,17 @@ cd ..
 found=0
 for crash in fuzz/artifacts/"$target"/crash-* fuzz/artifacts/"$target"/timeout-* fuzz/artifacts/"$target"/oom-*; do
   # Only what this run found.
-  [ -e "$crash" ] && [ "$crash" -nt "$marker" ] || continue
+  if [ ! -e "$crash" ] || [ ! "$crash" -nt "$marker" ]; then continue; fi
   found=1
   base=$(basename "$crash")
   (cd fuzz && cargo fuzz tmin -s none "$target" "artifacts/$target/$base" -- -runs=2000) >/dev/null 2>&1 || true
+  # The newest minimised input is this crash's (libFuzzer names them by hash).
+  # shellcheck disable=SC2012
   minimized=$(ls -t fuzz/artifacts/"$target"/minimized-from-* 2>/dev/null | head -n1 || true)
   cp "${minimized:-$crash}" "$seeds/$base"
   echo "fuzz: $target found $base; minimised into $seeds/$base"
 done
 if [ "$found" = 0 ] && [ "$status" = 0 ]; then
-  echo "fuzz: $target ran ${seconds}s without a crash; corpus: $(ls "$corpus" | wc -l) inputs"
+  echo "fuzz: $target ran ${seconds}s without a crash; corpus: $(find "$corpus" -type f | wc -l) inputs"
 fi
 exit "$status"

@@ -1,24 +1,83 @@
 # shellcheck shell=bash
-# lib-peers.sh: what the benchmark scripts share (sourced, not run): the
-# installation of missing packages, and configurations of the peer servers,
-# each written for one UDP worker on 127.0.0.1, its path printed.
+# lib-peers.sh: what the benchmark and comparison scripts share (sourced,
+# not run): the installation of missing packages, process trees, and
+# configurations of the peer servers, each written for one UDP worker on
+# 127.0.0.1, its path printed.
 
-# apt_install PKG...: installs the packages with apt-get, without letting
-# their services start (a policy-rc.d that refuses, removed afterwards if
-# it was not there). A package that cannot be installed is reported, and
-# the caller goes on without it.
+# as_root CMD...: runs CMD as root: directly when we are root, else
+# through sudo.
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# distro_daemon_pids: pids of the distribution's own nsd and knot daemons
+# (from their pidfiles), one per line.
+distro_daemon_pids() {
+  local f p
+  for f in /run/nsd/nsd.pid /var/run/nsd/nsd.pid /run/knot/knot.pid /var/run/knot/knot.pid; do
+    [ -r "$f" ] || continue
+    p=$(tr -dc '0-9' <"$f")
+    if [ -n "$p" ] && [ -d "/proc/$p" ]; then echo "$p"; fi
+  done | sort -u
+}
+
+# apt_install PKG...: installs the packages with apt-get, as root or
+# through sudo, without letting their services start or take port 53:
+# - a policy-rc.d that refuses every start while apt runs, removed
+#   afterwards (also on an interrupt) unless it was there before;
+# - configuration files already on the machine are kept;
+# - an nsd or knot daemon that the install started anyway is stopped.
+# It never fails: what could not be installed is reported, and the caller
+# checks for the tools it needs and goes on without the others.
 apt_install() {
   [ $# -gt 0 ] || return 0
-  echo "installing $* with apt-get" >&2
-  local made_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    made_policy=1
+  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
+    echo "cannot install $*: needs root or sudo" >&2
+    return 0
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || true
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 || echo "some of $* could not be installed" >&2
-  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+  echo "installing $* with apt-get" >&2
+  # A subshell, so that its traps clean up even when interrupted and leave
+  # the caller's traps alone.
+  (
+    made_policy=
+    before=$(distro_daemon_pids)
+    # shellcheck disable=SC2317  # run from the EXIT trap
+    restore() {
+      [ -z "$made_policy" ] || as_root rm -f /usr/sbin/policy-rc.d
+      local p
+      for p in $(distro_daemon_pids); do
+        if ! grep -qx "$p" <<<"$before"; then
+          echo "stopping $(cat "/proc/$p/comm" 2>/dev/null) (pid $p), started by the install" >&2
+          as_root kill -TERM "$p" 2>/dev/null || true
+        fi
+      done
+    }
+    trap restore EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM HUP
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      made_policy=1
+      printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+      as_root chmod 755 /usr/sbin/policy-rc.d
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 ||
+      echo "apt-get update failed; installing from the package lists there are" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+      "$@" >&2
+  ) || echo "some of $* could not be installed" >&2
+  hash -r
+}
+
+# descendants PID: the pids of PID's child processes and theirs, one per
+# line (NSD serves from a child).
+descendants() {
+  local child
+  # shellcheck disable=SC2013  # the children file is one line of pids
+  for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    echo "$child"
+    descendants "$child"
+  done
 }
 
 # knot_conf DIR PORT DOMAIN ZONEFILE
@@ -28,7 +87,7 @@ knot_conf() {
   cat >"$dir/knot.conf" <<KNOT
 server:
     rundir: "$dir"
-    user: root:root
+    user: $(id -un):$(id -gn)
     listen: 127.0.0.1@$port
     udp-workers: 1
     tcp-workers: 1

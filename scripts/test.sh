@@ -2,7 +2,9 @@
 # test.sh: the project's whole test suite — the command README.md gives
 # and .ci/run calls.
 #
-#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
+#   1. formatting and lints: cargo fmt --check, cargo clippy -D warnings,
+#      and the scripts through shellcheck (installed with apt-get when
+#      missing; skipped with a warning only where it cannot be installed)
 #   2. the criterion benches compile (they are not run), and `cargo run`
 #      (the README's way to start the server) picks lbdns
 #   3. conformance against NSD and Knot DNS: scripts/compare-peers.sh
@@ -22,6 +24,18 @@ cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+
+step "shellcheck scripts/*.sh .ci/run"
+if ! command -v shellcheck >/dev/null 2>&1; then
+  # shellcheck source=scripts/lib-peers.sh
+  . scripts/lib-peers.sh
+  apt_install shellcheck
+fi
+if command -v shellcheck >/dev/null 2>&1; then
+  shellcheck scripts/*.sh .ci/run
+else
+  echo "warning: shellcheck is not installed and could not be; scripts not linted" >&2
+fi
 
 step "benches compile"
 cargo test --benches --no-run --quiet
