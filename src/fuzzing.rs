@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 use crate::config::{Config, Overrides};
 use crate::diag::Diagnostics;
 use crate::lb::Picker;
+use domain::base::name::ToLabelIter;
+
 use crate::proto::{self, Client, Outcome, Transport};
 use crate::snapshot::Snapshot;
 
@@ -53,7 +55,12 @@ pub fn handle(data: &[u8]) {
                     }
                 }
                 for question in msg.question() {
-                    question.expect("the question parses");
+                    let question = question.expect("the question parses");
+                    // A question is only ever the query's, echoed byte for
+                    // byte (uncompressed, letter case kept).
+                    let len = usize::from(question.qname().compose_len()) + 4;
+                    assert!(!question.qname().is_compressed(), "question name compressed");
+                    assert_eq!(out.get(12..12 + len), data.get(12..12 + len), "question echoed");
                 }
             }
         }
