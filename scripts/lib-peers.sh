@@ -161,6 +161,8 @@ start_peer() {
       cat >"$tmp/gdnsd/config" <<GDNSD
 options => {
   listen => [ 127.0.0.1:$port ]
+  run_dir => "$tmp/gdnsd/run"
+  state_dir => "$tmp/gdnsd/state"
   udp_threads => 1
   tcp_threads => 1
 }
