@@ -7,11 +7,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+use domain::base::name::ToLabelIter;
+
 use crate::config::{Config, Overrides};
 use crate::diag::Diagnostics;
 use crate::lb::Picker;
-use domain::base::name::ToLabelIter;
-
 use crate::proto::{self, Client, Outcome, Transport};
 use crate::snapshot::Snapshot;
 
