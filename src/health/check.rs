@@ -108,12 +108,27 @@ async fn dns(target: SocketAddr, name: &str) -> Result<(), String> {
         if from != target || len < 12 || buf[..2] != id.to_be_bytes() {
             continue; // not our reply
         }
-        let rcode = buf[3] & 0x0F;
-        let answers = u16::from_be_bytes([buf[6], buf[7]]);
-        return match (rcode, answers) {
-            (0, n) if n > 0 => Ok(()),
-            (0, _) => Err(format!("no answer for {name}")),
-            (code, _) => Err(format!("RCODE {code} for {name}")),
+        let reply = &buf[..len];
+        if reply[2] & 0x80 == 0 {
+            return Err("not a DNS response (QR is 0): the port echoes or reflects queries".into());
+        }
+        let rcode = reply[3] & 0x0F;
+        if rcode != 0 {
+            return Err(format!("RCODE {rcode} for {name}"));
+        }
+        // A response must carry our question back (names compare without
+        // regard to letter case).
+        let question = &query[12..];
+        if u16::from_be_bytes([reply[4], reply[5]]) != 1
+            || !reply
+                .get(12..12 + question.len())
+                .is_some_and(|echoed| echoed.eq_ignore_ascii_case(question))
+        {
+            return Err(format!("the response is not for the question {name} A"));
+        }
+        return match u16::from_be_bytes([reply[6], reply[7]]) {
+            0 => Err(format!("no answer for {name}")),
+            _ => Ok(()),
         };
     }
 }

@@ -232,17 +232,38 @@ fall = 2
     );
 }
 
-/// A DNS backend answering every query with one A record.
-fn dns_backend(addr: SocketAddr) {
+/// How a test DNS backend answers.
+#[derive(Clone, Copy)]
+enum DnsBackend {
+    /// One A record for the question asked (the name in its own case
+    /// changed, which a check must accept).
+    Answers,
+    /// The query sent back as it came, claiming an answer: QR stays 0.
+    Reflects,
+    /// A response with an answer, but for another name.
+    OtherQuestion,
+}
+
+fn dns_backend(addr: SocketAddr, kind: DnsBackend) {
     let socket = UdpSocket::bind(addr).unwrap();
     thread::spawn(move || {
         let mut buf = [0u8; 512];
         while let Ok((len, from)) = socket.recv_from(&mut buf) {
-            if len < 12 {
+            if len < 13 {
                 continue;
             }
             let mut reply = buf[..len].to_vec();
-            reply[2] |= 0x80;
+            match kind {
+                DnsBackend::Answers => {
+                    reply[2] |= 0x80;
+                    reply[13..len - 4].make_ascii_uppercase();
+                }
+                DnsBackend::Reflects => {}
+                DnsBackend::OtherQuestion => {
+                    reply[2] |= 0x80;
+                    reply[13] ^= 0x01;
+                }
+            }
             reply[6..8].copy_from_slice(&1u16.to_be_bytes());
             reply.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
             let _ = socket.send_to(&reply, from);
@@ -252,15 +273,19 @@ fn dns_backend(addr: SocketAddr) {
 
 #[test]
 fn dns_checks() {
-    let port = UdpSocket::bind("127.0.0.31:0").unwrap().local_addr().unwrap().port();
-    dns_backend(SocketAddr::from(([127, 0, 0, 31], port)));
+    let port = free_port([127, 0, 0, 31]);
+    let addr = |last: u8| SocketAddr::from(([127, 0, 0, last], port));
+    dns_backend(addr(31), DnsBackend::Answers);
+    // 127.0.0.32 stays silent.
+    dns_backend(addr(33), DnsBackend::Reflects);
+    dns_backend(addr(34), DnsBackend::OtherQuestion);
     let config = config_with(&format!(
         r#"
 [[pool]]
 name = "dns"
 names = ["dns.example.com."]
-answers = 2
-members = [{{ address = "127.0.0.31" }}, {{ address = "127.0.0.32" }}]
+answers = 4
+members = [{{ address = "127.0.0.31" }}, {{ address = "127.0.0.32" }}, {{ address = "127.0.0.33" }}, {{ address = "127.0.0.34" }}]
 [pool.check]
 kind = "dns"
 name = "health.example."
@@ -272,9 +297,26 @@ fall = 1
 "#
     ));
     let server = start(&config);
-    eventually("the silent DNS backend goes down", || {
-        a(&server, "dns.example.com.") == set(&["127.0.0.31"])
+    let mut last = BTreeSet::new();
+    let healthy = (0..200).any(|_| {
+        last = a(&server, "dns.example.com.");
+        thread::sleep(Duration::from_millis(50));
+        last == set(&["127.0.0.31"])
     });
+    let log = server.stop().log.join("\n");
+    assert!(healthy, "only the answering member should stay; got {last:?}\n{log}");
+    assert!(
+        log.contains("127.0.0.32 is down") && log.contains("no result within"),
+        "{log}"
+    );
+    assert!(
+        log.contains("127.0.0.33 is down") && log.contains("not a DNS response (QR is 0)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("127.0.0.34 is down") && log.contains("not for the question health.example."),
+        "{log}"
+    );
 }
 
 #[test]
