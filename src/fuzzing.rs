@@ -29,15 +29,48 @@ fn test_snapshot() -> &'static Snapshot {
     })
 }
 
+/// The client a fuzz input asks from, derived from its bytes (FNV-1a) so
+/// that the query itself stays as the fuzzer wrote it: IPv4 or IPv6, in
+/// or out of the test topology map's networks (10/8, 2001:db8:aa::/48),
+/// spread over many client networks for the sticky policy.
+fn client_of(data: &[u8]) -> SocketAddr {
+    let hash = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let [a, b, c, d, e, f, ..] = hash.to_be_bytes();
+    match a % 4 {
+        0 => SocketAddr::from(([10, b, c, d], 5353)),
+        1 => SocketAddr::from(([198, 51, c, d], 5353)),
+        2 => SocketAddr::from((
+            [0x2001, 0xdb8, 0xaa, u16::from_be_bytes([b, c]), 0, 0, 0, u16::from(d)],
+            5353,
+        )),
+        _ => SocketAddr::from((
+            [
+                0x2001,
+                0xdb8,
+                u16::from_be_bytes([b, c]),
+                u16::from_be_bytes([d, e]),
+                u16::from(f),
+                0,
+                0,
+                1,
+            ],
+            5353,
+        )),
+    }
+}
+
 /// One query: any bytes in; a reply, if any, must be a sound message with
 /// the query's ID, at most the UDP limit over UDP.
 pub fn handle(data: &[u8]) {
     let snap = test_snapshot();
     let mut picker = Picker::with_seed(1);
     let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
+    let addr = client_of(data);
     for transport in [Transport::Udp, Transport::Tcp] {
         let client = Client {
-            addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
+            addr,
             transport,
             now: || 1_800_000_000,
         };
