@@ -209,27 +209,33 @@ rise = 1
 fall = 2
 "#
     ));
-    let server = start(&config);
+    only_member_stays(
+        start(&config),
+        "http.example.com.",
+        "127.0.0.21",
+        &[
+            ("http 127.0.0.22 is down", "HTTP status 503"),
+            ("127.0.0.23 is down", "body lacks"),
+            ("127.0.0.24 is down", "no result within"),
+        ],
+    );
+}
+
+/// Polls `name` until `member` alone answers (10 s at most), stops the
+/// server, and checks that its log holds both texts of each pair: a member
+/// going down, and the reason.
+fn only_member_stays(server: Server, name: &str, member: &str, downs: &[(&str, &str)]) {
     let mut last = BTreeSet::new();
-    let healthy = (0..200).any(|_| {
-        last = a(&server, "http.example.com.");
+    let alone = (0..200).any(|_| {
+        last = a(&server, name);
         thread::sleep(Duration::from_millis(50));
-        last == set(&["127.0.0.21"])
+        last == set(&[member])
     });
     let log = server.stop().log.join("\n");
-    assert!(healthy, "only the healthy member should stay; got {last:?}\n{log}");
-    assert!(
-        log.contains("http 127.0.0.22 is down") && log.contains("HTTP status 503"),
-        "{log}"
-    );
-    assert!(
-        log.contains("127.0.0.23 is down") && log.contains("body lacks"),
-        "{log}"
-    );
-    assert!(
-        log.contains("127.0.0.24 is down") && log.contains("no result within"),
-        "{log}"
-    );
+    assert!(alone, "only {member} should stay; got {last:?}\n{log}");
+    for (down, reason) in downs {
+        assert!(log.contains(down) && log.contains(reason), "{down}: {reason}\n{log}");
+    }
 }
 
 /// How a test DNS backend answers.
@@ -296,26 +302,15 @@ rise = 1
 fall = 1
 "#
     ));
-    let server = start(&config);
-    let mut last = BTreeSet::new();
-    let healthy = (0..200).any(|_| {
-        last = a(&server, "dns.example.com.");
-        thread::sleep(Duration::from_millis(50));
-        last == set(&["127.0.0.31"])
-    });
-    let log = server.stop().log.join("\n");
-    assert!(healthy, "only the answering member should stay; got {last:?}\n{log}");
-    assert!(
-        log.contains("127.0.0.32 is down") && log.contains("no result within"),
-        "{log}"
-    );
-    assert!(
-        log.contains("127.0.0.33 is down") && log.contains("not a DNS response (QR is 0)"),
-        "{log}"
-    );
-    assert!(
-        log.contains("127.0.0.34 is down") && log.contains("not for the question health.example."),
-        "{log}"
+    only_member_stays(
+        start(&config),
+        "dns.example.com.",
+        "127.0.0.31",
+        &[
+            ("127.0.0.32 is down", "no result within"),
+            ("127.0.0.33 is down", "not a DNS response (QR is 0)"),
+            ("127.0.0.34 is down", "not for the question health.example."),
+        ],
     );
 }
 
