@@ -66,8 +66,8 @@ async fn http(
     let text = String::from_utf8_lossy(&response);
     let status_line = text.lines().next().unwrap_or_default();
     let code = status_line
-        .split_whitespace()
-        .nth(1)
+        .strip_prefix("HTTP/")
+        .and_then(|rest| rest.split_whitespace().nth(1))
         .and_then(|c| c.parse::<u16>().ok())
         .ok_or_else(|| format!("not an HTTP response: {status_line:?}"))?;
     if !expect.contains(&code) {

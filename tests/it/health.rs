@@ -158,9 +158,10 @@ fall = 2
     drop(b2);
 }
 
-/// A tiny HTTP server: `/health` answers with `status` and `body`; with
-/// `hang`, it accepts and never answers.
-fn http_backend(addr: SocketAddr, status: u16, body: &'static str, hang: bool) -> thread::JoinHandle<()> {
+/// A tiny HTTP server: `/health` answers with the status line `status`
+/// (e.g. "HTTP/1.1 200 OK") and `body`; with `hang`, it accepts and never
+/// answers.
+fn http_backend(addr: SocketAddr, status: &'static str, body: &'static str, hang: bool) -> thread::JoinHandle<()> {
     let listener = TcpListener::bind(addr).unwrap();
     thread::spawn(move || {
         let mut held = Vec::new();
@@ -173,7 +174,7 @@ fn http_backend(addr: SocketAddr, status: u16, body: &'static str, hang: bool) -
             let mut request = [0u8; 1024];
             let _ = stream.read(&mut request);
             let reply = format!(
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "{status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = stream.write_all(reply.as_bytes());
@@ -185,17 +186,19 @@ fn http_backend(addr: SocketAddr, status: u16, body: &'static str, hang: bool) -
 fn http_checks_status_body_and_hanging_backends() {
     let port = free_port([127, 0, 0, 21]);
     let addr = |last: u8| SocketAddr::from(([127, 0, 0, last], port));
-    http_backend(addr(21), 200, "all ok", false);
-    http_backend(addr(22), 503, "all ok", false);
-    http_backend(addr(23), 200, "failing", false);
-    http_backend(addr(24), 200, "all ok", true);
+    http_backend(addr(21), "HTTP/1.1 200 OK", "all ok", false);
+    http_backend(addr(22), "HTTP/1.1 503 Service Unavailable", "all ok", false);
+    http_backend(addr(23), "HTTP/1.1 200 OK", "failing", false);
+    http_backend(addr(24), "HTTP/1.1 200 OK", "all ok", true);
+    // A streaming (ICY) server's "200" is not an HTTP status.
+    http_backend(addr(25), "ICY 200 OK", "all ok", false);
     let config = config_with(&format!(
         r#"
 [[pool]]
 name = "http"
 names = ["http.example.com."]
 answers = 4
-members = [{{ address = "127.0.0.21" }}, {{ address = "127.0.0.22" }}, {{ address = "127.0.0.23" }}, {{ address = "127.0.0.24" }}]
+members = [{{ address = "127.0.0.21" }}, {{ address = "127.0.0.22" }}, {{ address = "127.0.0.23" }}, {{ address = "127.0.0.24" }}, {{ address = "127.0.0.25" }}]
 [pool.check]
 kind = "http"
 port = {port}
@@ -217,6 +220,7 @@ fall = 2
             ("http 127.0.0.22 is down", "HTTP status 503"),
             ("127.0.0.23 is down", "body lacks"),
             ("127.0.0.24 is down", "no result within"),
+            ("127.0.0.25 is down", "not an HTTP response"),
         ],
     );
 }
