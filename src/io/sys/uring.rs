@@ -39,6 +39,8 @@ const WAIT: Duration = Duration::from_millis(100);
 
 const RECV: u64 = 1 << 32;
 const SEND: u64 = 2 << 32;
+/// With `SEND`: the reply went by `IORING_OP_SEND` to an address.
+const SEND_TO: u64 = 4 << 32;
 
 /// Page-aligned memory for the buffer ring's entries.
 struct RingMemory {
@@ -226,7 +228,7 @@ impl Uring {
                 let index = (user_data & 0xFFFF_FFFF) as usize;
                 if user_data & SEND != 0 {
                     self.free.push(index);
-                    if result == -libc::EINVAL && self.sendto {
+                    if result == -libc::EINVAL && user_data & SEND_TO != 0 && self.sendto {
                         // A kernel with the ring flags but not `send` to
                         // an address (a partial backport): that reply is
                         // lost, the next ones go by `sendmsg`.
@@ -303,21 +305,25 @@ impl Uring {
             std::ptr::null_mut()
         };
         slot.hdr.msg_controllen = control_len as _;
-        let entry = if control_len == 0 && self.sendto {
+        let (entry, kind) = if control_len == 0 && self.sendto {
             // No source address to choose: a plain `sendto`, with no
             // msghdr nor iovec for the kernel to copy in.
-            opcode::Send::new(
+            let entry = opcode::Send::new(
                 types::Fixed(socket as u32),
                 slot.reply.as_ptr(),
                 slot.reply.len() as u32,
             )
             .dest_addr(slot.name.as_ptr().cast())
             .dest_addr_len(slot.name.len())
-            .build()
+            .build();
+            (entry, SEND | SEND_TO)
         } else {
-            opcode::SendMsg::new(types::Fixed(socket as u32), &slot.hdr).build()
+            (
+                opcode::SendMsg::new(types::Fixed(socket as u32), &slot.hdr).build(),
+                SEND,
+            )
         };
-        self.push(entry.user_data(SEND | slot_index as u64))
+        self.push(entry.user_data(kind | slot_index as u64))
     }
 }
 
