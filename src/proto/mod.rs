@@ -11,8 +11,10 @@
 //! - QCLASS * is answered from the IN data without AA.
 //! - QDCOUNT ≠ 1, an unparseable message, more than one OPT or a malformed
 //!   OPT: FORMERR (RFC 1035 §4.1.1, RFC 6891 §6.1.1). OPCODE ≠ QUERY:
-//!   NOTIMP. Class ≠ IN, a name in no zone, AXFR and IXFR: REFUSED (for a
-//!   name in no zone with Extended DNS Error 20, RFC 8914, as NSD and Knot).
+//!   NOTIMP. Class ≠ IN, a name in no zone, AXFR and IXFR: REFUSED (with
+//!   EDNS, a name in no zone carries Extended DNS Error 20 "Not
+//!   Authoritative", RFC 8914, as with NSD and Knot, and a transfer EDE 18
+//!   "Prohibited", as with NSD).
 //! - EDNS(0) (RFC 6891): an OPT in the reply iff the query had one, with
 //!   our payload size; version ≠ 0 is BADVERS; options are not echoed but
 //!   for the client subnet; the DO bit is copied (RFC 3225 §3).
@@ -63,6 +65,9 @@ const ECS_OPTION: u16 = 8;
 /// The DNS Cookie option (RFC 7873 §4).
 const COOKIE_OPTION: u16 = 10;
 const EDE_NOT_AUTHORITATIVE: u16 = 20;
+/// "Prohibited" (RFC 8914 §4.19), sent with REFUSED for zone transfers,
+/// as NSD does.
+const EDE_PROHIBITED: u16 = 18;
 const IXFR: u16 = 251;
 const AXFR: u16 = 252;
 /// The size of the OPT record we add.
@@ -412,8 +417,12 @@ fn answer_query(
     }
     // QCLASS * (RFC 1035 §3.2.5) matches our IN data; anything else is
     // not served here.
-    if (q.qclass != IN && q.qclass != ANY_CLASS) || q.qtype == AXFR || q.qtype == IXFR {
+    if q.qclass != IN && q.qclass != ANY_CLASS {
         return error(out, rcode::REFUSED, true, q.edns);
+    }
+    // No zone transfers: lbdns is not a primary for secondaries.
+    if q.qtype == AXFR || q.qtype == IXFR {
+        return error_with(out, rcode::REFUSED, true, q.edns, Some(EDE_PROHIBITED));
     }
     let Some(answer) = snap.resolve(key, q.qtype) else {
         return error_with(out, rcode::REFUSED, true, q.edns, Some(EDE_NOT_AUTHORITATIVE));
