@@ -24,6 +24,9 @@
 //! - DNS Cookies (RFC 7873, RFC 9018): a client cookie gets a server
 //!   cookie back; a valid server cookie marks the client as genuine (rate
 //!   limiting exempts it); a malformed option is FORMERR.
+//! - DNAME (RFC 6672): below the owner, the DNAME, a CNAME synthesised for
+//!   the qname and, when the new name is served here, its answer
+//!   (`dname.rs`); YXDOMAIN when the new name would exceed 255 bytes.
 //! - Pool names: A/AAAA picked per query by the pool's policy from its
 //!   live members ([`lb::select`]); none to give is NODATA.
 //! - Size (RFC 1035 §4.2.1, RFC 6891 §6.2.5, RFC 2181 §9): over UDP, at most
@@ -73,6 +76,8 @@ const AXFR: u16 = 252;
 /// The size of the OPT record we add.
 const OPT_LEN: usize = 11;
 
+mod dname;
+
 /// Response codes (RFC 1035 §4.1.1, RFC 6891 §9).
 pub mod rcode {
     pub const NOERROR: u16 = 0;
@@ -81,6 +86,7 @@ pub mod rcode {
     pub const NXDOMAIN: u16 = 3;
     pub const NOTIMP: u16 = 4;
     pub const REFUSED: u16 = 5;
+    pub const YXDOMAIN: u16 = 6;
     pub const BADVERS: u16 = 16;
 }
 
@@ -438,6 +444,9 @@ fn answer_query(
     if answer.pool != NONE {
         return write_pool_answer(out, snap, answer, &q, limit, picker, client);
     }
+    if answer.dname {
+        return dname::write_answer(out, snap, answer, &q, query, limit, picker, client);
+    }
     write_answer(out, snap, answer, &q, limit, picker, 0)
 }
 
@@ -576,39 +585,10 @@ fn write_answer(
     picker: &mut Picker,
     scope: u8,
 ) -> Outcome {
-    let body = snap.body(answer);
     let head = out.len();
-    let [an, ns, ar] = answer.counts;
-    let room = limit.saturating_sub(head + opt_len(q.edns));
-    let (take, counts, truncated) = if body.len() <= room {
-        (body.len(), [an, ns, ar], false)
-    } else {
-        // Drop optional additional RRsets from the end until it fits; if
-        // even the required part does not, send no records and set TC
-        // (RFC 2181 §9, RFC 9471).
-        match snap
-            .cuts(answer)
-            .iter()
-            .rev()
-            .find(|&&(len, _)| usize::from(len) <= room)
-        {
-            Some(&(len, additional)) => (usize::from(len), [an, ns, additional], false),
-            None => (0, [0, 0, 0], true),
-        }
-    };
-    copy_body(out, snap, answer, q, take);
-    let count = usize::from(answer.shuffle_count);
-    if count > 1 {
-        let (at, size) = (usize::from(answer.shuffle_at), usize::from(answer.shuffle_size));
-        if at + count * size <= take {
-            shuffle(
-                &mut out[head + at..head + at + count * size],
-                count,
-                size,
-                &mut picker.rng,
-            );
-        }
-    }
+    let (take, counts, truncated) = fit(snap, answer, limit.saturating_sub(head + opt_len(q.edns)));
+    copy_body(out, snap, answer, q.name_len, take);
+    shuffle_answer(out, head, answer, take, picker);
     set_counts(out, [1, counts[0], counts[1], counts[2]]);
     let rcode = u16::from(answer.rcode);
     // Data given for QCLASS * is not claimed complete (NSD does the same).
@@ -622,18 +602,57 @@ fn write_answer(
     }
 }
 
-/// How many bytes the qname is longer than the template assumed: every
-/// moving compression pointer moves by that much (see render.rs).
-fn qname_delta(q: &Query, answer: &Answer) -> u16 {
-    (q.name_len as u16).wrapping_sub(u16::from(answer.base_qlen))
+/// How much of an answer's body fits in `room` bytes: the length to copy,
+/// the section counts, and whether the reply must be truncated.
+fn fit(snap: &Snapshot, answer: &Answer, room: usize) -> (usize, [u16; 3], bool) {
+    let [an, ns, ar] = answer.counts;
+    if usize::from(answer.body_len) <= room {
+        return (usize::from(answer.body_len), [an, ns, ar], false);
+    }
+    // Drop optional additional RRsets from the end until it fits; if even
+    // the required part does not, send no records and set TC (RFC 2181 §9,
+    // RFC 9471).
+    match snap
+        .cuts(answer)
+        .iter()
+        .rev()
+        .find(|&&(len, _)| usize::from(len) <= room)
+    {
+        Some(&(len, additional)) => (usize::from(len), [an, ns, additional], false),
+        None => (0, [0, 0, 0], true),
+    }
+}
+
+/// Shuffles the answer's A/AAAA RRset, copied to `head` (the first `take`
+/// bytes of its body), into a random order.
+fn shuffle_answer(out: &mut [u8], head: usize, answer: &Answer, take: usize, picker: &mut Picker) {
+    let count = usize::from(answer.shuffle_count);
+    if count > 1 {
+        let (at, size) = (usize::from(answer.shuffle_at), usize::from(answer.shuffle_size));
+        if at + count * size <= take {
+            shuffle(
+                &mut out[head + at..head + at + count * size],
+                count,
+                size,
+                &mut picker.rng,
+            );
+        }
+    }
+}
+
+/// How many bytes a qname of `name_len` is longer than the template
+/// assumed: every moving compression pointer moves by that much (see
+/// render.rs).
+fn qname_delta(name_len: usize, answer: &Answer) -> u16 {
+    (name_len as u16).wrapping_sub(u16::from(answer.base_qlen))
 }
 
 /// Appends the first `take` bytes of an answer's body, moving its
-/// compression pointers for this qname.
-fn copy_body(out: &mut Vec<u8>, snap: &Snapshot, answer: &Answer, q: &Query, take: usize) {
+/// compression pointers for a qname of `name_len` bytes.
+fn copy_body(out: &mut Vec<u8>, snap: &Snapshot, answer: &Answer, name_len: usize, take: usize) {
     let head = out.len();
     out.extend_from_slice(&snap.body(answer)[..take]);
-    let delta = qname_delta(q, answer);
+    let delta = qname_delta(name_len, answer);
     if delta != 0 {
         let written = &mut out[head..];
         for &at in snap.fixups(answer) {
@@ -657,6 +676,34 @@ fn write_pool_answer(
     picker: &mut Picker,
     client: &Client,
 ) -> Outcome {
+    let sel = select_members(snap, answer, q, picker, client);
+    if sel.count == 0 {
+        return write_answer(out, snap, snap.answer(answer.empty), q, limit, picker, sel.scope);
+    }
+    let head = out.len();
+    let body_len = usize::from(answer.body_len);
+    let fits = head + body_len + members_len(snap, &sel) + opt_len(q.edns) <= limit;
+    let (an, truncated) = if fits {
+        copy_body(out, snap, answer, q.name_len, body_len);
+        append_members(out, snap, &sel, pool_owner(answer, q.name_len));
+        (answer.counts[0] + sel.count as u16, false)
+    } else {
+        (0, true)
+    };
+    set_counts(out, [1, an, 0, 0]);
+    let authoritative = q.qclass == IN;
+    finish(out, 0, authoritative, truncated, q.edns, sel.scope);
+    Outcome::Reply {
+        rcode: 0,
+        truncated,
+        class: 0,
+        cookie: false,
+    }
+}
+
+/// The members a pool answer's policy picks for this client (its client
+/// subnet, if it sent one), counted as handed out.
+fn select_members(snap: &Snapshot, answer: &Answer, q: &Query, picker: &mut Picker, client: &Client) -> Selection {
     let net = match q.edns.and_then(|e| e.ecs) {
         Some(ecs) => ClientNet {
             addr: ecs.addr,
@@ -677,44 +724,40 @@ fn write_pool_answer(
         picker,
         &mut sel,
     );
-    if sel.count == 0 {
-        return write_answer(out, snap, snap.answer(answer.empty), q, limit, picker, sel.scope);
+    if sel.count > 0 {
+        snap.pools()
+            .count_selected(picker.row, sel.pool, &sel.members[..sel.count]);
     }
-    snap.pools()
-        .count_selected(picker.row, sel.pool, &sel.members[..sel.count]);
+    sel
+}
+
+/// The bytes the chosen members take as records.
+fn members_len(snap: &Snapshot, sel: &Selection) -> usize {
     let pool = &snap.pools().pools[sel.pool as usize];
-    let record_len = 2 + pool.members[usize::from(sel.members[0])].rendered.len();
-    let head = out.len();
-    let body_len = usize::from(answer.body_len);
-    let fits = head + body_len + sel.count * record_len + opt_len(q.edns) <= limit;
-    let (an, truncated) = if fits {
-        copy_body(out, snap, answer, q, body_len);
-        let owner = if answer.pool_owner_moves {
-            answer.pool_owner.wrapping_add(qname_delta(q, answer))
-        } else {
-            answer.pool_owner
-        };
-        let pointer = (0xC000 | owner).to_be_bytes();
-        let ttl = sel.ttl.to_be_bytes();
-        for &m in &sel.members[..sel.count] {
-            let rendered = &pool.members[usize::from(m)].rendered;
-            out.extend_from_slice(&pointer);
-            let at = out.len();
-            out.extend_from_slice(rendered);
-            out[at + 4..at + 8].copy_from_slice(&ttl);
-        }
-        (answer.counts[0] + sel.count as u16, false)
+    sel.count * (2 + pool.members[usize::from(sel.members[0])].rendered.len())
+}
+
+/// Where a pool answer's member records point for their owner, for a
+/// qname of `name_len` bytes.
+fn pool_owner(answer: &Answer, name_len: usize) -> u16 {
+    if answer.pool_owner_moves {
+        answer.pool_owner.wrapping_add(qname_delta(name_len, answer))
     } else {
-        (0, true)
-    };
-    set_counts(out, [1, an, 0, 0]);
-    let authoritative = q.qclass == IN;
-    finish(out, 0, authoritative, truncated, q.edns, sel.scope);
-    Outcome::Reply {
-        rcode: 0,
-        truncated,
-        class: 0,
-        cookie: false,
+        answer.pool_owner
+    }
+}
+
+/// Appends one record per chosen member, its owner a pointer to `owner`.
+fn append_members(out: &mut Vec<u8>, snap: &Snapshot, sel: &Selection, owner: u16) {
+    let pool = &snap.pools().pools[sel.pool as usize];
+    let pointer = (0xC000 | owner).to_be_bytes();
+    let ttl = sel.ttl.to_be_bytes();
+    for &m in &sel.members[..sel.count] {
+        let rendered = &pool.members[usize::from(m)].rendered;
+        out.extend_from_slice(&pointer);
+        let at = out.len();
+        out.extend_from_slice(rendered);
+        out[at + 4..at + 8].copy_from_slice(&ttl);
     }
 }
 

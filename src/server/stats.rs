@@ -24,13 +24,14 @@ pub const QTYPES: [(u16, &str); 15] = [
 ];
 
 /// Response codes counted (BADVERS is 16).
-pub const RCODES: [(u16, &str); 7] = [
+pub const RCODES: [(u16, &str); 8] = [
     (0, "NOERROR"),
     (1, "FORMERR"),
     (2, "SERVFAIL"),
     (3, "NXDOMAIN"),
     (4, "NOTIMP"),
     (5, "REFUSED"),
+    (6, "YXDOMAIN"),
     (16, "BADVERS"),
 ];
 
@@ -61,8 +62,8 @@ fn qtype_slot(qtype: u16) -> usize {
 #[inline]
 fn rcode_slot(rcode: u16) -> Option<usize> {
     match rcode {
-        0..=5 => Some(usize::from(rcode)),
-        16 => Some(6),
+        0..=6 => Some(usize::from(rcode)),
+        16 => Some(7),
         _ => None,
     }
 }
@@ -173,7 +174,7 @@ mod tests {
         for (slot, &(rcode, _)) in RCODES.iter().enumerate() {
             assert_eq!(rcode_slot(rcode), Some(slot), "rcode {rcode}");
         }
-        for other in [6, 9, 15, 17, 4095] {
+        for other in [7, 9, 15, 17, 4095] {
             assert_eq!(rcode_slot(other), None, "rcode {other}");
         }
     }

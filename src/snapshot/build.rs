@@ -5,9 +5,13 @@
 //! 6), CNAME chains followed inside the zone (RFC 1034 §3.6.2, loops cut),
 //! NODATA and NXDOMAIN with the SOA at the negative TTL (RFC 2308 §3, §5),
 //! referrals with glue (RFC 1034 §4.3.2 step 3b, RFC 9471), DS at a cut
-//! from the parent side (RFC 4035 §3.1.4.1), and wildcard answers
-//! (RFC 4592). Names in a hosted child zone belong to the child; only DS at
+//! from the parent side (RFC 4035 §3.1.4.1), wildcard answers
+//! (RFC 4592), and DNAME redirections (RFC 6672): the DNAME record is
+//! rendered here, and the CNAME synthesised for each qname is added by the
+//! answer path; a CNAME chain that runs below a DNAME is redirected here. Names in a hosted child zone belong to the child; only DS at
 //! the child's apex is answered from the parent.
+
+use std::borrow::Cow;
 
 use ahash::{AHashMap, AHashSet};
 use hashbrown::HashTable;
@@ -27,6 +31,7 @@ const A: u16 = 1;
 const AAAA: u16 = 28;
 const SRV: u16 = 33;
 const DS: u16 = 43;
+const DNAME: u16 = 39;
 /// Longest CNAME chain followed (RFC 1034 §3.6.2 asks only that loops end).
 const MAX_CHAIN: usize = 16;
 
@@ -107,6 +112,24 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                         name::to_text(key)
                     ),
                 );
+            }
+        }
+        for (key, &p) in view.pools.iter() {
+            let mut at = name::parent(key);
+            while let Some(k) = at.filter(|k| k.len() >= zone.origin.len()) {
+                if let Some(node) = zone.get(k).filter(|n| n.rrset(DNAME).is_some()) {
+                    diags.error(
+                        pools.pools[p as usize].loc.clone(),
+                        format!(
+                            "pool {}: {} is below the DNAME at {}, which redirects it",
+                            pools.pools[p as usize].name,
+                            name::to_text(key),
+                            name::to_text(node.owner())
+                        ),
+                    );
+                    break;
+                }
+                at = name::parent(k);
             }
         }
         out.reserve(&view);
@@ -332,10 +355,17 @@ impl<'z> View<'z> {
                 return match info.place {
                     Place::Authoritative if exact => Lookup::Found(info.node),
                     Place::Authoritative => {
+                        // Below a DNAME (not at a wildcard, where it is only
+                        // data): redirected. Otherwise a wildcard, if any.
+                        let dname = info
+                            .node
+                            .filter(|_| !name::is_wildcard(k))
+                            .and_then(|n| Some((n, n.rrset(DNAME)?)));
                         let mut wild = b"\x01*".to_vec();
                         wild.extend_from_slice(k);
-                        match self.get(&wild) {
-                            Some(w) if w.place == Place::Authoritative => Lookup::Found(w.node),
+                        match (dname, self.get(&wild)) {
+                            (Some((node, set)), _) => Lookup::Redirected(node, set),
+                            (None, Some(w)) if w.place == Place::Authoritative => Lookup::Found(w.node),
                             _ => Lookup::NxDomain,
                         }
                     }
@@ -387,6 +417,8 @@ enum Lookup<'z> {
     /// for an empty non-terminal.
     Found(Option<zone::Node<'z>>),
     Delegated(&'z [u8]),
+    /// Below the owner of this DNAME RRset (RFC 6672).
+    Redirected(zone::Node<'z>, RRset<'z>),
     NxDomain,
     Outside,
 }
@@ -498,6 +530,7 @@ impl Out {
             pool_v6: false,
             pool_owner: 0,
             pool_owner_moves: false,
+            dname: false,
             empty: 0,
         });
         self.a.bodies.extend_from_slice(r.body);
@@ -635,7 +668,7 @@ impl Out {
             types_len: (self.a.types.len() - types_at) as u16,
             fallback,
             any,
-            wildcard: NONE,
+            below: NONE,
         });
         self.a.names.extend_from_slice(key);
     }
@@ -706,7 +739,48 @@ impl Out {
             .find(|(t, _)| *t == CNAME)
             .or(types.first())
             .map_or(fallback, |&(_, id)| id);
-        self.node(view, key, NodeKind::Authoritative, types_at, fallback, any);
+        // A DNAME redirects the names below its owner, not the owner itself
+        // (RFC 6672 §2.3); at a wildcard it is only data (the zone check
+        // warns).
+        let dname = match node.and_then(|n| n.rrset(DNAME)) {
+            Some(set) if mode == Mode::Exact => self.dname(view, key, node.map(|n| n.owner()), set, diags),
+            _ => None,
+        };
+        match dname {
+            Some(id) => {
+                self.node(view, key, NodeKind::Dname, types_at, fallback, any);
+                if let Some(n) = self.a.nodes.last_mut() {
+                    n.below = id;
+                }
+            }
+            None => self.node(view, key, NodeKind::Authoritative, types_at, fallback, any),
+        }
+    }
+
+    /// The answer for the names below a DNAME owner: the DNAME record,
+    /// rendered against its owner (the qname's suffix), its target
+    /// uncompressed (RFC 6672 §2.5); the answer path appends the CNAME.
+    fn dname(
+        &mut self,
+        view: &View<'_>,
+        key: &[u8],
+        owner: Option<&[u8]>,
+        set: RRset<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<AnswerId> {
+        self.b.reset(key, Mode::Suffix);
+        self.b.rrset(
+            Section::Answer,
+            Owner::Name(owner.unwrap_or(key)),
+            DNAME,
+            set.ttl,
+            set.rdatas().iter().take(1),
+            false,
+        );
+        let what = || format!("the DNAME at {}", name::to_text(key));
+        let id = self.store(view, NOERROR, true, what, diags)?;
+        self.a.answers[id as usize].dname = true;
+        Some(id)
     }
 
     /// Answers at a CNAME owner, pushed to `types`: the CNAME alone for
@@ -724,42 +798,88 @@ impl Out {
         if let Some(id) = self.single(view, key, mode, cname, diags) {
             self.a.types.push((CNAME, id));
         }
-        // Follow the chain: (owner, rrset) steps.
-        let mut steps: Vec<(Option<&[u8]>, RRset<'z>)> = vec![(None, cname)];
+        // Follow the chain, step by step: a CNAME found in the zone, or a
+        // DNAME above the target and the CNAME it synthesises (RFC 6672
+        // §3.2, as a server follows a chain).
+        let first = cname.rdatas().first();
+        let mut steps = vec![Step {
+            owner: None,
+            rtype: CNAME,
+            ttl: cname.ttl,
+            rdata: Cow::Borrowed(first),
+        }];
+        let mut target: Cow<'z, [u8]> = Cow::Borrowed(first);
         let mut visited: AHashSet<Vec<u8>> = AHashSet::new();
         visited.insert(key.to_vec());
         let end = loop {
-            let (_, last) = steps[steps.len() - 1];
-            let target: &'z [u8] = last.rdatas().first();
-            let target_key = name::to_key(target);
+            let target_key = name::to_key(&target);
             if !visited.insert(target_key.clone()) || steps.len() >= MAX_CHAIN {
                 break End::Stop;
             }
             if let Some(p) = view.pool_of(&target_key) {
-                break End::Pool(target, p, view.get(&target_key).and_then(|i| i.node));
+                break End::Pool(p, view.get(&target_key).and_then(|i| i.node));
             }
             match view.lookup(&target_key) {
                 Lookup::Found(Some(n)) => match n.rrset(CNAME) {
-                    Some(next) => steps.push((Some(target), next)),
-                    None => break End::Data(target, n),
+                    Some(next) => {
+                        let rdata = next.rdatas().first();
+                        steps.push(Step {
+                            owner: Some(target),
+                            rtype: CNAME,
+                            ttl: next.ttl,
+                            rdata: Cow::Borrowed(rdata),
+                        });
+                        target = Cow::Borrowed(rdata);
+                    }
+                    None => break End::Data(n),
                 },
                 Lookup::Found(None) => break End::NoData,
                 Lookup::NxDomain => break End::NxDomain,
                 Lookup::Delegated(cut) => break End::Referral(cut),
+                Lookup::Redirected(owner, dname) => {
+                    // The target's labels above the DNAME owner, then the
+                    // DNAME's target (letter case as written).
+                    let prefix = &target[..target.len().saturating_sub(owner.key().len())];
+                    let redirected = [prefix, dname.rdatas().first()].concat();
+                    if redirected.len() > name::MAX_NAME_LEN {
+                        break End::Stop;
+                    }
+                    steps.push(Step {
+                        owner: Some(Cow::Borrowed(owner.owner())),
+                        rtype: DNAME,
+                        ttl: dname.ttl,
+                        rdata: Cow::Borrowed(dname.rdatas().first()),
+                    });
+                    steps.push(Step {
+                        owner: Some(target),
+                        rtype: CNAME,
+                        ttl: dname.ttl,
+                        rdata: Cow::Owned(redirected.clone()),
+                    });
+                    target = Cow::Owned(redirected);
+                }
                 Lookup::Outside => break End::Stop,
             }
         };
         let what = || format!("the CNAME chain at {}", name::to_text(key));
         let chain = |b: &mut Builder| {
             b.reset(key, mode);
-            for (owner, set) in &steps {
-                let owner = owner.map_or(Owner::Qname, Owner::Name);
-                b.rrset(Section::Answer, owner, CNAME, set.ttl, set.rdatas().iter(), false);
+            for step in &steps {
+                let owner = step.owner.as_deref().map_or(Owner::Qname, Owner::Name);
+                b.rrset(
+                    Section::Answer,
+                    owner,
+                    step.rtype,
+                    step.ttl,
+                    [&step.rdata[..]].into_iter(),
+                    false,
+                );
             }
         };
+        let target = &target[..];
         match end {
-            End::Data(target, n) => self.chain_to(view, &chain, target, n.rrsets(), what, diags),
-            End::Pool(target, p, node) => {
+            End::Data(n) => self.chain_to(view, &chain, target, n.rrsets(), what, diags),
+            End::Pool(p, node) => {
                 let negative = self.chain_to(
                     view,
                     &chain,
@@ -876,7 +996,7 @@ impl Out {
             if let Some(p) = find(&self.a.nodes, &self.a.names, parent)
                 && self.a.nodes[p as usize].zone == self.a.nodes[i].zone
             {
-                self.a.nodes[p as usize].wildcard = i as u32;
+                self.a.nodes[p as usize].below = i as u32;
             }
         }
         // No shrink_to_fit: it would copy each arena (and hold both copies
@@ -890,11 +1010,20 @@ impl Out {
     }
 }
 
-/// How a CNAME chain ends.
-enum End<'a, 'z> {
-    Data(&'a [u8], zone::Node<'z>),
+/// One record of a CNAME chain: its owner (`None`: the qname), type, TTL
+/// and RDATA (synthesised for a CNAME from a DNAME).
+struct Step<'z> {
+    owner: Option<Cow<'z, [u8]>>,
+    rtype: u16,
+    ttl: u32,
+    rdata: Cow<'z, [u8]>,
+}
+
+/// How a CNAME chain ends (at the chain's last target).
+enum End<'z> {
+    Data(zone::Node<'z>),
     /// A pool name, with the zone's other data there, if any.
-    Pool(&'a [u8], u32, Option<zone::Node<'z>>),
+    Pool(u32, Option<zone::Node<'z>>),
     NoData,
     NxDomain,
     Referral(&'z [u8]),

@@ -5,7 +5,7 @@
 //! name to a node and each (node, qtype) to a pre-rendered [`Answer`], so
 //! that answering is one hash lookup for names that exist and a walk up the
 //! labels (closest encloser, RFC 1034 §4.3.2, RFC 4592 §3.3.1) for names
-//! that do not.
+//! that do not, which a DNAME above them redirects (RFC 6672).
 //!
 //! Storage is a few flat arenas (names, type tables, bodies, fixups) rather
 //! than one allocation per item, to keep a million-record zone small.
@@ -21,7 +21,7 @@ use hashbrown::HashTable;
 
 use crate::lb::{Live, Pools};
 
-/// No node (for [`Node::wildcard`]), no pool (for [`Answer::pool`]).
+/// No node (for [`Node::below`]), no pool (for [`Answer::pool`]).
 pub(crate) const NONE: u32 = u32::MAX;
 
 /// Answer-table index of an answer.
@@ -35,6 +35,9 @@ pub enum NodeKind {
     Authoritative,
     /// A zone cut (NS records below the apex): answered with a referral.
     Delegation,
+    /// An authoritative name with a DNAME (RFC 6672): names below it that
+    /// do not exist are redirected by [`Node::below`].
+    Dname,
 }
 
 /// A name in the index.
@@ -51,8 +54,11 @@ pub struct Node {
     fallback: AnswerId,
     /// The answer to QTYPE ANY (RFC 8482: one RRset).
     any: AnswerId,
-    /// The node `*.<this>`, if the zone has one.
-    wildcard: u32,
+    /// What answers for names below this one that do not exist: the
+    /// node `*.<this>` if the zone has one (`NONE` if not), or, for a
+    /// [`NodeKind::Dname`] node (which can have no names below it), the
+    /// DNAME answer.
+    below: u32,
 }
 
 /// A pre-rendered reply body and what the answer path needs to send it.
@@ -78,6 +84,10 @@ pub struct Answer {
     pub(crate) pool_owner: u16,
     /// Whether `pool_owner` moves with the qname length (see render.rs).
     pub(crate) pool_owner_moves: bool,
+    /// A DNAME redirection: the body is the DNAME record alone, rendered
+    /// against its owner, and the answer path adds the CNAME it
+    /// synthesises for the qname (RFC 6672 §3.1).
+    pub(crate) dname: bool,
     /// The answer to send when the pool gives no address (NODATA).
     pub(crate) empty: AnswerId,
     /// A/AAAA records to send in random order: start, count, size.
@@ -268,8 +278,9 @@ impl Index {
         };
         let id = match encloser.kind {
             NodeKind::Delegation => encloser.fallback,
-            NodeKind::Authoritative if encloser.wildcard != NONE => {
-                self.answer_for(&self.a.nodes[encloser.wildcard as usize], qtype)
+            NodeKind::Dname => encloser.below,
+            NodeKind::Authoritative if encloser.below != NONE => {
+                self.answer_for(&self.a.nodes[encloser.below as usize], qtype)
             }
             NodeKind::Authoritative => self.a.zones[encloser.zone as usize].nxdomain,
         };

@@ -18,7 +18,7 @@
 //! `0xC00C`, which never moves.
 
 use crate::name;
-use crate::zone::is_compressible;
+use crate::zone::{is_compressible, rdata_names};
 
 /// Where a template assumes the question is, relative to the real qname.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,11 +203,7 @@ impl Builder {
 
     /// Writes RDATA of the RFC 1035 types, compressing their names.
     fn compressed_rdata(&mut self, rtype: u16, rdata: &[u8]) {
-        let (prefix, names) = match rtype {
-            15 => (2, 1),     // MX: preference, exchange
-            6 | 14 => (0, 2), // SOA: mname, rname, ...; MINFO: two names
-            _ => (0, 1),      // NS, MD, MF, CNAME, MB, MG, MR, PTR
-        };
+        let (prefix, names) = rdata_names(rtype);
         let mut pos = prefix.min(rdata.len());
         self.body.extend_from_slice(&rdata[..pos]);
         for _ in 0..names {

@@ -54,6 +54,16 @@ pub fn is_compressible(rtype: u16) -> bool {
     matches!(rtype, 2..=9 | 12 | 14 | 15)
 }
 
+/// Where the names are in the RDATA of a compressible type: the bytes
+/// before the first, and how many follow one another.
+pub fn rdata_names(rtype: u16) -> (usize, usize) {
+    match rtype {
+        15 => (2, 1),     // MX: preference, exchange
+        6 | 14 => (0, 2), // SOA: mname, rname, ...; MINFO: two names
+        _ => (0, 1),      // NS, MD, MF, CNAME, MB, MG, MR, PTR
+    }
+}
+
 /// A record's place: an index into [`Zone::files`] and a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordLoc {
@@ -1156,7 +1166,9 @@ impl Zone {
         if self.apex().and_then(|apex| apex.rrset(ns)).is_none() {
             diags.error(Some(zone_loc), format!("no NS records at the apex {origin_text}"));
         }
+        let dname = u16::from(Rtype::DNAME);
         let mut delegations = Vec::new();
+        let mut dnames = Vec::new();
         for node in self.nodes() {
             let key = node.key();
             let is_apex = *key == *self.origin;
@@ -1196,8 +1208,54 @@ impl Zone {
                     );
                 }
             }
+            if let Some(set) = node.rrset(dname) {
+                if set.rdatas().len() > 1 {
+                    diags.error(
+                        Some(self.loc(set.loc)),
+                        format!(
+                            "{} has {} DNAME records; only one is allowed (RFC 6672 §2.4)",
+                            name::to_text(node.owner()),
+                            set.rdatas().len()
+                        ),
+                    );
+                }
+                if name::is_wildcard(key) {
+                    diags.warning(
+                        Some(self.loc(set.loc)),
+                        format!(
+                            "DNAME at the wildcard {} is served as data only: names below it are not \
+                             redirected (RFC 4592 §4.4)",
+                            name::to_text(node.owner())
+                        ),
+                    );
+                } else {
+                    dnames.push(node);
+                }
+            }
             if !is_apex && node.rrset(ns).is_some() {
                 delegations.push(node);
+            }
+        }
+        // RFC 6672 §2.4: no data below a DNAME; it would never be answered.
+        if !dnames.is_empty() {
+            let owners: std::collections::HashSet<&[u8]> = dnames.iter().map(|n| n.key()).collect();
+            for node in self.nodes() {
+                let mut at = name::parent(node.key());
+                while let Some(k) = at.filter(|k| k.len() >= self.origin.len()) {
+                    if owners.contains(k) {
+                        diags.error(
+                            node.rrsets().next().map(|set| self.loc(set.loc)),
+                            format!(
+                                "{} is below the DNAME at {}; a DNAME owner can have no names below it \
+                                 (RFC 6672 §2.4)",
+                                name::to_text(node.owner()),
+                                name::to_text(self.get(k).map_or(k, |n| n.owner()))
+                            ),
+                        );
+                        break;
+                    }
+                    at = name::parent(k);
+                }
             }
         }
         // In-zone delegations whose name servers lie below the cut need glue.

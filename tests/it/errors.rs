@@ -40,6 +40,9 @@ fn every_zone_problem_is_reported_with_its_line() {
         "broken/semantic.zone:7: error: owner other.example.net. is outside the zone example.org.",
         "broken/semantic.zone:8: error: SOA record for sub.example.org. outside the apex",
         "broken/semantic.zone:9: warning: delegation deleg.example.org. has name server ns.deleg.example.org. below the cut without glue",
+        "broken/semantic.zone:10: error: dn.example.org. has 2 DNAME records; only one is allowed (RFC 6672 §2.4)",
+        "broken/semantic.zone:12: error: x.dn.example.org. is below the DNAME at dn.example.org.; a DNAME owner can have no names below it (RFC 6672 §2.4)",
+        "broken/semantic.zone:13: warning: DNAME at the wildcard *.w.example.org. is served as data only",
         "broken/include-missing.zone:5: error: cannot read included file",
         "broken/loop.inc:2: error: $INCLUDE nested deeper than limits.include_depth (8)",
         "broken/no-such-file.zone: error: cannot read zone file",
@@ -103,10 +106,10 @@ fn pool_problems_are_located() {
     let (code, _, stderr) = check(&["--config", "broken/pools.toml"]);
     assert_eq!(code, 1, "{stderr}");
     for expected in [
-        "broken/pools.toml:32: error: unknown policy \"fastest\"",
-        "broken/pools.toml:33: error: answers must be between 1 and 16",
-        "broken/pools.toml:34: error: bad member address \"192.0.2.300\"",
-        "broken/pools.toml:24: error: pool dangling: all_down names no pool \"missing\"",
+        "broken/pools.toml:37: error: unknown policy \"fastest\"",
+        "broken/pools.toml:38: error: answers must be between 1 and 16",
+        "broken/pools.toml:39: error: bad member address \"192.0.2.300\"",
+        "broken/pools.toml:29: error: pool dangling: all_down names no pool \"missing\"",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }
@@ -129,6 +132,7 @@ fn pool_problems_are_located() {
         "zones/example.com.zone:18: error: www.example.com. A records and pool conflict both answer for this name",
         "pools.toml:14: error: pool nowhere: www.example.org. is in no zone served here",
         "pools.toml:19: error: pool below-cut: x.deleg.example.com. is at or below a zone cut",
+        "pools.toml:24: error: pool below-dname: x.dname.example.com. is below the DNAME at dname.example.com., which redirects it",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }
