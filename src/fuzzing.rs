@@ -7,7 +7,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use domain::base::name::ToLabelIter;
+use domain::base::ToName;
+use domain::base::name::{ParsedName, ToLabelIter};
+use domain::rdata::AllRecordData;
 
 use crate::config::{Config, Overrides};
 use crate::diag::Diagnostics;
@@ -61,6 +63,38 @@ fn client_of(data: &[u8]) -> SocketAddr {
     }
 }
 
+/// A CNAME synthesised from a DNAME in the answer must be the qname with
+/// the DNAME owner replaced by its target (RFC 6672 §2.2).
+fn check_dname(msg: &domain::base::Message<[u8]>) {
+    let (Ok(question), Ok(answer)) = (msg.sole_question(), msg.answer()) else {
+        return;
+    };
+    let qname = question.qname().to_name::<Vec<u8>>();
+    let mut dname = None;
+    for record in answer.limit_to::<AllRecordData<_, ParsedName<_>>>().flatten() {
+        match record.data() {
+            AllRecordData::Dname(d) => {
+                dname = Some((record.owner().to_name::<Vec<u8>>(), d.dname().to_name::<Vec<u8>>()))
+            }
+            AllRecordData::Cname(c) if record.owner().to_name::<Vec<u8>>() == qname => {
+                let Some((owner, target)) = &dname else { continue };
+                let (q, o) = (qname.as_slice(), owner.as_slice());
+                let prefix = q.len().checked_sub(o.len()).expect("the qname is below the DNAME");
+                assert!(
+                    q[prefix..].eq_ignore_ascii_case(o),
+                    "the qname ends with the DNAME owner"
+                );
+                let want = [&q[..prefix], target.as_slice()].concat();
+                assert!(
+                    c.cname().to_name::<Vec<u8>>().as_slice().eq_ignore_ascii_case(&want),
+                    "the synthesised CNAME points at the redirected name"
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 /// One query: any bytes in; a reply, if any, must be a sound message with
 /// the query's ID, at most the UDP limit over UDP.
 pub fn handle(data: &[u8]) {
@@ -84,9 +118,15 @@ pub fn handle(data: &[u8]) {
                 let msg = domain::base::Message::from_slice(&out).expect("a header");
                 for section in [msg.answer(), msg.authority(), msg.additional()] {
                     for record in section.expect("sections parse") {
-                        record.expect("records parse");
+                        // The RDATA too: names in it, and where their
+                        // compression pointers lead.
+                        record
+                            .expect("records parse")
+                            .to_any_record::<AllRecordData<_, ParsedName<_>>>()
+                            .expect("record data parses");
                     }
                 }
+                check_dname(msg);
                 for question in msg.question() {
                     let question = question.expect("the question parses");
                     // A question is only ever the query's, echoed byte for
