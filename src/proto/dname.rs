@@ -72,7 +72,7 @@ pub(super) fn write_answer(
     let next = (q.qtype != CNAME)
         .then(|| snap.resolve(&key[..new_len], q.qtype))
         .flatten()
-        .filter(|next| !next.dname);
+        .filter(|next| !next.is_dname());
     if let Some(next) = next
         && let Some(outcome) = follow(out, snap, next, q, limit, picker, client, &place, authoritative)
     {

@@ -444,7 +444,7 @@ fn answer_query(
     if answer.pool != NONE {
         return write_pool_answer(out, snap, answer, &q, limit, picker, client);
     }
-    if answer.dname {
+    if answer.is_dname() {
         return dname::write_answer(out, snap, answer, &q, query, limit, picker, client);
     }
     write_answer(out, snap, answer, &q, limit, picker, 0)
@@ -719,7 +719,7 @@ fn select_members(snap: &Snapshot, answer: &Answer, q: &Query, picker: &mut Pick
         snap.pools(),
         snap.live(),
         answer.pool as usize,
-        answer.pool_v6,
+        answer.pool_v6(),
         &net,
         picker,
         &mut sel,
@@ -740,7 +740,7 @@ fn members_len(snap: &Snapshot, sel: &Selection) -> usize {
 /// Where a pool answer's member records point for their owner, for a
 /// qname of `name_len` bytes.
 fn pool_owner(answer: &Answer, name_len: usize) -> u16 {
-    if answer.pool_owner_moves {
+    if answer.pool_owner_moves() {
         answer.pool_owner.wrapping_add(qname_delta(name_len, answer))
     } else {
         answer.pool_owner

@@ -527,10 +527,8 @@ impl Out {
             shuffle_count,
             shuffle_size,
             pool: NONE,
-            pool_v6: false,
             pool_owner: 0,
-            pool_owner_moves: false,
-            dname: false,
+            flags: 0,
             empty: 0,
         });
         self.a.bodies.extend_from_slice(r.body);
@@ -557,8 +555,9 @@ impl Out {
         let id = self.store(view, NOERROR, true, what, diags)?;
         let answer = &mut self.a.answers[id as usize];
         answer.pool = p;
-        answer.pool_v6 = v6;
-        (answer.pool_owner, answer.pool_owner_moves) = owner;
+        let (at, moves) = owner;
+        answer.pool_owner = at;
+        answer.flags |= if v6 { Answer::POOL_V6 } else { 0 } | if moves { Answer::OWNER_MOVES } else { 0 };
         answer.empty = empty;
         Some(id)
     }
@@ -779,7 +778,7 @@ impl Out {
         );
         let what = || format!("the DNAME at {}", name::to_text(key));
         let id = self.store(view, NOERROR, true, what, diags)?;
-        self.a.answers[id as usize].dname = true;
+        self.a.answers[id as usize].flags |= Answer::DNAME;
         Some(id)
     }
 

@@ -78,22 +78,44 @@ pub struct Answer {
     pub(crate) rcode: u8,
     pub(crate) authoritative: bool,
     /// The pool whose members follow the body (`NONE`: a static answer),
-    /// their family, and the owner pointer their records use.
+    /// and the owner pointer their records use.
     pub(crate) pool: u32,
-    pub(crate) pool_v6: bool,
     pub(crate) pool_owner: u16,
-    /// Whether `pool_owner` moves with the qname length (see render.rs).
-    pub(crate) pool_owner_moves: bool,
-    /// A DNAME redirection: the body is the DNAME record alone, rendered
-    /// against its owner, and the answer path adds the CNAME it
-    /// synthesises for the qname (RFC 6672 §3.1).
-    pub(crate) dname: bool,
+    /// [`Answer::POOL_V6`], [`Answer::OWNER_MOVES`], [`Answer::DNAME`]:
+    /// one byte, so that the answer stays 44 bytes.
+    pub(crate) flags: u8,
     /// The answer to send when the pool gives no address (NODATA).
     pub(crate) empty: AnswerId,
     /// A/AAAA records to send in random order: start, count, size.
     pub(crate) shuffle_at: u16,
     pub(crate) shuffle_count: u16,
     pub(crate) shuffle_size: u8,
+}
+
+impl Answer {
+    /// The pool's members are AAAA records.
+    pub(crate) const POOL_V6: u8 = 1;
+    /// `pool_owner` moves with the qname length (see render.rs).
+    pub(crate) const OWNER_MOVES: u8 = 2;
+    /// A DNAME redirection: the body is the DNAME record alone, rendered
+    /// against its owner, and the answer path adds the CNAME it
+    /// synthesises for the qname (RFC 6672 §3.1).
+    pub(crate) const DNAME: u8 = 4;
+
+    #[inline]
+    pub(crate) fn pool_v6(&self) -> bool {
+        self.flags & Self::POOL_V6 != 0
+    }
+
+    #[inline]
+    pub(crate) fn pool_owner_moves(&self) -> bool {
+        self.flags & Self::OWNER_MOVES != 0
+    }
+
+    #[inline]
+    pub(crate) fn is_dname(&self) -> bool {
+        self.flags & Self::DNAME != 0
+    }
 }
 
 /// A zone as the snapshot knows it.
@@ -315,5 +337,16 @@ impl Index {
     pub fn fixups(&self, answer: &Answer) -> &[u16] {
         let at = answer.fixups_at as usize;
         &self.a.fixups[at..at + usize::from(answer.fixups_len)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A million-record zone holds millions of these; a field that adds
+    /// padding costs megabytes (README, Performance: memory).
+    #[test]
+    fn index_entries_stay_small() {
+        assert_eq!(std::mem::size_of::<super::Answer>(), 44);
+        assert_eq!(std::mem::size_of::<super::Node>(), 28);
     }
 }
