@@ -400,15 +400,24 @@ impl<'z> View<'z> {
         None
     }
 
-    /// Address RRsets (A, AAAA) of `key` usable as additional data.
-    fn addresses(&self, key: &[u8]) -> Option<(zone::Node<'z>, Vec<RRset<'z>>)> {
-        let info = self.get(key)?;
-        if matches!(info.place, Place::InChild) {
-            return None;
-        }
-        let node = info.node?;
+    /// Address RRsets (A, AAAA) of `key` usable as additional data, and
+    /// their owner: the name's own, or `None` when a wildcard supplies
+    /// them (the records are then owned by `key` itself, as Knot does;
+    /// NSD does so for glue only).
+    fn addresses(&self, key: &[u8]) -> Option<(Option<&'z [u8]>, Vec<RRset<'z>>)> {
+        let (owner, node) = match self.get(key) {
+            Some(info) if matches!(info.place, Place::InChild) => return None,
+            Some(info) => {
+                let node = info.node?;
+                (Some(node.owner()), node)
+            }
+            None => match self.lookup(key) {
+                Lookup::Found(Some(node)) => (None, node),
+                _ => return None,
+            },
+        };
         let sets: Vec<RRset<'z>> = node.rrsets().filter(|r| r.rtype == A || r.rtype == AAAA).collect();
-        (!sets.is_empty()).then_some((node, sets))
+        (!sets.is_empty()).then_some((owner, sets))
     }
 }
 
@@ -444,23 +453,23 @@ fn additional(view: &View<'_>, b: &mut Builder, rrset: RRset<'_>, cut: Option<&[
         SRV => 6,
         _ => return,
     };
-    let mut wanted: Vec<(Vec<u8>, bool)> = Vec::new();
+    let mut wanted: Vec<(Vec<u8>, &[u8], bool)> = Vec::new();
     for rdata in rrset.rdatas().iter() {
         let Some(target) = rdata.get(at..) else { continue };
         let key = name::to_key(target);
-        if !wanted.iter().any(|(k, _)| *k == key) {
+        if !wanted.iter().any(|(k, _, _)| *k == key) {
             let required = cut.is_some_and(|c| name::is_within(&key, c));
-            wanted.push((key, required));
+            wanted.push((key, target, required));
         }
     }
     // Required glue first, so that optional data can be cut off the end.
-    wanted.sort_by_key(|(_, required)| !required);
-    for (key, required) in wanted {
-        if let Some((node, sets)) = view.addresses(&key) {
+    wanted.sort_by_key(|&(_, _, required)| !required);
+    for (key, target, required) in wanted {
+        if let Some((owner, sets)) = view.addresses(&key) {
             for set in sets {
                 b.rrset(
                     Section::Additional,
-                    Owner::Name(node.owner()),
+                    Owner::Name(owner.unwrap_or(target)),
                     set.rtype,
                     set.ttl,
                     set.rdatas().iter(),
