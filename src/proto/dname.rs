@@ -12,6 +12,7 @@ use super::{
     Answer, Client, IN, MAX_NAME_LEN, Outcome, Picker, Query, Snapshot, append_members, copy_body, finish, fit,
     members_len, opt_len, pool_owner, rcode, select_members, set_counts, shuffle_answer,
 };
+use crate::lb::Selection;
 use crate::snapshot::NONE;
 use crate::zone::{is_compressible, rdata_names};
 
@@ -125,28 +126,32 @@ fn follow(
     authoritative: bool,
 ) -> Option<Outcome> {
     let room = limit.checked_sub(place.body_at + opt_len(q.edns))?;
-    let (next, sel) = if next.pool != NONE {
-        let sel = select_members(snap, next, q, picker, client);
+    // A pool's pick, or when it has none to give, its NODATA answer; the
+    // client subnet scope is the selection's either way.
+    let (next, sel, scope) = if next.pool != NONE {
+        let mut sel = Selection::default();
+        select_members(snap, next, q, picker, client, &mut sel);
         if sel.count == 0 {
-            (snap.answer(next.empty), None)
+            (snap.answer(next.empty), None, sel.scope)
         } else {
-            (next, Some(sel))
+            let scope = sel.scope;
+            (next, Some(sel), scope)
         }
     } else {
-        (next, None)
+        (next, None, 0)
     };
-    let (take, counts, rcode, scope) = match &sel {
+    let (take, counts, rcode) = match &sel {
         Some(sel) => {
             let body_len = usize::from(next.body_len);
             if body_len + members_len(snap, sel) > room {
                 return None;
             }
             let counts = [next.counts[0] + sel.count as u16, 0, 0];
-            (body_len, counts, 0, sel.scope)
+            (body_len, counts, 0)
         }
         None => match fit(snap, next, room) {
             (_, _, true) => return None,
-            (take, counts, false) => (take, counts, u16::from(next.rcode), 0),
+            (take, counts, false) => (take, counts, u16::from(next.rcode)),
         },
     };
     let records = next.counts.iter().map(|&c| usize::from(c)).sum::<usize>();
@@ -161,7 +166,12 @@ fn follow(
         return None;
     }
     if let Some(sel) = &sel {
-        let owner = place.pointer(usize::from(pool_owner(next, place.new_len)))?;
+        let Some(owner) = place.pointer(usize::from(pool_owner(next, place.new_len))) else {
+            out.truncate(place.body_at);
+            return None;
+        };
+        snap.pools()
+            .count_selected(picker.row, sel.pool, &sel.members[..sel.count]);
         append_members(out, snap, sel, owner as u16);
     } else {
         shuffle_answer(out, place.body_at, next, take, picker);

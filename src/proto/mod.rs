@@ -442,10 +442,10 @@ fn answer_query(
         },
     };
     if answer.pool != NONE {
+        if answer.is_dname() {
+            return dname::write_answer(out, snap, answer, &q, query, limit, picker, client);
+        }
         return write_pool_answer(out, snap, answer, &q, limit, picker, client);
-    }
-    if answer.is_dname() {
-        return dname::write_answer(out, snap, answer, &q, query, limit, picker, client);
     }
     write_answer(out, snap, answer, &q, limit, picker, 0)
 }
@@ -676,10 +676,13 @@ fn write_pool_answer(
     picker: &mut Picker,
     client: &Client,
 ) -> Outcome {
-    let sel = select_members(snap, answer, q, picker, client);
+    let mut sel = Selection::default();
+    select_members(snap, answer, q, picker, client, &mut sel);
     if sel.count == 0 {
         return write_answer(out, snap, snap.answer(answer.empty), q, limit, picker, sel.scope);
     }
+    snap.pools()
+        .count_selected(picker.row, sel.pool, &sel.members[..sel.count]);
     let head = out.len();
     let body_len = usize::from(answer.body_len);
     let fits = head + body_len + members_len(snap, &sel) + opt_len(q.edns) <= limit;
@@ -702,8 +705,16 @@ fn write_pool_answer(
 }
 
 /// The members a pool answer's policy picks for this client (its client
-/// subnet, if it sent one), counted as handed out.
-fn select_members(snap: &Snapshot, answer: &Answer, q: &Query, picker: &mut Picker, client: &Client) -> Selection {
+/// subnet, if it sent one). The caller counts them once handed out.
+#[inline(always)]
+fn select_members(
+    snap: &Snapshot,
+    answer: &Answer,
+    q: &Query,
+    picker: &mut Picker,
+    client: &Client,
+    sel: &mut Selection,
+) {
     let net = match q.edns.and_then(|e| e.ecs) {
         Some(ecs) => ClientNet {
             addr: ecs.addr,
@@ -714,7 +725,6 @@ fn select_members(snap: &Snapshot, answer: &Answer, q: &Query, picker: &mut Pick
             ecs_prefix: None,
         },
     };
-    let mut sel = Selection::default();
     lb::select(
         snap.pools(),
         snap.live(),
@@ -722,13 +732,8 @@ fn select_members(snap: &Snapshot, answer: &Answer, q: &Query, picker: &mut Pick
         answer.pool_v6(),
         &net,
         picker,
-        &mut sel,
+        sel,
     );
-    if sel.count > 0 {
-        snap.pools()
-            .count_selected(picker.row, sel.pool, &sel.members[..sel.count]);
-    }
-    sel
 }
 
 /// The bytes the chosen members take as records.
@@ -927,7 +932,8 @@ pub mod stages {
             transport: Transport::Udp,
             now: || 0,
         };
-        if answer.pool != NONE {
+        // (A DNAME answer needs the query; rendered here without its CNAME.)
+        if answer.pool != NONE && !answer.is_dname() {
             write_pool_answer(out, snap, answer, &parsed.0, 1232, picker, &client)
         } else {
             write_answer(out, snap, answer, &parsed.0, 1232, picker, 0)

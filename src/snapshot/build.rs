@@ -787,7 +787,7 @@ impl Out {
         );
         let what = || format!("the DNAME at {}", name::to_text(key));
         let id = self.store(view, NOERROR, true, what, diags)?;
-        self.a.answers[id as usize].flags |= Answer::DNAME;
+        self.a.answers[id as usize].pool = Answer::DNAME;
         Some(id)
     }
 

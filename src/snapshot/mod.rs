@@ -77,12 +77,13 @@ pub struct Answer {
     pub(crate) base_qlen: u8,
     pub(crate) rcode: u8,
     pub(crate) authoritative: bool,
-    /// The pool whose members follow the body (`NONE`: a static answer),
-    /// and the owner pointer their records use.
+    /// The pool whose members follow the body (`NONE`: a static answer;
+    /// [`Answer::DNAME`]: a DNAME answer), and the owner pointer their
+    /// records use.
     pub(crate) pool: u32,
     pub(crate) pool_owner: u16,
-    /// [`Answer::POOL_V6`], [`Answer::OWNER_MOVES`], [`Answer::DNAME`]:
-    /// one byte, so that the answer stays 44 bytes.
+    /// [`Answer::POOL_V6`], [`Answer::OWNER_MOVES`]: one byte, so that
+    /// the answer stays 44 bytes.
     pub(crate) flags: u8,
     /// The answer to send when the pool gives no address (NODATA).
     pub(crate) empty: AnswerId,
@@ -97,10 +98,11 @@ impl Answer {
     pub(crate) const POOL_V6: u8 = 1;
     /// `pool_owner` moves with the qname length (see render.rs).
     pub(crate) const OWNER_MOVES: u8 = 2;
-    /// A DNAME redirection: the body is the DNAME record alone, rendered
-    /// against its owner, and the answer path adds the CNAME it
-    /// synthesises for the qname (RFC 6672 §3.1).
-    pub(crate) const DNAME: u8 = 4;
+    /// [`Answer::pool`] of a DNAME redirection: the body is the DNAME
+    /// record alone, rendered against its owner, and the answer path adds
+    /// the CNAME it synthesises for the qname (RFC 6672 §3.1). A pool
+    /// value, so that static answers pass one test (`pool == NONE`).
+    pub(crate) const DNAME: u32 = u32::MAX - 1;
 
     #[inline]
     pub(crate) fn pool_v6(&self) -> bool {
@@ -114,7 +116,7 @@ impl Answer {
 
     #[inline]
     pub(crate) fn is_dname(&self) -> bool {
-        self.flags & Self::DNAME != 0
+        self.pool == Self::DNAME
     }
 }
 
