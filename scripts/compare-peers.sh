@@ -200,6 +200,7 @@ server:
     verbosity: 1
     hide-version: yes
     hide-identity: yes
+    nsid: "ascii_compare-peers"
     minimal-responses: yes
     refuse-any: no
     round-robin: no
@@ -240,7 +241,7 @@ server:
     background-workers: 1
     identity: ""
     version: ""
-    nsid: ""
+    nsid: "compare-peers"
 
 log:
   - target: stderr
@@ -355,7 +356,10 @@ start_server knot "$KNOT_PORT" "$TMPD/knot/knot.log" knotd -c "$TMPD/knot/knot.c
 KNOT_PID=${SERVER_PIDS[-1]}
 LBDNS_PID=""
 if [ -n "$LBDNS_BIN" ]; then
+    # The same name server identifier on all three (RFC 5001).
+    printf '[server]\nnsid = "compare-peers"\n' >"$TMPD/lbdns.toml"
     start_server lbdns "$LBDNS_PORT" "$TMPD/lbdns.log" "$LBDNS_BIN" serve \
+        --config "$TMPD/lbdns.toml" \
         --listen "$ADDR:$LBDNS_PORT" \
         --zone "example.com.=$ZONEDIR/example.com.zone" \
         --zone "sub.example.com.=$ZONEDIR/sub.example.com.zone"
@@ -402,7 +406,8 @@ FLAG_ORDER = ["qr", "aa", "tc", "rd", "ra", "ad", "cd"]
 # Types whose rdata holds domain names only (plus numbers): safe to lower-case.
 NAME_RDATA = {"CNAME", "NS", "PTR", "DNAME", "MX", "SOA", "SRV", "RP", "AFSDB",
               "KX", "NAPTR", "MINFO", "MB", "MG", "MR", "PX", "RT", "NSAP-PTR"}
-IGNORED_OPT = ("COOKIE", "NSID", "PAD", "PADDING")
+# NSID is compared: all three servers are given the same one.
+IGNORED_OPT = ("COOKIE", "PAD", "PADDING")
 SECTIONS = ("ANSWER", "AUTHORITY", "ADDITIONAL")
 
 

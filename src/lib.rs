@@ -94,6 +94,7 @@ pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
         ecs: config.server.ecs,
         rrl: config.server.rrl.is_some(),
         cookie_secret: config.server.cookie_secret.unwrap_or_else(process_cookie_secret),
+        nsid: config.server.nsid.as_deref().map(std::sync::Arc::from),
     };
     (Some(Snapshot::new(index, pools, live, settings)), diags)
 }

@@ -125,6 +125,8 @@ pub struct ServerConfig {
     /// The DNS Cookie secret (RFC 9018), 16 bytes as 32 hex digits; random
     /// per process when unset.
     pub cookie_secret: Option<[u8; 16]>,
+    /// The name server identifier sent to clients that ask (RFC 5001).
+    pub nsid: Option<Vec<u8>>,
 }
 
 impl Default for ServerConfig {
@@ -147,6 +149,7 @@ impl Default for ServerConfig {
             query_log: 0,
             rrl: None,
             cookie_secret: None,
+            nsid: None,
         }
     }
 }
@@ -235,6 +238,7 @@ struct RawServer {
     query_log: Option<u64>,
     rrl: Option<toml::Spanned<RawRrl>>,
     cookie_secret: Option<toml::Spanned<String>>,
+    nsid: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -504,6 +508,12 @@ fn parse_text(path: &Path, src: &str, config: &mut Config, diags: &mut Diagnosti
             ),
         }
     }
+    if let Some(nsid) = &raw.server.nsid {
+        match parse_nsid(nsid.get_ref()) {
+            Ok(bytes) => server.nsid = Some(bytes),
+            Err(msg) => diags.error(at(nsid.span().start), msg),
+        }
+    }
     if let Some(metrics) = &raw.server.metrics {
         match metrics.get_ref().parse::<SocketAddr>() {
             Ok(addr) => server.metrics = Some(addr),
@@ -581,6 +591,26 @@ fn parse_text(path: &Path, src: &str, config: &mut Config, diags: &mut Diagnosti
             loc,
         });
     }
+}
+
+/// The longest name server identifier accepted, in bytes: it rides in
+/// every reply to a client that asks, so it is kept short.
+pub const MAX_NSID: usize = 128;
+
+/// A name server identifier (RFC 5001) as configured: text, sent as its
+/// bytes, or `0x` and hex digits, as in Knot DNS.
+fn parse_nsid(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = match text.strip_prefix("0x") {
+        Some(hex) if hex.len() % 2 == 0 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
+            .collect(),
+        Some(_) => return Err("nsid: after 0x, an even number of hex digits".into()),
+        None => text.as_bytes().to_vec(),
+    };
+    if bytes.is_empty() || bytes.len() > MAX_NSID {
+        return Err(format!("nsid must be 1 to {MAX_NSID} bytes"));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -692,6 +722,24 @@ mod tests {
         );
         assert!(
             err.contains("lbdns.toml:5: error: bad duration \"10 parsecs\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn nsid_is_text_or_hex() {
+        assert_eq!(parse_nsid("edge-1"), Ok(b"edge-1".to_vec()));
+        assert_eq!(parse_nsid("0x0aff"), Ok(vec![0x0a, 0xff]));
+        assert!(parse_nsid("0xabc").is_err(), "odd digits");
+        assert!(parse_nsid("0xzz").is_err(), "not hex");
+        assert!(parse_nsid("").is_err());
+        assert!(parse_nsid(&"n".repeat(MAX_NSID + 1)).is_err());
+        assert_eq!(parse_nsid(&"n".repeat(MAX_NSID)).map(|b| b.len()), Ok(MAX_NSID));
+        let err = load_text("[server]\nlisten = [\"127.0.0.1:53\"]\nnsid = \"0x1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lbdns.toml:3: error: nsid: after 0x, an even number of hex digits"),
             "{err}"
         );
     }

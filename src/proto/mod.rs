@@ -21,6 +21,8 @@
 //! - Client subnet (RFC 7871), when enabled: sticky and topology pools use
 //!   it as the client's network; the reply echoes it with the scope that
 //!   decided the answer (0 when none did). A malformed one is FORMERR.
+//! - NSID (RFC 5001): a query with the option gets our identifier, when
+//!   one is configured, on every reply with an OPT.
 //! - DNS Cookies (RFC 7873, RFC 9018): a client cookie gets a server
 //!   cookie back; a valid server cookie marks the client as genuine (rate
 //!   limiting exempts it); a malformed option is FORMERR.
@@ -67,6 +69,8 @@ const EDE_OPTION: u16 = 15;
 const ECS_OPTION: u16 = 8;
 /// The DNS Cookie option (RFC 7873 §4).
 const COOKIE_OPTION: u16 = 10;
+/// The Name Server Identifier option (RFC 5001 §2.3).
+const NSID_OPTION: u16 = 3;
 const EDE_NOT_AUTHORITATIVE: u16 = 20;
 /// "Prohibited" (RFC 8914 §4.19), sent with REFUSED for zone transfers,
 /// as NSD does.
@@ -126,7 +130,7 @@ pub enum Outcome {
 
 /// The EDNS parameters of a query.
 #[derive(Clone, Copy, Debug, Default)]
-struct Edns {
+struct Edns<'s> {
     payload_size: u16,
     version: u8,
     dnssec_ok: bool,
@@ -134,6 +138,9 @@ struct Edns {
     ecs: Option<Ecs>,
     /// The DNS Cookie option (RFC 7873), when the query carried one.
     cookie: Option<Cookie>,
+    /// Our name server identifier, when the query asked for it and one is
+    /// configured (RFC 5001).
+    nsid: Option<&'s [u8]>,
 }
 
 /// A DNS Cookie from a query: the client cookie and, if sent, the server
@@ -255,15 +262,15 @@ impl Ecs {
 }
 
 /// The parsed parts of a query the reply needs.
-struct Query {
+struct Query<'s> {
     qtype: u16,
     qclass: u16,
-    edns: Option<Edns>,
+    edns: Option<Edns<'s>>,
     /// The qname's wire length; its bytes follow the header.
     name_len: usize,
 }
 
-impl Query {
+impl Query<'_> {
     /// The qname as sent (uncompressed wire format).
     fn name<'q>(&self, query: &'q [u8]) -> &'q [u8] {
         &query[12..12 + self.name_len]
@@ -384,7 +391,7 @@ fn answer_query(
     if qdcount != 1 {
         return error(out, rcode::FORMERR, false, None);
     }
-    let mut q = match parse(query, out, snap.settings.ecs) {
+    let mut q = match parse(query, out, snap.settings.ecs, snap.settings.nsid.as_deref()) {
         Ok(q) => q,
         Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
         Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, true, None),
@@ -452,7 +459,8 @@ fn answer_query(
 
 /// Parses the question (echoing it into `out`) and the rest of the
 /// message, looking for the OPT record.
-fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed> {
+/// `nsid` is our identifier, sent if the query asks for it.
+fn parse<'s>(query: &[u8], out: &mut Vec<u8>, ecs: bool, nsid: Option<&'s [u8]>) -> Result<Query<'s>, Malformed> {
     let mut parser = Parser::from_ref(query);
     parser.advance(12).map_err(|_| Malformed::Header)?;
     let question = Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
@@ -509,6 +517,7 @@ fn parse(query: &[u8], out: &mut Vec<u8>, ecs: bool) -> Result<Query, Malformed>
                 dnssec_ok: ttl & 0x8000 != 0,
                 ecs: client_subnet,
                 cookie,
+                nsid: nsid.filter(|_| find_option(rdata, NSID_OPTION).is_some()),
             });
         }
         parser.advance(rdlen).map_err(|_| Malformed::AfterQuestion)?;
@@ -549,7 +558,12 @@ fn find_option(mut rdata: &[u8], code: u16) -> Option<&[u8]> {
 fn opt_len(edns: Option<Edns>) -> usize {
     match edns {
         None => 0,
-        Some(e) => OPT_LEN + e.ecs.map_or(0, |ecs| 8 + ecs.bytes_len()) + e.cookie.map_or(0, |_| 4 + 8 + 16),
+        Some(e) => {
+            OPT_LEN
+                + e.ecs.map_or(0, |ecs| 8 + ecs.bytes_len())
+                + e.cookie.map_or(0, |_| 4 + 8 + 16)
+                + e.nsid.map_or(0, |id| 4 + id.len())
+        }
     }
 }
 
@@ -831,6 +845,11 @@ fn finish_with(
             out.extend_from_slice(&cookie.client);
             out.extend_from_slice(&cookie.fresh);
         }
+        if let Some(id) = edns.nsid {
+            out.extend_from_slice(&NSID_OPTION.to_be_bytes());
+            out.extend_from_slice(&(id.len() as u16).to_be_bytes());
+            out.extend_from_slice(id);
+        }
         if let Some(code) = ede {
             out.extend_from_slice(&EDE_OPTION.to_be_bytes());
             out.extend_from_slice(&2u16.to_be_bytes());
@@ -895,14 +914,14 @@ pub mod stages {
     use super::*;
 
     /// A parsed query and its lookup key.
-    pub struct Parsed<'q>(Query, usize, std::borrow::Cow<'q, [u8]>);
+    pub struct Parsed<'q>(Query<'q>, usize, std::borrow::Cow<'q, [u8]>);
 
     /// Parses `query`, writing the reply's header and question to `out`;
     /// the key is made as `handle` makes it.
     pub fn parse<'q>(query: &'q [u8], out: &mut Vec<u8>) -> Option<Parsed<'q>> {
         out.clear();
         out.extend_from_slice(&query[..12.min(query.len())]);
-        let q = super::parse(query, out, true).ok()?;
+        let q = super::parse(query, out, true, None).ok()?;
         let head = out.len();
         let name = q.name(query);
         let key = if name.iter().any(u8::is_ascii_uppercase) {

@@ -116,6 +116,7 @@ impl Control {
                 current.server = ServerConfig {
                     ecs: current.server.ecs,
                     cookie_secret: current.server.cookie_secret,
+                    nsid: current.server.nsid.clone(),
                     admin_state: current.server.admin_state.clone(),
                     query_log: current.server.query_log,
                     pid_file: current.server.pid_file.clone(),

@@ -166,7 +166,7 @@ pub struct Snapshot {
 }
 
 /// Protocol settings from the configuration.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// Use and answer EDNS Client Subnet (RFC 7871).
     pub ecs: bool,
@@ -174,6 +174,8 @@ pub struct Settings {
     pub rrl: bool,
     /// The server cookie secret (RFC 9018), shared across a fleet.
     pub cookie_secret: [u8; 16],
+    /// The name server identifier for clients that ask (RFC 5001).
+    pub nsid: Option<Arc<[u8]>>,
 }
 
 impl Default for Settings {
@@ -182,6 +184,7 @@ impl Default for Settings {
             ecs: true,
             rrl: false,
             cookie_secret: [0; 16],
+            nsid: None,
         }
     }
 }

@@ -193,6 +193,24 @@ fn broken_reload_keeps_the_old_configuration() {
     assert_eq!(ask("old.reload.test.").rcode, "NXDOMAIN");
 }
 
+#[test]
+fn nsid_is_sent_when_asked_and_changes_at_a_reload() {
+    let config = support::temp_config("nsid = \"first\"\n");
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let mut query = QueryBuilder::new("www.example.com.", "A").edns(1232);
+    let plain = query.build();
+    query.edns.as_mut().unwrap().3.push((3, Vec::new()));
+    let asking = query.build();
+    let options = |bytes: &[u8]| decode(bytes).edns.expect("an OPT").3;
+    assert_eq!(options(&udp(&server, &asking)), ["3:6669727374"], "\"first\"");
+    assert!(options(&udp(&server, &plain)).is_empty(), "not asked, not sent");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("nsid = \"first\"", "nsid = \"0x0102\"")).unwrap();
+    hup(&server);
+    wait_log(&server, "reload: new configuration serving");
+    assert_eq!(options(&udp(&server, &asking)), ["3:0102"]);
+}
+
 fn udp(server: &Server, query: &[u8]) -> Vec<u8> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
