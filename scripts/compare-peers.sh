@@ -198,8 +198,10 @@ server:
     xfrdir: "$TMPD/nsd"
     pidfile: "$TMPD/nsd/nsd.pid"
     verbosity: 1
-    hide-version: yes
-    hide-identity: yes
+    hide-version: no
+    version: "compare-version"
+    hide-identity: no
+    identity: "compare-peers"
     nsid: "ascii_compare-peers"
     minimal-responses: yes
     refuse-any: no
@@ -239,8 +241,8 @@ server:
     udp-workers: 1
     tcp-workers: 1
     background-workers: 1
-    identity: ""
-    version: ""
+    identity: "compare-peers"
+    version: "compare-version"
     nsid: "compare-peers"
 
 log:
@@ -356,8 +358,10 @@ start_server knot "$KNOT_PORT" "$TMPD/knot/knot.log" knotd -c "$TMPD/knot/knot.c
 KNOT_PID=${SERVER_PIDS[-1]}
 LBDNS_PID=""
 if [ -n "$LBDNS_BIN" ]; then
-    # The same name server identifier on all three (RFC 5001).
-    printf '[server]\nnsid = "compare-peers"\n' >"$TMPD/lbdns.toml"
+    # The same identity, version and name server identifier on all three
+    # (RFC 4892, RFC 5001).
+    printf '[server]\nnsid = "compare-peers"\nidentity = "compare-peers"\nversion = "compare-version"\n' \
+        >"$TMPD/lbdns.toml"
     start_server lbdns "$LBDNS_PORT" "$TMPD/lbdns.log" "$LBDNS_BIN" serve \
         --config "$TMPD/lbdns.toml" \
         --listen "$ADDR:$LBDNS_PORT" \

@@ -95,6 +95,8 @@ pub fn load_snapshot(config: &Config) -> (Option<Snapshot>, Diagnostics) {
         rrl: config.server.rrl.is_some(),
         cookie_secret: config.server.cookie_secret.unwrap_or_else(process_cookie_secret),
         nsid: config.server.nsid.as_deref().map(std::sync::Arc::from),
+        identity: config.server.identity.as_deref().map(std::sync::Arc::from),
+        version: config.server.version.as_deref().map(std::sync::Arc::from),
     };
     (Some(Snapshot::new(index, pools, live, settings)), diags)
 }

@@ -127,6 +127,10 @@ pub struct ServerConfig {
     pub cookie_secret: Option<[u8; 16]>,
     /// The name server identifier sent to clients that ask (RFC 5001).
     pub nsid: Option<Vec<u8>>,
+    /// The answers to `id.server.`/`hostname.bind.` and
+    /// `version.server.`/`version.bind.` in class CH (RFC 4892).
+    pub identity: Option<String>,
+    pub version: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -150,6 +154,8 @@ impl Default for ServerConfig {
             rrl: None,
             cookie_secret: None,
             nsid: None,
+            identity: None,
+            version: None,
         }
     }
 }
@@ -239,6 +245,8 @@ struct RawServer {
     rrl: Option<toml::Spanned<RawRrl>>,
     cookie_secret: Option<toml::Spanned<String>>,
     nsid: Option<toml::Spanned<String>>,
+    identity: Option<toml::Spanned<String>>,
+    version: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -514,6 +522,18 @@ fn parse_text(path: &Path, src: &str, config: &mut Config, diags: &mut Diagnosti
             Err(msg) => diags.error(at(nsid.span().start), msg),
         }
     }
+    for (key, raw_value, value) in [
+        ("identity", &raw.server.identity, &mut server.identity),
+        ("version", &raw.server.version, &mut server.version),
+    ] {
+        if let Some(text) = raw_value {
+            // One TXT character-string (RFC 1035 §3.3.14).
+            match text.get_ref().len() {
+                1..=255 => *value = Some(text.get_ref().clone()),
+                _ => diags.error(at(text.span().start), format!("{key} must be 1 to 255 bytes")),
+            }
+        }
+    }
     if let Some(metrics) = &raw.server.metrics {
         match metrics.get_ref().parse::<SocketAddr>() {
             Ok(addr) => server.metrics = Some(addr),
@@ -740,6 +760,26 @@ mod tests {
             .to_string();
         assert!(
             err.contains("lbdns.toml:3: error: nsid: after 0x, an even number of hex digits"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn identity_and_version_are_one_txt_string() {
+        let config = load_text(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\nidentity = \"edge-1\"\nversion = \"lbdns\"\n[[zone]]\norigin = \"a.\"\nfile = \"a\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.server.identity.as_deref(), Some("edge-1"));
+        assert_eq!(config.server.version.as_deref(), Some("lbdns"));
+        let long = "v".repeat(256);
+        let err = load_text(&format!(
+            "[server]\nlisten = [\"127.0.0.1:53\"]\nversion = \"{long}\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("lbdns.toml:3: error: version must be 1 to 255 bytes"),
             "{err}"
         );
     }

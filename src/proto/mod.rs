@@ -61,6 +61,9 @@ pub const MAX_MESSAGE: usize = 65535;
 const QUERY: u8 = 0;
 const OPT: u16 = 41;
 const IN: u16 = 1;
+/// The CHAOS class (RFC 1035 §3.2.4), for the server's identity.
+const CH: u16 = 3;
+const TXT: u16 = 16;
 const ANY_CLASS: u16 = 255;
 /// The Extended DNS Error option (RFC 8914 §2) and its "Not
 /// Authoritative" code (§4.21), sent with REFUSED for names in no zone.
@@ -431,6 +434,9 @@ fn answer_query(
     // QCLASS * (RFC 1035 §3.2.5) matches our IN data; anything else is
     // not served here.
     if q.qclass != IN && q.qclass != ANY_CLASS {
+        if q.qclass == CH {
+            return chaos(out, snap, &q, key);
+        }
         return error(out, rcode::REFUSED, true, q.edns);
     }
     // No zone transfers: lbdns is not a primary for secondaries.
@@ -581,6 +587,35 @@ fn error_with(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<E
     finish_with(out, rcode, false, false, edns, 0, ede);
     Outcome::Reply {
         rcode,
+        truncated: false,
+        class: 0,
+        cookie: false,
+    }
+}
+
+/// Class CH: the server's identity and version as TXT, when configured
+/// (RFC 4892), without AA, as NSD and Knot answer them; REFUSED for
+/// anything else, other types at those names included (as both do).
+fn chaos(out: &mut Vec<u8>, snap: &Snapshot, q: &Query, key: &[u8]) -> Outcome {
+    let text = match key {
+        b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00" => snap.settings.identity.as_deref(),
+        b"\x07version\x06server\x00" | b"\x07version\x04bind\x00" => snap.settings.version.as_deref(),
+        _ => None,
+    };
+    let Some(text) = text.filter(|_| q.qtype == TXT) else {
+        return error(out, rcode::REFUSED, true, q.edns);
+    };
+    out.extend_from_slice(&[0xC0, 12]);
+    out.extend_from_slice(&TXT.to_be_bytes());
+    out.extend_from_slice(&CH.to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&(1 + text.len() as u16).to_be_bytes());
+    out.push(text.len() as u8);
+    out.extend_from_slice(text.as_bytes());
+    set_counts(out, [1, 1, 0, 0]);
+    finish(out, rcode::NOERROR, false, false, q.edns, 0);
+    Outcome::Reply {
+        rcode: rcode::NOERROR,
         truncated: false,
         class: 0,
         cookie: false,

@@ -117,6 +117,8 @@ impl Control {
                     ecs: current.server.ecs,
                     cookie_secret: current.server.cookie_secret,
                     nsid: current.server.nsid.clone(),
+                    identity: current.server.identity.clone(),
+                    version: current.server.version.clone(),
                     admin_state: current.server.admin_state.clone(),
                     query_log: current.server.query_log,
                     pid_file: current.server.pid_file.clone(),

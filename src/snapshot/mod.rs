@@ -176,6 +176,10 @@ pub struct Settings {
     pub cookie_secret: [u8; 16],
     /// The name server identifier for clients that ask (RFC 5001).
     pub nsid: Option<Arc<[u8]>>,
+    /// The TXT answers to `id.server.` and `version.server.` (and their
+    /// `.bind.` forms) in class CH (RFC 4892); REFUSED when unset.
+    pub identity: Option<Arc<str>>,
+    pub version: Option<Arc<str>>,
 }
 
 impl Default for Settings {
@@ -185,6 +189,8 @@ impl Default for Settings {
             rrl: false,
             cookie_secret: [0; 16],
             nsid: None,
+            identity: None,
+            version: None,
         }
     }
 }
