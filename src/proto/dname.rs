@@ -9,8 +9,8 @@
 //! pointers moved to where the same name lies in this message.
 
 use super::{
-    Answer, Client, IN, MAX_NAME_LEN, Outcome, Picker, Query, Snapshot, append_members, copy_body, finish, fit,
-    members_len, opt_len, pool_owner, rcode, select_members, set_counts, shuffle_answer,
+    Answer, Client, IN, MAX_NAME_LEN, Outcome, Picker, Query, Snapshot, append_members, copy_body, fit, members_len,
+    opt_len, pool_owner, rcode, reply, select_members, shuffle_answer,
 };
 use crate::lb::Selection;
 use crate::snapshot::NONE;
@@ -44,11 +44,11 @@ pub(super) fn write_answer(
     let long = new_len > MAX_NAME_LEN;
     let cname_len = if long { 0 } else { RDATA_AT + prefix_len + 2 };
     if body.len() < RDATA_AT || head + body.len() + cname_len + opt_len(q.edns) > limit {
-        return reply(out, [0, 0, 0], 0, authoritative, true, q, 0);
+        return reply(out, [0, 0, 0], 0, authoritative, true, q.edns, 0);
     }
     copy_body(out, snap, answer, q.name_len, body.len());
     if long {
-        return reply(out, [1, 0, 0], rcode::YXDOMAIN, authoritative, false, q, 0);
+        return reply(out, [1, 0, 0], rcode::YXDOMAIN, authoritative, false, q.edns, 0);
     }
     out.extend_from_slice(&[0xC0, 12, 0, 5, 0, 1]);
     out.extend_from_slice(&body[6..10]); // the DNAME's TTL
@@ -80,7 +80,7 @@ pub(super) fn write_answer(
         return outcome;
     }
     out.truncate(place.body_at);
-    reply(out, [2, 0, 0], 0, authoritative, false, q, 0)
+    reply(out, [2, 0, 0], 0, authoritative, false, q.edns, 0)
 }
 
 /// Where the new name and the answer for it lie in the message.
@@ -182,7 +182,7 @@ fn follow(
         rcode,
         authoritative,
         false,
-        q,
+        q.edns,
         scope,
     ))
 }
@@ -230,25 +230,5 @@ fn relocate_name(out: &mut [u8], mut at: usize, end: usize, place: &Place) -> Op
             }
             _ => return None,
         }
-    }
-}
-
-/// Finishes the reply with these counts (the question aside).
-fn reply(
-    out: &mut Vec<u8>,
-    counts: [u16; 3],
-    rcode: u16,
-    authoritative: bool,
-    truncated: bool,
-    q: &Query,
-    scope: u8,
-) -> Outcome {
-    set_counts(out, [1, counts[0], counts[1], counts[2]]);
-    finish(out, rcode, authoritative, truncated, q.edns, scope);
-    Outcome::Reply {
-        rcode,
-        truncated,
-        class: 0,
-        cookie: false,
     }
 }

@@ -509,22 +509,31 @@ fn parse<'s>(query: &[u8], out: &mut Vec<u8>, ecs: bool, nsid: Option<&'s [u8]>)
                 return Err(Malformed::AfterQuestion);
             }
             let ttl = header.ttl().as_secs();
-            let client_subnet = match find_option(rdata, ECS_OPTION) {
-                Some(data) if ecs => Some(Ecs::parse(data).ok_or(Malformed::AfterQuestion)?),
-                _ => None,
-            };
-            let cookie = match find_option(rdata, COOKIE_OPTION) {
-                Some(data) => Some(Cookie::parse(data).ok_or(Malformed::AfterQuestion)?),
-                None => None,
-            };
-            q.edns = Some(Edns {
+            let mut edns = Edns {
                 payload_size: header.class().to_int(),
                 version: (ttl >> 16) as u8,
                 dnssec_ok: ttl & 0x8000 != 0,
-                ecs: client_subnet,
-                cookie,
-                nsid: nsid.filter(|_| find_option(rdata, NSID_OPTION).is_some()),
-            });
+                ..Edns::default()
+            };
+            // The options we answer, in one pass (the first of each code
+            // counts); most queries carry none.
+            let mut options = rdata;
+            while let [a, b, c, d, rest @ ..] = options {
+                let len = usize::from(u16::from_be_bytes([*c, *d]));
+                let Some(data) = rest.get(..len) else { break };
+                match u16::from_be_bytes([*a, *b]) {
+                    ECS_OPTION if ecs && edns.ecs.is_none() => {
+                        edns.ecs = Some(Ecs::parse(data).ok_or(Malformed::AfterQuestion)?);
+                    }
+                    COOKIE_OPTION if edns.cookie.is_none() => {
+                        edns.cookie = Some(Cookie::parse(data).ok_or(Malformed::AfterQuestion)?);
+                    }
+                    NSID_OPTION => edns.nsid = nsid,
+                    _ => {}
+                }
+                options = &rest[len..];
+            }
+            q.edns = Some(edns);
         }
         parser.advance(rdlen).map_err(|_| Malformed::AfterQuestion)?;
     }
@@ -545,19 +554,6 @@ fn options_well_formed(mut rdata: &[u8]) -> bool {
         }
     }
     true
-}
-
-/// The data of the first option `code` in well-formed OPT RDATA.
-fn find_option(mut rdata: &[u8], code: u16) -> Option<&[u8]> {
-    while rdata.len() >= 4 {
-        let len = usize::from(u16::from_be_bytes([rdata[2], rdata[3]]));
-        let data = rdata.get(4..4 + len)?;
-        if u16::from_be_bytes([rdata[0], rdata[1]]) == code {
-            return Some(data);
-        }
-        rdata = &rdata[4 + len..];
-    }
-    None
 }
 
 /// The size of the OPT record we add for `edns`.
@@ -612,14 +608,7 @@ fn chaos(out: &mut Vec<u8>, snap: &Snapshot, q: &Query, key: &[u8]) -> Outcome {
     out.extend_from_slice(&(1 + text.len() as u16).to_be_bytes());
     out.push(text.len() as u8);
     out.extend_from_slice(text.as_bytes());
-    set_counts(out, [1, 1, 0, 0]);
-    finish(out, rcode::NOERROR, false, false, q.edns, 0);
-    Outcome::Reply {
-        rcode: rcode::NOERROR,
-        truncated: false,
-        class: 0,
-        cookie: false,
-    }
+    reply(out, [1, 0, 0], rcode::NOERROR, false, false, q.edns, 0)
 }
 
 /// Copies a pre-rendered answer behind the header and question, fitting it
@@ -638,11 +627,33 @@ fn write_answer(
     let (take, counts, truncated) = fit(snap, answer, limit.saturating_sub(head + opt_len(q.edns)));
     copy_body(out, snap, answer, q.name_len, take);
     shuffle_answer(out, head, answer, take, picker);
-    set_counts(out, [1, counts[0], counts[1], counts[2]]);
-    let rcode = u16::from(answer.rcode);
     // Data given for QCLASS * is not claimed complete (NSD does the same).
     let authoritative = answer.authoritative && q.qclass == IN;
-    finish(out, rcode, authoritative, truncated, q.edns, scope);
+    reply(
+        out,
+        counts,
+        u16::from(answer.rcode),
+        authoritative,
+        truncated,
+        q.edns,
+        scope,
+    )
+}
+
+/// Finishes a reply whose records are written: the section counts (the
+/// question aside), the flags and RCODE, the OPT record.
+#[inline(always)]
+fn reply(
+    out: &mut Vec<u8>,
+    [an, ns, ar]: [u16; 3],
+    rcode: u16,
+    authoritative: bool,
+    truncated: bool,
+    edns: Option<Edns>,
+    scope: u8,
+) -> Outcome {
+    set_counts(out, [1, an, ns, ar]);
+    finish(out, rcode, authoritative, truncated, edns, scope);
     Outcome::Reply {
         rcode,
         truncated,
@@ -742,15 +753,7 @@ fn write_pool_answer(
     } else {
         (0, true)
     };
-    set_counts(out, [1, an, 0, 0]);
-    let authoritative = q.qclass == IN;
-    finish(out, 0, authoritative, truncated, q.edns, sel.scope);
-    Outcome::Reply {
-        rcode: 0,
-        truncated,
-        class: 0,
-        cookie: false,
-    }
+    reply(out, [an, 0, 0], 0, q.qclass == IN, truncated, q.edns, sel.scope)
 }
 
 /// The members a pool answer's policy picks for this client (its client

@@ -1140,6 +1140,21 @@ impl Pending {
 
 impl Zone {
     /// The checks of RFC 1035 §5.2, RFC 1034 §4.2.1 and RFC 2181 §10.1.
+    /// Reports an RRset of a type that may hold one record only; `rule`
+    /// (the RFC that says so) ends the message.
+    fn only_one(&self, node: Node<'_>, set: RRset<'_>, rtype: &str, rule: &str, diags: &mut Diagnostics) {
+        if set.rdatas().len() > 1 {
+            diags.error(
+                Some(self.loc(set.loc)),
+                format!(
+                    "{} has {} {rtype} records; only one is allowed{rule}",
+                    name::to_text(node.owner()),
+                    set.rdatas().len()
+                ),
+            );
+        }
+    }
+
     fn check(&self, diags: &mut Diagnostics) {
         let origin_text = name::to_text(&self.origin);
         let zone_loc = Loc {
@@ -1181,16 +1196,7 @@ impl Zone {
                 );
             }
             if let Some(set) = node.rrset(cname) {
-                if set.rdatas().len() > 1 {
-                    diags.error(
-                        Some(self.loc(set.loc)),
-                        format!(
-                            "{} has {} CNAME records; only one is allowed",
-                            name::to_text(node.owner()),
-                            set.rdatas().len()
-                        ),
-                    );
-                }
+                self.only_one(node, set, "CNAME", "", diags);
                 // RFC 2181 §10.1: no other data beside a CNAME (DNSSEC types aside).
                 let others: Vec<String> = node
                     .rrsets()
@@ -1209,16 +1215,7 @@ impl Zone {
                 }
             }
             if let Some(set) = node.rrset(dname) {
-                if set.rdatas().len() > 1 {
-                    diags.error(
-                        Some(self.loc(set.loc)),
-                        format!(
-                            "{} has {} DNAME records; only one is allowed (RFC 6672 §2.4)",
-                            name::to_text(node.owner()),
-                            set.rdatas().len()
-                        ),
-                    );
-                }
+                self.only_one(node, set, "DNAME", " (RFC 6672 §2.4)", diags);
                 if name::is_wildcard(key) {
                     diags.warning(
                         Some(self.loc(set.loc)),
