@@ -140,27 +140,26 @@ fn follow(
     } else {
         (next, None, 0)
     };
-    let (take, counts, rcode) = match &sel {
+    // What to copy, how many records that is, and the reply's counts.
+    let (take, records, counts, rcode) = match &sel {
         Some(sel) => {
             let body_len = usize::from(next.body_len);
             if body_len + members_len(snap, sel) > room {
                 return None;
             }
-            let counts = [next.counts[0] + sel.count as u16, 0, 0];
-            (body_len, counts, 0)
+            // A pool template holds answer records only (a CNAME chain).
+            let chain = next.counts[0];
+            (body_len, usize::from(chain), [chain + sel.count as u16, 0, 0], 0)
         }
         None => match fit(snap, next, room) {
             (_, _, true) => return None,
-            (take, counts, false) => (take, counts, u16::from(next.rcode)),
+            (take, counts, false) => {
+                let records = counts.iter().map(|&c| usize::from(c)).sum();
+                (take, records, counts, u16::from(next.rcode))
+            }
         },
     };
-    let records = next.counts.iter().map(|&c| usize::from(c)).sum::<usize>();
     copy_body(out, snap, next, place.new_len, take);
-    let records = if take == usize::from(next.body_len) {
-        records
-    } else {
-        usize::from(counts[0] + counts[1] + counts[2])
-    };
     if relocate(out, place, records).is_none() {
         out.truncate(place.body_at);
         return None;

@@ -16,8 +16,9 @@
 //!   Authoritative", RFC 8914, as with NSD and Knot, and a transfer EDE 18
 //!   "Prohibited", as with NSD).
 //! - EDNS(0) (RFC 6891): an OPT in the reply iff the query had one, with
-//!   our payload size; version ≠ 0 is BADVERS; options are not echoed but
-//!   for the client subnet; the DO bit is copied (RFC 3225 §3).
+//!   our payload size; version ≠ 0 is BADVERS; options are not echoed,
+//!   but client subnet, cookies and NSID get their answers (below); the
+//!   DO bit is copied (RFC 3225 §3).
 //! - Client subnet (RFC 7871), when enabled: sticky and topology pools use
 //!   it as the client's network; the reply echoes it with the scope that
 //!   decided the answer (0 when none did). A malformed one is FORMERR.

@@ -8,8 +8,9 @@
 //! from the parent side (RFC 4035 §3.1.4.1), wildcard answers
 //! (RFC 4592), and DNAME redirections (RFC 6672): the DNAME record is
 //! rendered here, and the CNAME synthesised for each qname is added by the
-//! answer path; a CNAME chain that runs below a DNAME is redirected here. Names in a hosted child zone belong to the child; only DS at
-//! the child's apex is answered from the parent.
+//! answer path; a CNAME chain that runs below a DNAME is redirected here.
+//! Names in a hosted child zone belong to the child; only DS at the
+//! child's apex is answered from the parent.
 
 use std::borrow::Cow;
 
@@ -115,21 +116,16 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
             }
         }
         for (key, &p) in view.pools.iter() {
-            let mut at = name::parent(key);
-            while let Some(k) = at.filter(|k| k.len() >= zone.origin.len()) {
-                if let Some(node) = zone.get(k).filter(|n| n.rrset(DNAME).is_some()) {
-                    diags.error(
-                        pools.pools[p as usize].loc.clone(),
-                        format!(
-                            "pool {}: {} is below the DNAME at {}, which redirects it",
-                            pools.pools[p as usize].name,
-                            name::to_text(key),
-                            name::to_text(node.owner())
-                        ),
-                    );
-                    break;
-                }
-                at = name::parent(k);
+            if let Some(node) = zone.dname_above(key) {
+                diags.error(
+                    pools.pools[p as usize].loc.clone(),
+                    format!(
+                        "pool {}: {} is below the DNAME at {}, which redirects it",
+                        pools.pools[p as usize].name,
+                        name::to_text(key),
+                        name::to_text(node.owner())
+                    ),
+                );
             }
         }
         out.reserve(&view);
@@ -750,8 +746,8 @@ impl Out {
         // A DNAME redirects the names below its owner, not the owner itself
         // (RFC 6672 §2.3); at a wildcard it is only data (the zone check
         // warns).
-        let dname = match node.and_then(|n| n.rrset(DNAME)) {
-            Some(set) if mode == Mode::Exact => self.dname(view, key, node.map(|n| n.owner()), set, diags),
+        let dname = match node.and_then(|n| Some((n, n.rrset(DNAME)?))) {
+            Some((n, set)) if mode == Mode::Exact => self.dname(view, key, n.owner(), set, diags),
             _ => None,
         };
         match dname {
@@ -772,14 +768,14 @@ impl Out {
         &mut self,
         view: &View<'_>,
         key: &[u8],
-        owner: Option<&[u8]>,
+        owner: &[u8],
         set: RRset<'_>,
         diags: &mut Diagnostics,
     ) -> Option<AnswerId> {
         self.b.reset(key, Mode::Suffix);
         self.b.rrset(
             Section::Answer,
-            Owner::Name(owner.unwrap_or(key)),
+            Owner::Name(owner),
             DNAME,
             set.ttl,
             set.rdatas().iter().take(1),

@@ -1140,6 +1140,23 @@ impl Pending {
 
 impl Zone {
     /// The checks of RFC 1035 §5.2, RFC 1034 §4.2.1 and RFC 2181 §10.1.
+    /// The closest name above `key` in this zone that owns a DNAME which
+    /// redirects it (not one at a wildcard, which is only data).
+    pub fn dname_above(&self, key: &[u8]) -> Option<Node<'_>> {
+        let dname = u16::from(Rtype::DNAME);
+        let mut at = name::parent(key);
+        while let Some(k) = at.filter(|k| k.len() >= self.origin.len()) {
+            if let Some(node) = self
+                .get(k)
+                .filter(|n| !name::is_wildcard(k) && n.rrset(dname).is_some())
+            {
+                return Some(node);
+            }
+            at = name::parent(k);
+        }
+        None
+    }
+
     /// Reports an RRset of a type that may hold one record only; `rule`
     /// (the RFC that says so) ends the message.
     fn only_one(&self, node: Node<'_>, set: RRset<'_>, rtype: &str, rule: &str, diags: &mut Diagnostics) {
@@ -1183,7 +1200,7 @@ impl Zone {
         }
         let dname = u16::from(Rtype::DNAME);
         let mut delegations = Vec::new();
-        let mut dnames = Vec::new();
+        let mut has_dname = false;
         for node in self.nodes() {
             let key = node.key();
             let is_apex = *key == *self.origin;
@@ -1226,7 +1243,7 @@ impl Zone {
                         ),
                     );
                 } else {
-                    dnames.push(node);
+                    has_dname = true;
                 }
             }
             if !is_apex && node.rrset(ns).is_some() {
@@ -1234,24 +1251,19 @@ impl Zone {
             }
         }
         // RFC 6672 §2.4: no data below a DNAME; it would never be answered.
-        if !dnames.is_empty() {
-            let owners: std::collections::HashSet<&[u8]> = dnames.iter().map(|n| n.key()).collect();
+        // (Most zones have no DNAME: then no name is looked at twice.)
+        if has_dname {
             for node in self.nodes() {
-                let mut at = name::parent(node.key());
-                while let Some(k) = at.filter(|k| k.len() >= self.origin.len()) {
-                    if owners.contains(k) {
-                        diags.error(
-                            node.rrsets().next().map(|set| self.loc(set.loc)),
-                            format!(
-                                "{} is below the DNAME at {}; a DNAME owner can have no names below it \
-                                 (RFC 6672 §2.4)",
-                                name::to_text(node.owner()),
-                                name::to_text(self.get(k).map_or(k, |n| n.owner()))
-                            ),
-                        );
-                        break;
-                    }
-                    at = name::parent(k);
+                if let Some(owner) = self.dname_above(node.key()) {
+                    diags.error(
+                        node.rrsets().next().map(|set| self.loc(set.loc)),
+                        format!(
+                            "{} is below the DNAME at {}; a DNAME owner can have no names below it \
+                             (RFC 6672 §2.4)",
+                            name::to_text(node.owner()),
+                            name::to_text(owner.owner())
+                        ),
+                    );
                 }
             }
         }
