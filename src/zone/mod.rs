@@ -22,6 +22,8 @@ use hashbrown::HashTable;
 use crate::diag::{Diagnostics, Loc};
 use crate::name;
 
+pub mod extra;
+
 /// How deep `$INCLUDE` may nest by default before the loader gives up (a
 /// guard against include loops).
 pub const MAX_INCLUDE_DEPTH: usize = 8;
@@ -637,14 +639,7 @@ impl Scanner {
         self.files += 1;
         sink.file(file.clone(), src.len());
 
-        let mut zonefile = Zonefile::from(src.as_slice());
-        if src.last().is_some_and(|&b| b != b'\n') {
-            // A final line without its line feed trips up the scanner.
-            zonefile.extend_from_slice(b"\n");
-        }
-        zonefile.set_origin(origin);
-        zonefile.set_default_class(Class::IN);
-        let (lines, unclosed) = entry_lines(&src);
+        let (lines, unclosed, maybe_extra) = entry_lines(&src);
         if let Some((line, what)) = unclosed {
             // Caught here, with a clearer message than the scanner's (and
             // before `domain` 0.12.3's scanner can index past its buffer).
@@ -657,6 +652,24 @@ impl Scanner {
             );
             return;
         }
+        // Types the scanner has no text form for are rewritten first.
+        let rewrite = if maybe_extra { extra::rewrite(&src) } else { None };
+        let fixes = rewrite.as_ref().map_or(&[][..], |rw| &rw.fixes[..]);
+        for (line, msg) in rewrite.iter().flat_map(|rw| &rw.errors) {
+            let loc = Loc {
+                file: file.clone(),
+                line: *line as usize,
+            };
+            self.diags.error(Some(loc), msg.clone());
+        }
+        let text = rewrite.as_ref().map_or(&src, |rw| &rw.text);
+        let mut zonefile = Zonefile::from(text.as_slice());
+        if text.last().is_some_and(|&b| b != b'\n') {
+            // A final line without its line feed trips up the scanner.
+            zonefile.extend_from_slice(b"\n");
+        }
+        zonefile.set_origin(origin);
+        zonefile.set_default_class(Class::IN);
         let mut entries = 0usize;
         while !sink.full() {
             // Where the next entry starts; past the last one, the end.
@@ -691,6 +704,13 @@ impl Scanner {
                         entry_line
                     } else {
                         reported.min(entry_line)
+                    };
+                    let msg = if msg == "unknown record type with concrete data" {
+                        "no text form is known here for this record type: write its data \
+                         in RFC 3597 form, e.g. TYPE65280 \\# 2 abcd"
+                            .to_string()
+                    } else {
+                        msg
                     };
                     let msg = match (line == reported, col) {
                         (true, Some(col)) => format!("{msg} (column {col})"),
@@ -731,9 +751,19 @@ impl Scanner {
                         self.diags.error(Some(here), "owner name too long");
                         continue;
                     }
+                    let mut rtype = record.rtype().to_int();
+                    if let Ok(at) = fixes.binary_search_by_key(&(line as u32), |f| f.line) {
+                        // Scanned as a look-alike type: put the real one back.
+                        let kind = fixes[at].kind;
+                        if let Err(msg) = kind.check(&self.rdata) {
+                            self.diags.error(Some(here), msg);
+                            continue;
+                        }
+                        rtype = kind.rtype;
+                    }
                     let raw = RawRecord {
                         owner: &self.owner,
-                        rtype: record.rtype().to_int(),
+                        rtype,
                         ttl: record.ttl().as_secs(),
                         rdata: &self.rdata,
                         loc: RecordLoc {
@@ -798,7 +828,8 @@ fn split_position(msg: &str) -> (usize, Option<usize>, String) {
 /// is lexed here just enough to find logical lines (RFC 1035 §5.1:
 /// parentheses join lines, `;` starts a comment, quotes and `\\` escape).
 /// `$ORIGIN` and `$TTL` lines are directives the scanner keeps to itself.
-fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>) {
+/// Also says whether some record may be of a type [`extra`] rewrites.
+fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>, bool) {
     /// The bytes that make a line more than words: comments, parentheses,
     /// quotes, escapes.
     const SPECIAL: [bool; 256] = {
@@ -817,6 +848,7 @@ fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>) {
     let mut entry_start: Option<u32> = None;
     let mut first_token = Vec::new();
     let mut in_first_token = false;
+    let mut maybe_extra = false;
     let mut i = 0;
     let mut finish = |start: Option<u32>, token: &[u8]| {
         if let Some(start) = start
@@ -832,7 +864,9 @@ fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>) {
             // their first word is all there is to know.
             let end = memchr::memchr(b'\n', &src[i..]).map_or(src.len(), |n| i + n);
             let text = &src[i..end];
-            if !text.iter().any(|&b| SPECIAL[usize::from(b)]) {
+            let cut = text.iter().position(|&b| SPECIAL[usize::from(b)]);
+            maybe_extra = maybe_extra || extra::may_need(&text[..cut.unwrap_or(text.len())], cut.is_some());
+            if cut.is_none() {
                 if let Some(word) = text
                     .split(|&b| matches!(b, b' ' | b'\t' | b'\r'))
                     .find(|w| !w.is_empty())
@@ -917,7 +951,7 @@ fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>) {
     if depth > 0 && unclosed.is_none() {
         unclosed = Some((opened_at, "parenthesis"));
     }
-    (lines, unclosed)
+    (lines, unclosed, maybe_extra)
 }
 
 /// RRsets and records while a zone loads: linked lists, since the records
@@ -1322,6 +1356,87 @@ mod tests {
     const HEAD: &str = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\nns A 192.0.2.1\n";
 
     #[test]
+    fn every_type_extra_knows_loads_with_its_own_number() {
+        // One record of each type `extra` handles, as NSD, Knot or the
+        // type's RFC writes it, and each with the wire data it must have.
+        let records: &[(&str, &str, &str)] = &[
+            ("wks", "WKS 192.0.2.9 tcp 25", "c00002090600000040"),
+            ("afsdb", "AFSDB 1 afs", "0001 03616673 076578616d706c6503636f6d00"),
+            ("x25", "X25 \"311061700956\"", "0c 333131303631373030393536"),
+            ("isdn", "ISDN \"15086\" \"004\"", "05 3135303836 03 303034"),
+            (
+                "rt",
+                "RT 20 relay.example.net.",
+                "0014 0572656c6179076578616d706c65036e657400",
+            ),
+            ("nsap", "NSAP 0x47.0005", "470005"),
+            ("nsap-ptr", "NSAP-PTR ns", "026e73076578616d706c6503636f6d00"),
+            (
+                "sig",
+                "SIG A 8 2 300 20300101000000 20250101000000 1 example.com. AAEC",
+                "0001 08 02 0000012c 70dbd880 677485800001 076578616d706c6503636f6d00 000102",
+            ),
+            ("key", "KEY 256 3 8 AAEC", "0100 03 08 000102"),
+            (
+                "gpos",
+                "GPOS \"-32.6\" \"116.8\" \"10.0\"",
+                "052d33322e36 053131362e38 0431302e30",
+            ),
+            (
+                "loc",
+                "LOC 42 21 54 N 71 06 18 W -24m 30m",
+                "0033161389172dd070be15f000988d20",
+            ),
+            ("kx", "KX 10 ns", "000a 026e73076578616d706c6503636f6d00"),
+            ("cert", "CERT PGP 0 0 AAECAwQF", "0003 0000 00 000102030405"),
+            ("apl", "APL 1:192.168.32.0/21", "0001 15 03 c0a820"),
+            ("dhcid", "DHCID AAIB", "000201"),
+            ("smimea", "SMIMEA 3 1 1 2bb1", "03 01 01 2bb1"),
+            ("ninfo", "NINFO \"x\"", "0178"),
+            ("talink", "TALINK a. b.", "016100 016200"),
+            ("csync", "CSYNC 66 3 A NS AAAA", "00000042 0003 0004 60000008"),
+            ("spf", "SPF \"v=spf1 -all\"", "0b763d73706631202d616c6c"),
+            ("nid", "NID 10 14:4fff:ff20:ee64", "000a 00144fffff20ee64"),
+            ("l32", "L32 10 10.1.2.0", "000a 0a010200"),
+            ("l64", "L64 10 2001:db8:1140:1000", "000a 20010db811401000"),
+            (
+                "lp",
+                "LP 10 l64.example.net.",
+                "000a 036c3634076578616d706c65036e657400",
+            ),
+            ("eui48", "EUI48 00-00-5e-00-53-2a", "00005e00532a"),
+            ("eui64", "EUI64 00-00-5e-ef-10-00-00-2a", "00005eef1000002a"),
+            ("uri", "URI 10 1 \"ftp://a/\"", "000a 0001 6674703a2f2f612f"),
+            ("avc", "AVC \"app\"", "03617070"),
+            ("resinfo", "RESINFO qnamemin", "08716e616d656d696e"),
+            ("wallet", "WALLET \"BTC\" \"bc1q\"", "03425443 0462633171"),
+            ("ta", "TA 60485 5 1 2BB1", "ec45 05 01 2bb1"),
+            ("dlv", "DLV 60485 5 1 2BB1", "ec45 05 01 2bb1"),
+        ];
+        let mut text = String::from(HEAD);
+        for (owner, record, _) in records {
+            text.push_str(&format!("{owner} {record}\n"));
+        }
+        let (zone, diags) = load_text(&text);
+        let zone = zone.unwrap_or_else(|| panic!("{diags}"));
+        assert_eq!(extra::KINDS.len(), records.len(), "a record for every type");
+        for ((owner, _, wire), kind) in records.iter().zip(extra::KINDS) {
+            let key = name::to_key(
+                &Name::<Vec<u8>>::from_str(&format!("{owner}.example.com."))
+                    .unwrap()
+                    .into_octets(),
+            );
+            let node = zone.get(&key).unwrap();
+            let set = node
+                .rrset(kind.rtype)
+                .unwrap_or_else(|| panic!("no {} at {owner}", kind.name));
+            let hex: String = set.rdatas().first().iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, wire.replace(' ', ""), "{}", kind.name);
+            assert_eq!(node.rrsets().len(), 1, "{owner}: only the {} record", kind.name);
+        }
+    }
+
+    #[test]
     fn lines_are_found_for_records() {
         let text = format!("{HEAD}; comment\n\n$TTL 30\nwww A 192.0.2.2\nwww CNAME x\n");
         let (zone, diags) = load_text(&text);
@@ -1422,7 +1537,15 @@ mod tests {
     #[test]
     fn entry_lines_follow_logical_lines() {
         let src = b"$TTL 60\n@ SOA ns hm (\n 1 2 ; c\n 3 4 5 )\n\n  NS ns ; x\n$ORIGIN a.\nb TXT \"x\\\" (\" y\nc\\ d A 1.2.3.4\n$INCLUDE f\n";
-        assert_eq!(entry_lines(src), (vec![2, 6, 8, 9, 10], None));
+        let (lines, unclosed, _) = entry_lines(src);
+        assert_eq!((lines, unclosed), (vec![2, 6, 8, 9, 10], None));
+        // An escape on a line hides where its type is: the rewrite pass
+        // looks (and finds nothing to do).
+        assert!(entry_lines(b"c\\ d A 1.2.3.4\n").2);
+        // A type `extra` rewrites, on a plain line or one with a comment.
+        assert!(entry_lines(b"a A 1.2.3.4\nl LOC 1 N 2 E 0\n").2);
+        assert!(entry_lines(b"a A 1.2.3.4\n  60 SPF \"v=spf1\" ; x\n").2);
+        assert!(!entry_lines(b"a TXT \"LOC\"\n; LOC\n").2);
         assert_eq!(entry_lines(b"a A 1.2.3.4\nb TXT ( \"x\"\n").1, Some((2, "parenthesis")));
         assert_eq!(entry_lines(b"a TXT \"x\n\n").1, Some((1, "quote")));
     }

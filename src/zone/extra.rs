@@ -1,0 +1,1046 @@
+//! Record types whose text form `domain`'s zone-file scanner does not
+//! know, so that zones written for NSD, Knot or BIND load here too: SPF,
+//! LOC, URI, CERT, KX, SMIMEA, EUI48 and the rest of [`lookup`]'s list.
+//!
+//! The scanner stops at the first such record and cannot go on, so a file
+//! that holds one is rewritten before it is scanned:
+//!
+//! - a type whose data reads like a type the scanner knows (SPF like TXT,
+//!   KX like MX, SMIMEA like TLSA, ...) is scanned as that type, and the
+//!   loader puts the real type back ([`Fix`]);
+//! - the others are converted here to wire form and handed on in RFC 3597
+//!   generic form, `TYPE29 \# 16 00...`.
+//!
+//! The rewrite keeps every line break, so lines reported by the scanner
+//! and by the loader still point into the file as written. [`may_need`]
+//! lets the loader's first pass over a file tell cheaply whether a file
+//! needs this at all; most do not, and pay nothing more.
+
+use std::io::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use domain::base::iana::{Rtype, SecurityAlgorithm};
+
+/// Reads a type's data words into wire form.
+pub type Convert = fn(&[Token<'_>]) -> Result<Vec<u8>, String>;
+
+/// How a type's text becomes wire data.
+#[derive(Debug)]
+pub enum Form {
+    /// Read as this type, which the scanner knows and whose wire form is
+    /// the same; a TXT-like type may bound its number of strings.
+    Like(&'static str, Option<(usize, usize)>),
+    /// Converted here.
+    Own(Convert),
+}
+
+/// A record type handled here.
+#[derive(Debug)]
+pub struct Kind {
+    pub rtype: u16,
+    pub name: &'static str,
+    pub form: Form,
+}
+
+impl Kind {
+    /// Checks data the scanner read for a [`Form::Like`] type against what
+    /// this type allows beyond it (how many strings).
+    pub fn check(&self, rdata: &[u8]) -> Result<(), String> {
+        let Form::Like(_, Some((least, most))) = self.form else {
+            return Ok(());
+        };
+        let mut count = 0;
+        let mut at = 0;
+        while at < rdata.len() {
+            at += 1 + usize::from(rdata[at]);
+            count += 1;
+        }
+        if at != rdata.len() {
+            return Err(format!("{}: malformed character-strings", self.name));
+        }
+        if count < least || count > most {
+            let want = if least == most {
+                format!("{least}")
+            } else {
+                format!("{least} to {most}")
+            };
+            return Err(format!("{} takes {want} character-string(s), found {count}", self.name));
+        }
+        Ok(())
+    }
+}
+
+macro_rules! kinds {
+    ($($id:ident = $rtype:literal, $name:literal, $form:expr;)*) => {
+        $(const $id: Kind = Kind { rtype: $rtype, name: $name, form: $form };)*
+        /// Every type handled here.
+        pub static KINDS: &[Kind] = &[$($id),*];
+    };
+}
+
+kinds! {
+    WKS = 11, "WKS", Form::Own(wks);
+    AFSDB = 18, "AFSDB", Form::Like("MX", None);
+    X25 = 19, "X25", Form::Like("TXT", Some((1, 1)));
+    ISDN = 20, "ISDN", Form::Like("TXT", Some((1, 2)));
+    RT = 21, "RT", Form::Like("MX", None);
+    NSAP = 22, "NSAP", Form::Own(nsap);
+    NSAP_PTR = 23, "NSAP-PTR", Form::Like("PTR", None);
+    SIG = 24, "SIG", Form::Like("RRSIG", None);
+    KEY = 25, "KEY", Form::Like("DNSKEY", None);
+    GPOS = 27, "GPOS", Form::Like("TXT", Some((3, 3)));
+    LOC = 29, "LOC", Form::Own(loc);
+    KX = 36, "KX", Form::Like("MX", None);
+    CERT = 37, "CERT", Form::Own(cert);
+    APL = 42, "APL", Form::Own(apl);
+    DHCID = 49, "DHCID", Form::Own(dhcid);
+    SMIMEA = 53, "SMIMEA", Form::Like("TLSA", None);
+    NINFO = 56, "NINFO", Form::Like("TXT", None);
+    TALINK = 58, "TALINK", Form::Like("RP", None);
+    CSYNC = 62, "CSYNC", Form::Own(csync);
+    SPF = 99, "SPF", Form::Like("TXT", None);
+    NID = 104, "NID", Form::Own(nid);
+    L32 = 105, "L32", Form::Own(l32);
+    L64 = 106, "L64", Form::Own(l64);
+    LP = 107, "LP", Form::Like("MX", None);
+    EUI48 = 108, "EUI48", Form::Own(eui48);
+    EUI64 = 109, "EUI64", Form::Own(eui64);
+    URI = 256, "URI", Form::Own(uri);
+    AVC = 258, "AVC", Form::Like("TXT", None);
+    RESINFO = 261, "RESINFO", Form::Like("TXT", None);
+    WALLET = 262, "WALLET", Form::Like("TXT", None);
+    TA = 32768, "TA", Form::Like("DS", None);
+    DLV = 32769, "DLV", Form::Like("DS", None);
+}
+
+/// The type handled here that a type word names (a mnemonic or
+/// `TYPEnnn`, in any case), if any. Called for every record line of every
+/// zone file, so it rejects the common types after a length check or two.
+pub fn lookup(word: &[u8]) -> Option<&'static Kind> {
+    if !(2..=9).contains(&word.len()) {
+        return None;
+    }
+    let mut buf = [0u8; 9];
+    let upper = &mut buf[..word.len()];
+    upper.copy_from_slice(word);
+    upper.make_ascii_uppercase();
+    let kind = match &*upper {
+        b"WKS" => &WKS,
+        b"AFSDB" => &AFSDB,
+        b"X25" => &X25,
+        b"ISDN" => &ISDN,
+        b"RT" => &RT,
+        b"NSAP" => &NSAP,
+        b"NSAP-PTR" => &NSAP_PTR,
+        b"SIG" => &SIG,
+        b"KEY" => &KEY,
+        b"GPOS" => &GPOS,
+        b"LOC" => &LOC,
+        b"KX" => &KX,
+        b"CERT" => &CERT,
+        b"APL" => &APL,
+        b"DHCID" => &DHCID,
+        b"SMIMEA" => &SMIMEA,
+        b"NINFO" => &NINFO,
+        b"TALINK" => &TALINK,
+        b"CSYNC" => &CSYNC,
+        b"SPF" => &SPF,
+        b"NID" => &NID,
+        b"L32" => &L32,
+        b"L64" => &L64,
+        b"LP" => &LP,
+        b"EUI48" => &EUI48,
+        b"EUI64" => &EUI64,
+        b"URI" => &URI,
+        b"AVC" => &AVC,
+        b"RESINFO" => &RESINFO,
+        b"WALLET" => &WALLET,
+        b"TA" => &TA,
+        b"DLV" => &DLV,
+        [b'T', b'Y', b'P', b'E', digits @ ..] => {
+            let n: u16 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+            return KINDS.iter().find(|k| k.rtype == n);
+        }
+        _ => return None,
+    };
+    Some(kind)
+}
+
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r')
+}
+
+/// A TTL as the scanner reads one before the type: decimal seconds.
+fn is_ttl(word: &[u8]) -> bool {
+    !word.is_empty() && word.len() <= 10 && word.iter().all(u8::is_ascii_digit)
+}
+
+fn is_class(word: &[u8]) -> bool {
+    if word.len() == 2 {
+        return [b"IN", b"CH", b"CS", b"HS"]
+            .iter()
+            .any(|c| word.eq_ignore_ascii_case(*c));
+    }
+    word.len() > 5 && word[..5].eq_ignore_ascii_case(b"CLASS") && word[5..].iter().all(u8::is_ascii_digit)
+}
+
+/// Whether the start of an entry's first line, cut before its first
+/// comment, parenthesis, quote or escape (`cut` says whether anything was
+/// cut), may hold a type handled here. Wrong only towards "yes", which
+/// costs a rewrite pass that finds nothing.
+pub fn may_need(line: &[u8], cut: bool) -> bool {
+    let owner = line.first().is_some_and(|&b| !is_blank(b));
+    let mut words = line.split(|&b| is_blank(b)).filter(|w| !w.is_empty());
+    let mut seen = 0;
+    if owner {
+        match words.next() {
+            Some(w) if w[0] == b'$' => return false,
+            Some(_) => seen += 1,
+            None => return false,
+        }
+    }
+    for word in words.by_ref().take(3) {
+        seen += 1;
+        if !is_ttl(word) && !is_class(word) {
+            return lookup(word).is_some();
+        }
+    }
+    // The type word is past the cut (or missing: an error either way).
+    cut && seen > 0
+}
+
+/// One word of a record's data: its text, without the quotes if it was
+/// quoted. Escapes are left as written.
+#[derive(Clone, Copy, Debug)]
+pub struct Token<'a> {
+    pub text: &'a [u8],
+    pub quoted: bool,
+}
+
+/// A word as lexed: where its text lies, and the parenthesis depth at it.
+#[derive(Clone, Copy, Debug)]
+struct Lexed {
+    start: usize,
+    end: usize,
+    quoted: bool,
+    depth: u32,
+}
+
+/// One entry (logical line) of a file.
+struct Entry<'t> {
+    line: u32,
+    /// Whether its first word starts a line (an owner or a directive).
+    owner: bool,
+    words: &'t [Lexed],
+    /// Where it ends: its final line feed, or the end of the file.
+    end: usize,
+}
+
+/// Calls `each` with every entry of `src`, lexed as RFC 1035 §5.1 says:
+/// parentheses join lines, `;` starts a comment, quotes and `\` escape.
+fn entries(src: &[u8], mut each: impl FnMut(&Entry<'_>)) {
+    let mut words: Vec<Lexed> = Vec::new();
+    let (mut line, mut depth) = (1u32, 0u32);
+    let mut entry_line: Option<u32> = None;
+    let mut owner = false;
+    let mut i = 0;
+    let delimiter = |b: u8| is_blank(b) || matches!(b, b'\n' | b';' | b'(' | b')' | b'"');
+    loop {
+        let Some(&b) = src.get(i) else {
+            if let Some(line) = entry_line.filter(|_| !words.is_empty()) {
+                each(&Entry {
+                    line,
+                    owner,
+                    words: &words,
+                    end: src.len(),
+                });
+            }
+            return;
+        };
+        let starts_line = i == 0 || src[i - 1] == b'\n';
+        match b {
+            b'\n' => {
+                if depth == 0 {
+                    if let Some(start) = entry_line.take().filter(|_| !words.is_empty()) {
+                        each(&Entry {
+                            line: start,
+                            owner,
+                            words: &words,
+                            end: i,
+                        });
+                    }
+                    words.clear();
+                    entry_line = None;
+                }
+                line += 1;
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' => i += 1,
+            b';' => {
+                i = memchr::memchr(b'\n', &src[i..]).map_or(src.len(), |n| i + n);
+            }
+            b'(' | b')' => {
+                if entry_line.is_none() {
+                    entry_line = Some(line);
+                    owner = false;
+                }
+                depth = if b == b'(' { depth + 1 } else { depth.saturating_sub(1) };
+                i += 1;
+            }
+            _ => {
+                if entry_line.is_none() {
+                    entry_line = Some(line);
+                    owner = starts_line;
+                }
+                let quoted = b == b'"';
+                let start = i + usize::from(quoted);
+                i = start;
+                while let Some(&c) = src.get(i) {
+                    if if quoted { c == b'"' } else { delimiter(c) } {
+                        break;
+                    }
+                    match c {
+                        b'\\' => i += 1,
+                        b'\n' => line += 1,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                let end = i.min(src.len());
+                words.push(Lexed {
+                    start,
+                    end,
+                    quoted,
+                    depth,
+                });
+                i = end + usize::from(quoted);
+            }
+        }
+    }
+}
+
+/// A record whose type the loader must put back after the scan: it was
+/// scanned as the type its [`Form::Like`] names.
+#[derive(Debug)]
+pub struct Fix {
+    pub line: u32,
+    pub kind: &'static Kind,
+}
+
+/// A file rewritten for the scanner.
+#[derive(Debug, Default)]
+pub struct Rewrite {
+    pub text: Vec<u8>,
+    /// In file order, one line each.
+    pub fixes: Vec<Fix>,
+    /// Data this module could not read: the line, and why.
+    pub errors: Vec<(u32, String)>,
+}
+
+/// Rewrites the records of types handled here; `None` when `src` holds
+/// none.
+pub fn rewrite(src: &[u8]) -> Option<Rewrite> {
+    let mut out = Rewrite::default();
+    let mut copied = 0;
+    let mut changed = false;
+    entries(src, |entry| {
+        let text = |w: &Lexed| &src[w.start..w.end];
+        let words = entry.words;
+        if entry.owner && !words[0].quoted && text(&words[0]).starts_with(b"$") {
+            return; // a directive
+        }
+        let mut at = usize::from(entry.owner);
+        while at < words.len().min(usize::from(entry.owner) + 2)
+            && !words[at].quoted
+            && (is_ttl(text(&words[at])) || is_class(text(&words[at])))
+        {
+            at += 1;
+        }
+        let Some(word) = words.get(at).filter(|w| !w.quoted) else {
+            return;
+        };
+        let Some(kind) = lookup(text(word)) else {
+            return;
+        };
+        changed = true;
+        out.text.extend_from_slice(&src[copied..word.start]);
+        let data = &words[at + 1..];
+        let generic = data.first().is_some_and(|d| !d.quoted && text(d) == b"\\#");
+        match kind.form {
+            _ if generic => {
+                let _ = write!(out.text, "TYPE{}", kind.rtype);
+                copied = word.end;
+            }
+            Form::Like(like, _) => {
+                out.text.extend_from_slice(like.as_bytes());
+                out.fixes.push(Fix { line: entry.line, kind });
+                copied = word.end;
+            }
+            Form::Own(convert) => {
+                let tokens: Vec<Token<'_>> = data
+                    .iter()
+                    .map(|w| Token {
+                        text: text(w),
+                        quoted: w.quoted,
+                    })
+                    .collect();
+                let wire = match convert(&tokens) {
+                    Ok(wire) if wire.len() <= usize::from(u16::MAX) => wire,
+                    Ok(_) => {
+                        out.errors
+                            .push((entry.line, format!("{}: record data too long", kind.name)));
+                        Vec::new()
+                    }
+                    Err(why) => {
+                        out.errors.push((entry.line, format!("{}: {why}", kind.name)));
+                        Vec::new()
+                    }
+                };
+                let _ = write!(out.text, "TYPE{} \\# {}", kind.rtype, wire.len());
+                if !wire.is_empty() {
+                    out.text.push(b' ');
+                    for b in &wire {
+                        let _ = write!(out.text, "{b:02x}");
+                    }
+                }
+                // Keep the entry's line breaks (inside parentheses of our
+                // own), and close what it opened before its type.
+                let breaks = memchr::memchr_iter(b'\n', &src[word.start..entry.end]).count();
+                if breaks > 0 || word.depth > 0 {
+                    out.text.extend_from_slice(b" (");
+                    out.text.extend(std::iter::repeat_n(b'\n', breaks));
+                    out.text.push(b')');
+                    out.text.extend(std::iter::repeat_n(b')', word.depth as usize));
+                }
+                copied = entry.end;
+            }
+        }
+    });
+    if !changed {
+        return None;
+    }
+    out.text.extend_from_slice(&src[copied..]);
+    Some(out)
+}
+
+// ---- reading the data ----
+
+fn utf8<'a>(t: &Token<'a>) -> Result<&'a str, String> {
+    std::str::from_utf8(t.text).map_err(|_| "not ASCII text".to_string())
+}
+
+fn int<T: FromStr>(t: Option<&Token<'_>>, what: &str) -> Result<T, String> {
+    let t = t.ok_or_else(|| format!("no {what}"))?;
+    utf8(t)?
+        .parse()
+        .map_err(|_| format!("bad {what} {:?}", String::from_utf8_lossy(t.text)))
+}
+
+/// Takes exactly `n` words.
+fn exactly<'t, 'a>(data: &'t [Token<'a>], n: usize) -> Result<&'t [Token<'a>], String> {
+    match data.len() {
+        len if len < n => Err(format!("{n} fields expected, found {len}")),
+        len if len > n => Err(format!(
+            "{n} fields expected; extra data {:?}",
+            String::from_utf8_lossy(data[n].text)
+        )),
+        _ => Ok(data),
+    }
+}
+
+/// The words joined and read as base64.
+fn base64(words: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    if words.is_empty() {
+        return Err("no base64 data".into());
+    }
+    let mut joined = String::new();
+    for w in words {
+        joined.push_str(utf8(w)?);
+    }
+    domain::utils::base64::decode::<Vec<u8>>(&joined).map_err(|e| format!("bad base64: {e}"))
+}
+
+fn hex_nibble(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Exactly two hex digits.
+fn hex_byte(pair: &[u8]) -> Option<u8> {
+    match pair {
+        [hi, lo] => Some(hex_nibble(*hi)? << 4 | hex_nibble(*lo)?),
+        _ => None,
+    }
+}
+
+/// RFC 1035 §5.1 escapes in a string: `\DDD` and `\X`.
+fn unescape(text: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] != b'\\' {
+            out.push(text[i]);
+            i += 1;
+            continue;
+        }
+        match text.get(i + 1..i + 4) {
+            Some(d) if d.iter().all(u8::is_ascii_digit) => {
+                let v = u32::from(d[0] - b'0') * 100 + u32::from(d[1] - b'0') * 10 + u32::from(d[2] - b'0');
+                out.push(u8::try_from(v).map_err(|_| format!("escape \\{v} is over 255"))?);
+                i += 4;
+            }
+            _ => {
+                let c = *text.get(i + 1).ok_or("a lone backslash at the end")?;
+                if c.is_ascii_digit() {
+                    return Err("an escape \\DDD needs three digits".into());
+                }
+                out.push(c);
+                i += 2;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A type bitmap (RFC 4034 §4.1.2) of the types named.
+fn type_bitmap(words: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    let mut types = Vec::with_capacity(words.len());
+    for w in words {
+        let name = utf8(w)?;
+        let rtype = Rtype::from_str(name)
+            .map(Rtype::to_int)
+            .ok()
+            .or_else(|| lookup(w.text).map(|k| k.rtype))
+            .ok_or_else(|| format!("unknown type {name:?}"))?;
+        types.push(rtype);
+    }
+    types.sort_unstable();
+    types.dedup();
+    let mut out = Vec::new();
+    for window in types.chunk_by(|a, b| a >> 8 == b >> 8) {
+        let last = window[window.len() - 1];
+        let len = usize::from(last & 0xff) / 8 + 1;
+        out.push((last >> 8) as u8);
+        out.push(len as u8);
+        let at = out.len();
+        out.resize(at + len, 0);
+        for t in window {
+            out[at + usize::from(t & 0xff) / 8] |= 0x80 >> (t % 8);
+        }
+    }
+    Ok(out)
+}
+
+// ---- the types converted here ----
+
+/// WKS (RFC 1035 §3.4.2): address, protocol, ports as numbers.
+fn wks(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    let addr: Ipv4Addr = int(data.first(), "address")?;
+    let proto_word = data.get(1).ok_or("no protocol")?;
+    let proto: u8 = match proto_word.text.to_ascii_lowercase().as_slice() {
+        b"tcp" => 6,
+        b"udp" => 17,
+        _ => int(Some(proto_word), "protocol")?,
+    };
+    let mut out = addr.octets().to_vec();
+    out.push(proto);
+    let mut bitmap: Vec<u8> = Vec::new();
+    for w in &data[2..] {
+        let port: u16 = utf8(w)?.parse().map_err(|_| {
+            format!(
+                "bad port {:?} (service names are not looked up here: write the number)",
+                String::from_utf8_lossy(w.text)
+            )
+        })?;
+        let byte = usize::from(port / 8);
+        if bitmap.len() <= byte {
+            bitmap.resize(byte + 1, 0);
+        }
+        bitmap[byte] |= 0x80 >> (port % 8);
+    }
+    out.extend_from_slice(&bitmap);
+    Ok(out)
+}
+
+/// NSAP (RFC 1706 §5): `0x` and hex digits, dots allowed between.
+fn nsap(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    let word = &exactly(data, 1)?[0];
+    let digits: Vec<u8> = match word.text {
+        [b'0', b'x' | b'X', rest @ ..] => rest.iter().copied().filter(|&b| b != b'.').collect(),
+        _ => return Err("the address must start with 0x".into()),
+    };
+    if digits.is_empty() || !digits.len().is_multiple_of(2) {
+        return Err("an even number of hex digits expected".into());
+    }
+    digits
+        .chunks(2)
+        .map(|pair| hex_byte(pair).ok_or_else(|| "bad hex digit".to_string()))
+        .collect()
+}
+
+/// LOC (RFC 1876 §3): `d [m [s]] N|S d [m [s]] E|W alt[m] [size[m] [hp[m]
+/// [vp[m]]]]`.
+fn loc(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    let mut words = data.iter();
+    let lat = coordinate(&mut words, [b'N', b'S'], 90, "latitude")?;
+    let lon = coordinate(&mut words, [b'E', b'W'], 180, "longitude")?;
+    let alt = centimetres(words.next().ok_or("no altitude")?, true)?;
+    if !(-10_000_000..=4_284_967_295).contains(&alt) {
+        return Err("altitude out of range (-100000.00 to 42849672.95 m)".into());
+    }
+    let mut precision = [0x12, 0x16, 0x13]; // 1 m, 10 km, 10 m
+    for (slot, what) in precision
+        .iter_mut()
+        .zip(["size", "horizontal precision", "vertical precision"])
+    {
+        if let Some(w) = words.next() {
+            let cm = centimetres(w, false).map_err(|e| format!("{what}: {e}"))?;
+            if cm > 9_000_000_000 {
+                return Err(format!("{what} over 90000000.00 m"));
+            }
+            *slot = precision_byte(cm as u64);
+        }
+    }
+    if let Some(extra) = words.next() {
+        return Err(format!("extra data {:?}", String::from_utf8_lossy(extra.text)));
+    }
+    let mut out = vec![0, precision[0], precision[1], precision[2]];
+    out.extend_from_slice(&lat.to_be_bytes());
+    out.extend_from_slice(&lon.to_be_bytes());
+    out.extend_from_slice(&((alt + 10_000_000) as u32).to_be_bytes());
+    Ok(out)
+}
+
+/// Degrees, optional minutes and seconds, and a hemisphere: thousandths of
+/// an arc second from 2^31.
+fn coordinate<'t, 'a: 't>(
+    words: &mut impl Iterator<Item = &'t Token<'a>>,
+    [plus, minus]: [u8; 2],
+    max: u32,
+    what: &str,
+) -> Result<u32, String> {
+    let hemisphere = |w: &Token<'_>| match w.text {
+        [c] if c.eq_ignore_ascii_case(&plus) => Some(true),
+        [c] if c.eq_ignore_ascii_case(&minus) => Some(false),
+        _ => None,
+    };
+    let degrees: u32 = int(words.next(), &format!("{what} degrees"))?;
+    let mut parts = [0u32; 2]; // minutes, thousandths of seconds
+    let mut north_east = None;
+    for (i, part) in parts.iter_mut().enumerate() {
+        let w = words.next().ok_or_else(|| format!("no {what} hemisphere"))?;
+        if let Some(h) = hemisphere(w) {
+            north_east = Some(h);
+            break;
+        }
+        *part = if i == 0 {
+            int(Some(w), &format!("{what} minutes"))?
+        } else {
+            thousandths(w).ok_or_else(|| format!("bad {what} seconds {:?}", String::from_utf8_lossy(w.text)))?
+        };
+    }
+    let north_east = match north_east {
+        Some(h) => h,
+        None => {
+            let w = words.next().ok_or_else(|| format!("no {what} hemisphere"))?;
+            hemisphere(w).ok_or_else(|| format!("{what} hemisphere must be {} or {}", plus as char, minus as char))?
+        }
+    };
+    let [minutes, seconds] = parts;
+    if degrees > max || minutes >= 60 || seconds >= 60_000 || (degrees == max && (minutes | seconds) != 0) {
+        return Err(format!("{what} out of range"));
+    }
+    let offset = (degrees * 3600 + minutes * 60) * 1000 + seconds;
+    Ok(if north_east {
+        (1 << 31) + offset
+    } else {
+        (1 << 31) - offset
+    })
+}
+
+/// Seconds with up to three decimals, in thousandths.
+fn thousandths(w: &Token<'_>) -> Option<u32> {
+    let (whole, frac) = match w.text.iter().position(|&b| b == b'.') {
+        Some(dot) => (&w.text[..dot], &w.text[dot + 1..]),
+        None => (w.text, &[][..]),
+    };
+    if whole.is_empty() || whole.len() > 2 || frac.len() > 3 || !whole.iter().chain(frac).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut value = whole.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+    for i in 0..3 {
+        value = value * 10 + frac.get(i).map_or(0, |d| u32::from(d - b'0'));
+    }
+    Some(value)
+}
+
+/// Metres with up to two decimals and an optional `m`, in centimetres.
+fn centimetres(w: &Token<'_>, signed: bool) -> Result<i64, String> {
+    let bad = || format!("bad distance {:?}", String::from_utf8_lossy(w.text));
+    let mut text = w
+        .text
+        .strip_suffix(b"m")
+        .or_else(|| w.text.strip_suffix(b"M"))
+        .unwrap_or(w.text);
+    let negative = signed && text.first() == Some(&b'-');
+    if negative {
+        text = &text[1..];
+    }
+    let (whole, frac) = match text.iter().position(|&b| b == b'.') {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, &[][..]),
+    };
+    if whole.is_empty() || whole.len() > 10 || frac.len() > 2 || !whole.iter().chain(frac).all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    let mut cm = whole.iter().fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
+    for i in 0..2 {
+        cm = cm * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
+    }
+    Ok(if negative { -cm } else { cm })
+}
+
+/// A size or precision as LOC stores it: a digit and a power of ten (of
+/// centimetres), cut down as BIND, NSD and Knot do.
+fn precision_byte(cm: u64) -> u8 {
+    let mut exponent = 0u32;
+    while exponent < 9 && cm >= 10u64.pow(exponent + 1) {
+        exponent += 1;
+    }
+    let mantissa = (cm / 10u64.pow(exponent)).min(9) as u8;
+    mantissa << 4 | exponent as u8
+}
+
+/// CERT (RFC 4398 §2.2): type, key tag, algorithm, base64.
+fn cert(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    if data.len() < 4 {
+        return Err(format!("4 or more fields expected, found {}", data.len()));
+    }
+    const TYPES: [(&str, u16); 10] = [
+        ("PKIX", 1),
+        ("SPKI", 2),
+        ("PGP", 3),
+        ("IPKIX", 4),
+        ("ISPKI", 5),
+        ("IPGP", 6),
+        ("ACPKIX", 7),
+        ("IACPKIX", 8),
+        ("URI", 253),
+        ("OID", 254),
+    ];
+    let cert_type = match TYPES
+        .iter()
+        .find(|(m, _)| data[0].text.eq_ignore_ascii_case(m.as_bytes()))
+    {
+        Some(&(_, n)) => n,
+        None => int(data.first(), "certificate type")?,
+    };
+    let tag: u16 = int(data.get(1), "key tag")?;
+    let algorithm = match SecurityAlgorithm::from_mnemonic(&data[2].text.to_ascii_uppercase()) {
+        Some(alg) => alg.to_int(),
+        None => int(data.get(2), "algorithm")?,
+    };
+    let mut out = Vec::new();
+    out.extend_from_slice(&cert_type.to_be_bytes());
+    out.extend_from_slice(&tag.to_be_bytes());
+    out.push(algorithm);
+    out.extend(base64(&data[3..])?);
+    Ok(out)
+}
+
+/// APL (RFC 3123 §4): `[!]afi:address/prefix`, any number.
+fn apl(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for w in data {
+        let item = utf8(w)?;
+        let bad = || format!("bad item {item:?} (want [!]1:IPv4/len or [!]2:IPv6/len)");
+        let (negated, item_body) = match item.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, item),
+        };
+        let (family, rest) = item_body.split_once(':').ok_or_else(bad)?;
+        let (addr, prefix) = rest.rsplit_once('/').ok_or_else(bad)?;
+        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+        let (family, bytes, max): (u16, Vec<u8>, u8) = match family {
+            "1" => (1, Ipv4Addr::from_str(addr).map_err(|_| bad())?.octets().to_vec(), 32),
+            "2" => (2, Ipv6Addr::from_str(addr).map_err(|_| bad())?.octets().to_vec(), 128),
+            _ => return Err(bad()),
+        };
+        if prefix > max {
+            return Err(format!("prefix /{prefix} is longer than the address in {item:?}"));
+        }
+        let len = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        out.extend_from_slice(&family.to_be_bytes());
+        out.push(prefix);
+        out.push(u8::from(negated) << 7 | len as u8);
+        out.extend_from_slice(&bytes[..len]);
+    }
+    Ok(out)
+}
+
+/// DHCID (RFC 4701 §3.4): base64.
+fn dhcid(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    base64(data)
+}
+
+/// CSYNC (RFC 7477 §2.1): serial, flags, types.
+fn csync(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    let serial: u32 = int(data.first(), "serial")?;
+    let flags: u16 = int(data.get(1), "flags")?;
+    let mut out = serial.to_be_bytes().to_vec();
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend(type_bitmap(data.get(2..).unwrap_or_default())?);
+    Ok(out)
+}
+
+/// Four groups of up to four hex digits, colon-separated (RFC 6742).
+fn sixty_four(w: &Token<'_>) -> Result<[u8; 8], String> {
+    let bad = || {
+        format!(
+            "bad 64-bit value {:?} (want xxxx:xxxx:xxxx:xxxx)",
+            String::from_utf8_lossy(w.text)
+        )
+    };
+    let mut out = [0u8; 8];
+    let mut groups = w.text.split(|&b| b == b':');
+    for pair in out.chunks_mut(2) {
+        let g = groups.next().filter(|g| (1..=4).contains(&g.len())).ok_or_else(bad)?;
+        let mut v = 0u16;
+        for &d in g {
+            v = v << 4 | u16::from(hex_nibble(d).ok_or_else(bad)?);
+        }
+        pair.copy_from_slice(&v.to_be_bytes());
+    }
+    if groups.next().is_some() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// NID (RFC 6742 §2.1): preference, node id.
+fn nid(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    let data = exactly(data, 2)?;
+    let mut out = int::<u16>(data.first(), "preference")?.to_be_bytes().to_vec();
+    out.extend_from_slice(&sixty_four(&data[1])?);
+    Ok(out)
+}
+
+/// L32 (RFC 6742 §2.2): preference, IPv4 locator.
+fn l32(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    let data = exactly(data, 2)?;
+    let mut out = int::<u16>(data.first(), "preference")?.to_be_bytes().to_vec();
+    out.extend_from_slice(&int::<Ipv4Addr>(data.get(1), "locator")?.octets());
+    Ok(out)
+}
+
+/// L64 (RFC 6742 §2.3): preference, 64-bit locator.
+fn l64(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    nid(data)
+}
+
+/// EUI48 / EUI64 (RFC 7043 §3.2, §4.2): hex pairs joined by hyphens.
+fn eui(data: &[Token<'_>], octets: usize) -> Result<Vec<u8>, String> {
+    let word = &exactly(data, 1)?[0];
+    let bad = || {
+        format!(
+            "bad address {:?} (want {octets} hex pairs joined by '-')",
+            String::from_utf8_lossy(word.text)
+        )
+    };
+    let out: Vec<u8> = word
+        .text
+        .split(|&b| b == b'-')
+        .map(|pair| hex_byte(pair).ok_or_else(bad))
+        .collect::<Result<_, _>>()?;
+    if out.len() != octets {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+fn eui48(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    eui(data, 6)
+}
+
+fn eui64(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    eui(data, 8)
+}
+
+/// URI (RFC 7553 §4.4): priority, weight, target (quoted; not limited to
+/// 255 bytes, and stored without a length).
+fn uri(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+    let data = exactly(data, 3)?;
+    let mut out = int::<u16>(data.first(), "priority")?.to_be_bytes().to_vec();
+    out.extend_from_slice(&int::<u16>(data.get(1), "weight")?.to_be_bytes());
+    let target = unescape(data[2].text)?;
+    if target.is_empty() {
+        return Err("empty target".into());
+    }
+    out.extend(target);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<Token<'_>> {
+        text.split_whitespace()
+            .map(|w| match w.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+                Some(inner) => Token {
+                    text: inner.as_bytes(),
+                    quoted: true,
+                },
+                None => Token {
+                    text: w.as_bytes(),
+                    quoted: false,
+                },
+            })
+            .collect()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn lookup_knows_mnemonics_in_any_case_and_type_numbers() {
+        assert_eq!(lookup(b"loc").map(|k| k.rtype), Some(29));
+        assert_eq!(lookup(b"NSAP-PTR").map(|k| k.rtype), Some(23));
+        assert_eq!(lookup(b"TYPE99").map(|k| k.name), Some("SPF"));
+        assert!(lookup(b"TYPE1").is_none()); // A: the scanner's own
+        for common in [
+            "A", "AAAA", "MX", "TXT", "CNAME", "SOA", "NS", "SRV", "CAA", "DS", "TLSA",
+        ] {
+            assert!(lookup(common.as_bytes()).is_none(), "{common}");
+        }
+        for kind in KINDS {
+            assert_eq!(lookup(kind.name.as_bytes()).map(|k| k.rtype), Some(kind.rtype));
+        }
+    }
+
+    #[test]
+    fn may_need_finds_the_type_word() {
+        assert!(may_need(b"loc 300 IN LOC 1 N 2 E 0", false));
+        assert!(may_need(b"  IN 300 spf", true));
+        assert!(!may_need(b"www 300 IN A 192.0.2.1", false));
+        assert!(!may_need(b"@ IN SOA ns host ", true));
+        assert!(!may_need(b"$ORIGIN loc.", false));
+        assert!(!may_need(b"", true)); // a comment line
+        assert!(may_need(b"name ", true)); // "name ( LOC ...": unsure
+        // A TXT whose text says LOC is not a LOC record.
+        assert!(!may_need(b"t TXT LOC", false));
+    }
+
+    #[test]
+    fn loc_matches_rfc_1876_examples() {
+        // RFC 1876 §4 gives the text; the wire values are as BIND, NSD and
+        // Knot encode them.
+        let cs = loc(&words("42 21 54 N 71 06 18 W -24m 30m")).unwrap();
+        assert_eq!(hex(&cs), "0033161389172dd070be15f000988d20");
+        let full = loc(&words("52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m")).unwrap();
+        assert_eq!(full[1..4], [0x00, 0x16, 0x13]);
+        assert_eq!(
+            u32::from_be_bytes(full[4..8].try_into().unwrap()),
+            (1 << 31) + (52 * 3600 + 22 * 60 + 23) * 1000
+        );
+        assert_eq!(u32::from_be_bytes(full[12..16].try_into().unwrap()), 10_000_000 - 200);
+        assert!(loc(&words("91 N 0 E 0")).unwrap_err().contains("latitude out of range"));
+        assert!(loc(&words("10 60 N 0 E 0")).is_err());
+        assert!(loc(&words("10 N 0 X 0")).unwrap_err().contains("longitude"));
+        assert!(loc(&words("10 N 0 0 0 X 0")).unwrap_err().contains("hemisphere"));
+        assert!(loc(&words("10 N 0 E")).unwrap_err().contains("altitude"));
+        assert!(loc(&words("10 N 0 E 0 1 2 3 4")).unwrap_err().contains("extra"));
+        assert_eq!(precision_byte(100), 0x12);
+        assert_eq!(precision_byte(1_000_000), 0x16);
+        assert_eq!(precision_byte(0), 0x00);
+        assert_eq!(precision_byte(250), 0x22); // 2.5 m is cut to 2 m
+    }
+
+    #[test]
+    fn the_other_types_encode_as_their_rfcs_say() {
+        let cases: &[(Convert, &str, &str)] = &[
+            (uri, r#"10 1 "ftp://a.b/c""#, "000a00016674703a2f2f612e622f63"),
+            (cert, "PGP 0 0 AAECAwQF", "0003000000000102030405"),
+            (cert, "IPKIX 65535 RSASHA256 AAEC AwQF", "0004ffff08000102030405"),
+            (eui48, "00-00-5e-00-53-2a", "00005e00532a"),
+            (eui64, "00-00-5e-ef-10-00-00-2a", "00005eef1000002a"),
+            (l32, "10 10.1.2.0", "000a0a010200"),
+            (l64, "10 2001:0DB8:1140:1000", "000a20010db811401000"),
+            (nid, "10 14:4fff:ff20:ee64", "000a0014 4fffff20ee64"),
+            (dhcid, "AAIB", "000201"),
+            // RFC 7477 §2.2's example: A, NS, AAAA.
+            (csync, "66 3 A NS AAAA", "0000004200030004600000 08"),
+            (
+                apl,
+                "1:192.168.32.0/21 !1:192.168.38.0/28",
+                "00011503c0a82000011c83c0a826",
+            ),
+            (apl, "2:2001:db8::/32", "000220042001 0db8"),
+            (apl, "", ""),
+            (wks, "10.0.0.1 TCP 25 53", "0a0000010600000040 000004"),
+            (nsap, "0x47.0005.80.005a00", "47000580005a00"),
+        ];
+        for (convert, text, want) in cases {
+            let got = convert(&words(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(hex(&got), want.replace(' ', ""), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_data_says_what_is_wrong() {
+        assert!(uri(&words("10 1")).unwrap_err().contains("3 fields"));
+        assert!(uri(&words(r#"10 1 """#)).unwrap_err().contains("empty"));
+        assert!(eui48(&words("00-00-5e-00-53")).unwrap_err().contains("6 hex pairs"));
+        assert!(l64(&words("10 2001:db8:1")).unwrap_err().contains("64-bit"));
+        assert!(cert(&words("PGP 0 0 !!!")).unwrap_err().contains("base64"));
+        assert!(apl(&words("1:10.0.0.0/33")).unwrap_err().contains("longer"));
+        assert!(apl(&words("3:10.0.0.0/8")).unwrap_err().contains("bad item"));
+        assert!(wks(&words("10.0.0.1 tcp smtp")).unwrap_err().contains("service names"));
+        assert!(nsap(&words("47.00")).unwrap_err().contains("0x"));
+        assert!(csync(&words("1 0 A NOPE")).unwrap_err().contains("unknown type"));
+        assert!(unescape(b"\\999").unwrap_err().contains("over 255"));
+        assert_eq!(unescape(br#"a\"b\065"#).unwrap(), b"a\"bA");
+    }
+
+    #[test]
+    fn rewrite_keeps_lines_and_marks_types_to_put_back() {
+        let src = b"$ORIGIN x.\n@ SOA a b 1 2 3 4 5\nloc LOC ( 42 21 54 N ; a comment (\n 71 06 18 W -24m 30m )\nspf 60 IN SPF \"v=spf1 -all\"\n  KX 10 kx\nraw LOC \\# 1 00\nt TXT \"LOC\"\n";
+        let rw = rewrite(src).unwrap();
+        let text = String::from_utf8(rw.text.clone()).unwrap();
+        assert_eq!(text.lines().count(), String::from_utf8_lossy(src).lines().count());
+        assert!(
+            text.contains("loc TYPE29 \\# 16 0033161389172dd070be15f000988d20 (\n)\n"),
+            "{text}"
+        );
+        assert!(text.contains("spf 60 IN TXT \"v=spf1 -all\"\n"));
+        assert!(text.contains("  MX 10 kx\n"));
+        assert!(text.contains("raw TYPE29 \\# 1 00\n"));
+        assert!(text.contains("t TXT \"LOC\"\n"));
+        let fixed: Vec<_> = rw.fixes.iter().map(|f| (f.line, f.kind.name)).collect();
+        assert_eq!(fixed, [(5, "SPF"), (6, "KX")]);
+        assert!(rw.errors.is_empty());
+        assert!(rewrite(b"www A 192.0.2.1\nt TXT \"LOC\"\n").is_none());
+    }
+
+    #[test]
+    fn rewrite_closes_what_was_open_before_the_type_and_reports_bad_data() {
+        let rw = rewrite(b"a ( IN\n URI 1 2 )\nb EUI48 zz\n").unwrap();
+        let text = String::from_utf8(rw.text).unwrap();
+        assert_eq!(text, "a ( IN\n TYPE256 \\# 0 ())\nb TYPE108 \\# 0\n");
+        assert_eq!(rw.errors.len(), 2);
+        assert_eq!(rw.errors[0].0, 1);
+        assert!(rw.errors[0].1.starts_with("URI: 3 fields"), "{:?}", rw.errors);
+        assert_eq!(rw.errors[1].0, 3);
+    }
+
+    #[test]
+    fn string_counts_are_checked_for_txt_like_types() {
+        assert!(X25.check(b"\x03123").is_ok());
+        assert!(X25.check(b"\x011\x012").unwrap_err().contains("takes 1"));
+        assert!(ISDN.check(b"\x011\x012").is_ok());
+        assert!(GPOS.check(b"\x011").unwrap_err().contains("takes 3"));
+        assert!(SPF.check(b"\x011\x012\x013").is_ok());
+        assert!(X25.check(b"\x05ab").unwrap_err().contains("malformed"));
+    }
+}
