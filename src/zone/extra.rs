@@ -11,10 +11,15 @@
 //! - the others are converted here to wire form and handed on in RFC 3597
 //!   generic form, `TYPE29 \# 16 00...`.
 //!
+//! TTLs written with units (`$TTL 1h`, `www 1D IN A ...`, SOA timers
+//! `2h 30m 1w`), which BIND, NSD and Knot all read and the scanner does
+//! not, become seconds in the same pass.
+//!
 //! The rewrite keeps every line break, so lines reported by the scanner
-//! and by the loader still point into the file as written. [`may_need`]
-//! lets the loader's first pass over a file tell cheaply whether a file
-//! needs this at all; most do not, and pay nothing more.
+//! and by the loader still point into the file as written. [`line_needs`]
+//! and [`entry_needs`] let the loader's first pass over a file tell
+//! cheaply whether a file needs this at all; most do not, and pay nothing
+//! more.
 
 use std::io::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -185,29 +190,142 @@ fn is_class(word: &[u8]) -> bool {
     word.len() > 5 && word[..5].eq_ignore_ascii_case(b"CLASS") && word[5..].iter().all(u8::is_ascii_digit)
 }
 
-/// Whether the start of an entry's first line, cut before its first
-/// comment, parenthesis, quote or escape (`cut` says whether anything was
-/// cut), may hold a type handled here. Wrong only towards "yes", which
-/// costs a rewrite pass that finds nothing.
-pub fn may_need(line: &[u8], cut: bool) -> bool {
-    let owner = line.first().is_some_and(|&b| !is_blank(b));
-    let mut words = line.split(|&b| is_blank(b)).filter(|w| !w.is_empty());
-    let mut seen = 0;
+/// A TTL written with units, as BIND, NSD and Knot read them (`1h30m`,
+/// `2D`, `1w`): its seconds. `None` for plain digits (the scanner reads
+/// those) and for anything else; an error when it overflows.
+fn units_ttl(word: &[u8]) -> Option<Result<u32, String>> {
+    if !word.first()?.is_ascii_digit() || word.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut number: Option<u64> = None;
+    for &b in word {
+        if b.is_ascii_digit() {
+            let n = number.unwrap_or(0) * 10 + u64::from(b - b'0');
+            if n > u64::from(u32::MAX) {
+                return Some(Err("TTL over 4294967295 seconds".into()));
+            }
+            number = Some(n);
+            continue;
+        }
+        let unit = match b.to_ascii_lowercase() {
+            b'w' => 604_800,
+            b'd' => 86_400,
+            b'h' => 3_600,
+            b'm' => 60,
+            b's' => 1,
+            _ => return None,
+        };
+        total += number.take()? * unit;
+    }
+    if number.is_some() {
+        return None; // digits after the last unit: not a TTL
+    }
+    Some(u32::try_from(total).map_err(|_| "TTL over 4294967295 seconds".to_string()))
+}
+
+/// What an entry needs rewritten: the words holding TTLs with units (a
+/// bit per word, the first 32 words), and its type, when handled here,
+/// with the word it is.
+#[derive(Clone, Copy, Default)]
+struct Plan {
+    ttls: u32,
+    kind: Option<(usize, &'static Kind)>,
+}
+
+impl Plan {
+    fn is_empty(&self) -> bool {
+        self.ttls == 0 && self.kind.is_none()
+    }
+}
+
+/// Plans an entry from its words (`owner`: whether the first word starts
+/// a line: an owner or a directive). Takes no more words than it must: the
+/// loader plans every line of every zone file.
+fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool) -> Plan {
+    let mut plan = Plan::default();
+    let plain = |w: Option<Token<'a>>| w.filter(|w| !w.quoted).map(|w| w.text);
+    let mut at = 0;
     if owner {
-        match words.next() {
-            Some(w) if w[0] == b'$' => return false,
-            Some(_) => seen += 1,
-            None => return false,
+        let Some(first) = words.next() else {
+            return plan;
+        };
+        at = 1;
+        if !first.quoted && first.text.starts_with(b"$") {
+            if first.text.eq_ignore_ascii_case(b"$TTL") && plain(words.next()).and_then(units_ttl).is_some() {
+                plan.ttls |= 1 << 1;
+            }
+            return plan;
         }
     }
-    for word in words.by_ref().take(3) {
-        seen += 1;
-        if !is_ttl(word) && !is_class(word) {
-            return lookup(word).is_some();
+    // [TTL] [class] type, in either order, as the scanner reads them.
+    let mut type_word = None;
+    for _ in 0..3 {
+        let Some(word) = plain(words.next()) else {
+            return plan;
+        };
+        if units_ttl(word).is_some() {
+            plan.ttls |= 1 << at;
+        } else if !is_ttl(word) && !is_class(word) {
+            type_word = Some(word);
+            break;
+        }
+        at += 1;
+    }
+    let Some(word) = type_word else {
+        return plan;
+    };
+    if let Some(kind) = lookup(word) {
+        plan.kind = Some((at, kind));
+    } else if word.eq_ignore_ascii_case(b"SOA") {
+        // mname rname serial, then the four timers.
+        for (i, timer) in words.enumerate().take(7).skip(3) {
+            if plain(Some(timer)).and_then(units_ttl).is_some() {
+                plan.ttls |= 1 << (at + 1 + i);
+            }
         }
     }
-    // The type word is past the cut (or missing: an error either way).
-    cut && seen > 0
+    plan
+}
+
+/// Whether a line that is a whole entry (no comment, parenthesis, quote
+/// or escape) needs rewriting.
+pub fn line_needs(line: &[u8]) -> bool {
+    let owner = line.first().is_some_and(|&b| !is_blank(b));
+    let words = line
+        .split(|&b| is_blank(b))
+        .filter(|w| !w.is_empty())
+        .map(|text| Token { text, quoted: false });
+    !plan(words, owner).is_empty()
+}
+
+/// Whether the entry that starts `src` (at a line start, outside
+/// parentheses) needs rewriting; for the lines [`line_needs`] does not
+/// take.
+pub fn entry_needs(src: &[u8]) -> bool {
+    let mut lexer = Lexer::new(src);
+    let mut words = std::iter::from_fn(|| {
+        loop {
+            match lexer.next() {
+                Lex::Word { word, starts_line, .. } => {
+                    let text = &src[word.start..word.end];
+                    return Some((
+                        Token {
+                            text,
+                            quoted: word.quoted,
+                        },
+                        starts_line,
+                    ));
+                }
+                Lex::Paren { .. } => {}
+                Lex::End { .. } | Lex::Eof => return None,
+            }
+        }
+    });
+    let Some((first, owner)) = words.next() else {
+        return false;
+    };
+    !plan(std::iter::once(first).chain(words.map(|(w, _)| w)), owner).is_empty()
 }
 
 /// One word of a record's data: its text, without the quotes if it was
@@ -227,6 +345,104 @@ struct Lexed {
     depth: u32,
 }
 
+/// What the lexer found next.
+enum Lex {
+    Word {
+        word: Lexed,
+        line: u32,
+        starts_line: bool,
+    },
+    Paren {
+        line: u32,
+    },
+    /// A line feed outside parentheses, at this offset: the entry ends.
+    End {
+        at: usize,
+    },
+    Eof,
+}
+
+/// Zone-file text lexed as RFC 1035 §5.1 says: parentheses join lines,
+/// `;` starts a comment, quotes and `\` escape.
+struct Lexer<'a> {
+    src: &'a [u8],
+    i: usize,
+    line: u32,
+    depth: u32,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(src: &'a [u8]) -> Self {
+        Lexer {
+            src,
+            i: 0,
+            line: 1,
+            depth: 0,
+        }
+    }
+
+    fn next(&mut self) -> Lex {
+        let src = self.src;
+        let delimiter = |b: u8| is_blank(b) || matches!(b, b'\n' | b';' | b'(' | b')' | b'"');
+        loop {
+            let Some(&b) = src.get(self.i) else {
+                return Lex::Eof;
+            };
+            match b {
+                b'\n' => {
+                    self.i += 1;
+                    self.line += 1;
+                    if self.depth == 0 {
+                        return Lex::End { at: self.i - 1 };
+                    }
+                }
+                b' ' | b'\t' | b'\r' => self.i += 1,
+                b';' => self.i = memchr::memchr(b'\n', &src[self.i..]).map_or(src.len(), |n| self.i + n),
+                b'(' | b')' => {
+                    self.depth = if b == b'(' {
+                        self.depth + 1
+                    } else {
+                        self.depth.saturating_sub(1)
+                    };
+                    self.i += 1;
+                    return Lex::Paren { line: self.line };
+                }
+                _ => {
+                    let starts_line = self.i == 0 || src[self.i - 1] == b'\n';
+                    let line = self.line;
+                    let quoted = b == b'"';
+                    let start = self.i + usize::from(quoted);
+                    let mut i = start;
+                    while let Some(&c) = src.get(i) {
+                        if if quoted { c == b'"' } else { delimiter(c) } {
+                            break;
+                        }
+                        match c {
+                            b'\\' => i += 1,
+                            b'\n' => self.line += 1,
+                            _ => {}
+                        }
+                        i += 1;
+                    }
+                    let end = i.min(src.len());
+                    self.i = end + usize::from(quoted);
+                    let word = Lexed {
+                        start,
+                        end,
+                        quoted,
+                        depth: self.depth,
+                    };
+                    return Lex::Word {
+                        word,
+                        line,
+                        starts_line,
+                    };
+                }
+            }
+        }
+    }
+}
+
 /// One entry (logical line) of a file.
 struct Entry<'t> {
     line: u32,
@@ -237,85 +453,40 @@ struct Entry<'t> {
     end: usize,
 }
 
-/// Calls `each` with every entry of `src`, lexed as RFC 1035 §5.1 says:
-/// parentheses join lines, `;` starts a comment, quotes and `\` escape.
+/// Calls `each` with every entry of `src` that has a word.
 fn entries(src: &[u8], mut each: impl FnMut(&Entry<'_>)) {
+    let mut lexer = Lexer::new(src);
     let mut words: Vec<Lexed> = Vec::new();
-    let (mut line, mut depth) = (1u32, 0u32);
-    let mut entry_line: Option<u32> = None;
-    let mut owner = false;
-    let mut i = 0;
-    let delimiter = |b: u8| is_blank(b) || matches!(b, b'\n' | b';' | b'(' | b')' | b'"');
+    let mut first: Option<(u32, bool)> = None;
     loop {
-        let Some(&b) = src.get(i) else {
-            if let Some(line) = entry_line.filter(|_| !words.is_empty()) {
-                each(&Entry {
-                    line,
-                    owner,
-                    words: &words,
-                    end: src.len(),
-                });
+        let end = match lexer.next() {
+            Lex::Word {
+                word,
+                line,
+                starts_line,
+            } => {
+                first.get_or_insert((line, starts_line));
+                words.push(word);
+                continue;
             }
-            return;
+            Lex::Paren { line } => {
+                first.get_or_insert((line, false));
+                continue;
+            }
+            Lex::End { at } => at,
+            Lex::Eof => src.len(),
         };
-        let starts_line = i == 0 || src[i - 1] == b'\n';
-        match b {
-            b'\n' => {
-                if depth == 0 {
-                    if let Some(start) = entry_line.take().filter(|_| !words.is_empty()) {
-                        each(&Entry {
-                            line: start,
-                            owner,
-                            words: &words,
-                            end: i,
-                        });
-                    }
-                    words.clear();
-                    entry_line = None;
-                }
-                line += 1;
-                i += 1;
-            }
-            b' ' | b'\t' | b'\r' => i += 1,
-            b';' => {
-                i = memchr::memchr(b'\n', &src[i..]).map_or(src.len(), |n| i + n);
-            }
-            b'(' | b')' => {
-                if entry_line.is_none() {
-                    entry_line = Some(line);
-                    owner = false;
-                }
-                depth = if b == b'(' { depth + 1 } else { depth.saturating_sub(1) };
-                i += 1;
-            }
-            _ => {
-                if entry_line.is_none() {
-                    entry_line = Some(line);
-                    owner = starts_line;
-                }
-                let quoted = b == b'"';
-                let start = i + usize::from(quoted);
-                i = start;
-                while let Some(&c) = src.get(i) {
-                    if if quoted { c == b'"' } else { delimiter(c) } {
-                        break;
-                    }
-                    match c {
-                        b'\\' => i += 1,
-                        b'\n' => line += 1,
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                let end = i.min(src.len());
-                words.push(Lexed {
-                    start,
-                    end,
-                    quoted,
-                    depth,
-                });
-                i = end + usize::from(quoted);
-            }
+        if let Some((line, owner)) = first.take().filter(|_| !words.is_empty()) {
+            each(&Entry {
+                line,
+                owner,
+                words: &words,
+                end,
+            });
+        }
+        words.clear();
+        if end == src.len() {
+            return;
         }
     }
 }
@@ -338,8 +509,8 @@ pub struct Rewrite {
     pub errors: Vec<(u32, String)>,
 }
 
-/// Rewrites the records of types handled here; `None` when `src` holds
-/// none.
+/// Rewrites TTLs with units and the records of types handled here;
+/// `None` when `src` holds neither.
 pub fn rewrite(src: &[u8]) -> Option<Rewrite> {
     let mut out = Rewrite::default();
     let mut copied = 0;
@@ -347,26 +518,42 @@ pub fn rewrite(src: &[u8]) -> Option<Rewrite> {
     entries(src, |entry| {
         let text = |w: &Lexed| &src[w.start..w.end];
         let words = entry.words;
-        if entry.owner && !words[0].quoted && text(&words[0]).starts_with(b"$") {
-            return; // a directive
-        }
-        let mut at = usize::from(entry.owner);
-        while at < words.len().min(usize::from(entry.owner) + 2)
-            && !words[at].quoted
-            && (is_ttl(text(&words[at])) || is_class(text(&words[at])))
-        {
-            at += 1;
-        }
-        let Some(word) = words.get(at).filter(|w| !w.quoted) else {
+        let tokens: Vec<Token<'_>> = words
+            .iter()
+            .map(|w| Token {
+                text: text(w),
+                quoted: w.quoted,
+            })
+            .collect();
+        let plan = plan(tokens.iter().copied(), entry.owner);
+        if plan.is_empty() {
             return;
-        };
-        let Some(kind) = lookup(text(word)) else {
-            return;
-        };
+        }
         changed = true;
+        for (i, word) in words.iter().enumerate().take(32) {
+            if plan.ttls & 1 << i == 0 {
+                continue;
+            }
+            out.text.extend_from_slice(&src[copied..word.start]);
+            match units_ttl(text(word)) {
+                Some(Ok(seconds)) => {
+                    let _ = write!(out.text, "{seconds}");
+                }
+                Some(Err(why)) => {
+                    out.errors.push((entry.line, why));
+                    out.text.push(b'0');
+                }
+                None => out.text.extend_from_slice(text(word)),
+            }
+            copied = word.end;
+        }
+        let Some((at, kind)) = plan.kind else {
+            return;
+        };
+        let word = &words[at];
         out.text.extend_from_slice(&src[copied..word.start]);
-        let data = &words[at + 1..];
-        let generic = data.first().is_some_and(|d| !d.quoted && text(d) == b"\\#");
+        let data = &tokens[at + 1..];
+        let generic = data.first().is_some_and(|d| !d.quoted && d.text == b"\\#");
         match kind.form {
             _ if generic => {
                 let _ = write!(out.text, "TYPE{}", kind.rtype);
@@ -378,14 +565,7 @@ pub fn rewrite(src: &[u8]) -> Option<Rewrite> {
                 copied = word.end;
             }
             Form::Own(convert) => {
-                let tokens: Vec<Token<'_>> = data
-                    .iter()
-                    .map(|w| Token {
-                        text: text(w),
-                        quoted: w.quoted,
-                    })
-                    .collect();
-                let wire = match convert(&tokens) {
+                let wire = match convert(data) {
                     Ok(wire) if wire.len() <= usize::from(u16::MAX) => wire,
                     Ok(_) => {
                         out.errors
@@ -920,16 +1100,50 @@ mod tests {
     }
 
     #[test]
-    fn may_need_finds_the_type_word() {
-        assert!(may_need(b"loc 300 IN LOC 1 N 2 E 0", false));
-        assert!(may_need(b"  IN 300 spf", true));
-        assert!(!may_need(b"www 300 IN A 192.0.2.1", false));
-        assert!(!may_need(b"@ IN SOA ns host ", true));
-        assert!(!may_need(b"$ORIGIN loc.", false));
-        assert!(!may_need(b"", true)); // a comment line
-        assert!(may_need(b"name ", true)); // "name ( LOC ...": unsure
+    fn line_needs_finds_the_type_word_and_ttls_with_units() {
+        assert!(line_needs(b"loc 300 IN LOC 1 N 2 E 0"));
+        assert!(line_needs(b"  IN 300 spf x"));
+        assert!(!line_needs(b"www 300 IN A 192.0.2.1"));
+        assert!(!line_needs(b"$ORIGIN loc."));
+        assert!(!line_needs(b""));
         // A TXT whose text says LOC is not a LOC record.
-        assert!(!may_need(b"t TXT LOC", false));
+        assert!(!line_needs(b"t TXT LOC"));
+        assert!(line_needs(b"$TTL 1h"));
+        assert!(!line_needs(b"$TTL 3600"));
+        assert!(line_needs(b"www 1h30m IN A 192.0.2.1"));
+        assert!(line_needs(b"  IN 2d A 192.0.2.1"));
+        assert!(line_needs(b"@ SOA ns hm 1 2h 3 4 5"));
+        assert!(!line_needs(b"@ SOA ns hm 1 2 3 4 5"));
+        // An owner that looks like a TTL is still the owner.
+        assert!(!line_needs(b"1h A 192.0.2.1"));
+    }
+
+    #[test]
+    fn entry_needs_reads_one_entry_only() {
+        assert!(entry_needs(b"loc ( LOC 1 N\n 2 E 0 )\nwww A 1.2.3.4\n"));
+        assert!(!entry_needs(b"; a comment\nloc LOC 1 N 2 E 0\n"));
+        assert!(!entry_needs(b"t TXT \"LOC\" ; LOC\n"));
+        assert!(entry_needs(b"@ SOA ns hm (\n 1 ; serial\n 1w ; refresh\n 3 4 5 )\n"));
+    }
+
+    #[test]
+    fn ttls_with_units_read_as_bind_nsd_and_knot_read_them() {
+        assert_eq!(units_ttl(b"1h30m"), Some(Ok(5400)));
+        assert_eq!(
+            units_ttl(b"1W2d3H4m5S"),
+            Some(Ok(604_800 + 2 * 86_400 + 3 * 3600 + 4 * 60 + 5))
+        );
+        assert_eq!(units_ttl(b"3600"), None); // the scanner's own
+        assert_eq!(units_ttl(b"1h30"), None);
+        assert_eq!(units_ttl(b"h"), None);
+        assert_eq!(units_ttl(b"1x"), None);
+        assert!(units_ttl(b"99999999w").unwrap().is_err());
+        let rw = rewrite(b"$TTL 1h\n@ SOA ns hm ( 1 ; 2h\n 2h 30m 1w 5m )\nw 1D IN A 192.0.2.1\n").unwrap();
+        assert_eq!(
+            String::from_utf8(rw.text).unwrap(),
+            "$TTL 3600\n@ SOA ns hm ( 1 ; 2h\n 7200 1800 604800 300 )\nw 86400 IN A 192.0.2.1\n"
+        );
+        assert!(rw.errors.is_empty() && rw.fixes.is_empty());
     }
 
     #[test]

@@ -828,7 +828,8 @@ fn split_position(msg: &str) -> (usize, Option<usize>, String) {
 /// is lexed here just enough to find logical lines (RFC 1035 §5.1:
 /// parentheses join lines, `;` starts a comment, quotes and `\\` escape).
 /// `$ORIGIN` and `$TTL` lines are directives the scanner keeps to itself.
-/// Also says whether some record may be of a type [`extra`] rewrites.
+/// Also says whether [`extra`] must rewrite the file (a type the scanner
+/// lacks, a TTL with units).
 fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>, bool) {
     /// The bytes that make a line more than words: comments, parentheses,
     /// quotes, escapes.
@@ -864,9 +865,16 @@ fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>, bool) {
             // their first word is all there is to know.
             let end = memchr::memchr(b'\n', &src[i..]).map_or(src.len(), |n| i + n);
             let text = &src[i..end];
-            let cut = text.iter().position(|&b| SPECIAL[usize::from(b)]);
-            maybe_extra = maybe_extra || extra::may_need(&text[..cut.unwrap_or(text.len())], cut.is_some());
-            if cut.is_none() {
+            let simple = !text.iter().any(|&b| SPECIAL[usize::from(b)]);
+            // Whether `extra` must rewrite the file: a simple line is
+            // looked at as it is, another is lexed to the end of its entry.
+            maybe_extra = maybe_extra
+                || if simple {
+                    extra::line_needs(text)
+                } else {
+                    extra::entry_needs(&src[i..])
+                };
+            if simple {
                 if let Some(word) = text
                     .split(|&b| matches!(b, b' ' | b'\t' | b'\r'))
                     .find(|w| !w.is_empty())
@@ -1539,9 +1547,12 @@ mod tests {
         let src = b"$TTL 60\n@ SOA ns hm (\n 1 2 ; c\n 3 4 5 )\n\n  NS ns ; x\n$ORIGIN a.\nb TXT \"x\\\" (\" y\nc\\ d A 1.2.3.4\n$INCLUDE f\n";
         let (lines, unclosed, _) = entry_lines(src);
         assert_eq!((lines, unclosed), (vec![2, 6, 8, 9, 10], None));
-        // An escape on a line hides where its type is: the rewrite pass
-        // looks (and finds nothing to do).
-        assert!(entry_lines(b"c\\ d A 1.2.3.4\n").2);
+        assert!(!entry_lines(b"c\\ d A 1.2.3.4\n").2);
+        // TTLs with units, in a directive, before a type, in SOA timers.
+        assert!(entry_lines(b"$TTL 1h\n").2);
+        assert!(entry_lines(b"a 1D IN A 1.2.3.4\n").2);
+        assert!(entry_lines(b"@ SOA ns hm ( 1 ; serial\n 2h 3 4 5 )\n").2);
+        assert!(!entry_lines(b"@ SOA ns hm ( 1 ; serial\n 2 3 4 5 )\n").2);
         // A type `extra` rewrites, on a plain line or one with a comment.
         assert!(entry_lines(b"a A 1.2.3.4\nl LOC 1 N 2 E 0\n").2);
         assert!(entry_lines(b"a A 1.2.3.4\n  60 SPF \"v=spf1\" ; x\n").2);
