@@ -11,9 +11,11 @@
 //! - the others are converted here to wire form and handed on in RFC 3597
 //!   generic form, `TYPE29 \# 16 00...`.
 //!
-//! TTLs written with units (`$TTL 1h`, `www 1D IN A ...`, SOA timers
-//! `2h 30m 1w`), which BIND, NSD and Knot all read and the scanner does
-//! not, become seconds in the same pass.
+//! Two things BIND, NSD and Knot all read and the scanner does not are
+//! fixed in the same pass: TTLs written with units (`$TTL 1h`, `www 1D IN
+//! A ...`, SOA timers `2h 30m 1w`) become seconds, and `@` in a name of a
+//! record's data (`www CNAME @`) becomes the origin, which the scanner
+//! took for a label `\@`.
 //!
 //! The rewrite keeps every line break, so lines reported by the scanner
 //! and by the loader still point into the file as written. [`line_needs`]
@@ -224,25 +226,50 @@ fn units_ttl(word: &[u8]) -> Option<Result<u32, String>> {
     Some(u32::try_from(total).map_err(|_| "TTL over 4294967295 seconds".to_string()))
 }
 
-/// What an entry needs rewritten: the words holding TTLs with units (a
-/// bit per word, the first 32 words), and its type, when handled here,
-/// with the word it is.
+/// What an entry needs rewritten, a bit per word for its first 32 words:
+/// TTLs with units, and `@` standing for the origin in a name field; and
+/// its type, when handled here, with the word it is.
 #[derive(Clone, Copy, Default)]
 struct Plan {
     ttls: u32,
+    origins: u32,
     kind: Option<(usize, &'static Kind)>,
 }
 
 impl Plan {
     fn is_empty(&self) -> bool {
-        self.ttls == 0 && self.kind.is_none()
+        self.ttls == 0 && self.origins == 0 && self.kind.is_none()
+    }
+}
+
+/// Which words of a type's data are domain names (from 0), where `@`
+/// means the origin (RFC 1035 §5.1). The scanner reads `@` only as an
+/// owner; in data it took it for a label.
+fn name_words(rtype: &[u8]) -> &'static [usize] {
+    if rtype.len() > 6 {
+        return &[];
+    }
+    let mut buf = [0u8; 6];
+    let upper = &mut buf[..rtype.len()];
+    upper.copy_from_slice(rtype);
+    upper.make_ascii_uppercase();
+    match &*upper {
+        b"NS" | b"CNAME" | b"DNAME" | b"PTR" | b"MB" | b"MD" | b"MF" | b"MG" | b"MR" | b"NSEC" => &[0],
+        b"MX" | b"SVCB" | b"HTTPS" => &[1],
+        b"SRV" => &[3],
+        b"SOA" | b"RP" | b"MINFO" => &[0, 1],
+        b"NAPTR" => &[5],
+        b"RRSIG" => &[7],
+        _ => &[],
     }
 }
 
 /// Plans an entry from its words (`owner`: whether the first word starts
 /// a line: an owner or a directive). Takes no more words than it must: the
 /// loader plans every line of every zone file.
-fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool) -> Plan {
+/// `ats` says whether the entry may hold an `@` in its data at all; it is
+/// asked only of types with names in their data.
+fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool, ats: impl FnOnce() -> bool) -> Plan {
     let mut plan = Plan::default();
     let plain = |w: Option<Token<'a>>| w.filter(|w| !w.quoted).map(|w| w.text);
     let mut at = 0;
@@ -275,14 +302,28 @@ fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool) -> Plan {
     let Some(word) = type_word else {
         return plan;
     };
-    if let Some(kind) = lookup(word) {
-        plan.kind = Some((at, kind));
-    } else if word.eq_ignore_ascii_case(b"SOA") {
-        // mname rname serial, then the four timers.
-        for (i, timer) in words.enumerate().take(7).skip(3) {
-            if plain(Some(timer)).and_then(units_ttl).is_some() {
-                plan.ttls |= 1 << (at + 1 + i);
-            }
+    let kind = lookup(word);
+    plan.kind = kind.map(|kind| (at, kind));
+    let names = match kind.map(|k| &k.form) {
+        Some(Form::Like(like, _)) => name_words(like.as_bytes()),
+        Some(Form::Own(_)) => &[],
+        None => name_words(word),
+    };
+    // An SOA's timers (its data words 3 to 6) may have units.
+    let soa = kind.is_none() && word.eq_ignore_ascii_case(b"SOA");
+    let ats = !names.is_empty() && ats();
+    let last = match (soa, names.last()) {
+        (true, _) => 7,
+        (false, Some(&n)) if ats => n + 1,
+        _ => 0,
+    };
+    for (i, data) in words.enumerate().take(last) {
+        let bit = 1 << (at + 1 + i);
+        if ats && names.contains(&i) && !data.quoted && data.text == b"@" {
+            plan.origins |= bit;
+        }
+        if soa && i >= 3 && plain(Some(data)).and_then(units_ttl).is_some() {
+            plan.ttls |= bit;
         }
     }
     plan
@@ -292,11 +333,22 @@ fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool) -> Plan {
 /// or escape) needs rewriting.
 pub fn line_needs(line: &[u8]) -> bool {
     let owner = line.first().is_some_and(|&b| !is_blank(b));
-    let words = line
-        .split(|&b| is_blank(b))
-        .filter(|w| !w.is_empty())
-        .map(|text| Token { text, quoted: false });
-    !plan(words, owner).is_empty()
+    let mut at = 0;
+    let words = std::iter::from_fn(|| {
+        while line.get(at).is_some_and(|&b| is_blank(b)) {
+            at += 1;
+        }
+        let start = at;
+        while line.get(at).is_some_and(|&b| !is_blank(b)) {
+            at += 1;
+        }
+        (at > start).then(|| Token {
+            text: &line[start..at],
+            quoted: false,
+        })
+    });
+    let ats = || line.len() > 1 && memchr::memchr(b'@', &line[1..]).is_some();
+    !plan(words, owner, ats).is_empty()
 }
 
 /// Whether the entry that starts `src` (at a line start, outside
@@ -325,7 +377,7 @@ pub fn entry_needs(src: &[u8]) -> bool {
     let Some((first, owner)) = words.next() else {
         return false;
     };
-    !plan(std::iter::once(first).chain(words.map(|(w, _)| w)), owner).is_empty()
+    !plan(std::iter::once(first).chain(words.map(|(w, _)| w)), owner, || true).is_empty()
 }
 
 /// One word of a record's data: its text, without the quotes if it was
@@ -509,15 +561,23 @@ pub struct Rewrite {
     pub errors: Vec<(u32, String)>,
 }
 
-/// Rewrites TTLs with units and the records of types handled here;
-/// `None` when `src` holds neither.
-pub fn rewrite(src: &[u8]) -> Option<Rewrite> {
+/// Rewrites TTLs with units, `@` in data, and the records of types
+/// handled here; `None` when `src` holds none. `origin` is the file's
+/// first origin, as text.
+pub fn rewrite(src: &[u8], origin: &str) -> Option<Rewrite> {
     let mut out = Rewrite::default();
+    let mut origin = origin.as_bytes().to_vec();
     let mut copied = 0;
     let mut changed = false;
     entries(src, |entry| {
         let text = |w: &Lexed| &src[w.start..w.end];
         let words = entry.words;
+        if entry.owner
+            && text(&words[0]).eq_ignore_ascii_case(b"$ORIGIN")
+            && let Some(arg) = words.get(1).map(text)
+        {
+            origin = follow_origin(arg, &origin);
+        }
         let tokens: Vec<Token<'_>> = words
             .iter()
             .map(|w| Token {
@@ -525,75 +585,37 @@ pub fn rewrite(src: &[u8]) -> Option<Rewrite> {
                 quoted: w.quoted,
             })
             .collect();
-        let plan = plan(tokens.iter().copied(), entry.owner);
+        let plan = plan(tokens.iter().copied(), entry.owner, || true);
         if plan.is_empty() {
             return;
         }
         changed = true;
-        for (i, word) in words.iter().enumerate().take(32) {
-            if plan.ttls & 1 << i == 0 {
-                continue;
-            }
-            out.text.extend_from_slice(&src[copied..word.start]);
-            match units_ttl(text(word)) {
-                Some(Ok(seconds)) => {
-                    let _ = write!(out.text, "{seconds}");
-                }
-                Some(Err(why)) => {
-                    out.errors.push((entry.line, why));
-                    out.text.push(b'0');
-                }
-                None => out.text.extend_from_slice(text(word)),
-            }
-            copied = word.end;
-        }
-        let Some((at, kind)) = plan.kind else {
-            return;
-        };
-        let word = &words[at];
-        out.text.extend_from_slice(&src[copied..word.start]);
-        let data = &tokens[at + 1..];
-        let generic = data.first().is_some_and(|d| !d.quoted && d.text == b"\\#");
-        match kind.form {
-            _ if generic => {
-                let _ = write!(out.text, "TYPE{}", kind.rtype);
+        for (i, word) in words.iter().enumerate() {
+            let bit = if i < 32 { 1u32 << i } else { 0 };
+            if let Some((_, kind)) = plan.kind.filter(|&(at, _)| at == i) {
+                out.text.extend_from_slice(&src[copied..word.start]);
                 copied = word.end;
-            }
-            Form::Like(like, _) => {
-                out.text.extend_from_slice(like.as_bytes());
-                out.fixes.push(Fix { line: entry.line, kind });
+                if rewrite_type(&mut out, kind, entry, &tokens[i + 1..], word, src) {
+                    copied = entry.end;
+                    break;
+                }
+            } else if plan.ttls & bit != 0 {
+                out.text.extend_from_slice(&src[copied..word.start]);
                 copied = word.end;
-            }
-            Form::Own(convert) => {
-                let wire = match convert(data) {
-                    Ok(wire) if wire.len() <= usize::from(u16::MAX) => wire,
-                    Ok(_) => {
-                        out.errors
-                            .push((entry.line, format!("{}: record data too long", kind.name)));
-                        Vec::new()
+                match units_ttl(text(word)) {
+                    Some(Ok(seconds)) => {
+                        let _ = write!(out.text, "{seconds}");
                     }
-                    Err(why) => {
-                        out.errors.push((entry.line, format!("{}: {why}", kind.name)));
-                        Vec::new()
+                    Some(Err(why)) => {
+                        out.errors.push((entry.line, why));
+                        out.text.push(b'0');
                     }
-                };
-                let _ = write!(out.text, "TYPE{} \\# {}", kind.rtype, wire.len());
-                if !wire.is_empty() {
-                    out.text.push(b' ');
-                    for b in &wire {
-                        let _ = write!(out.text, "{b:02x}");
-                    }
+                    None => out.text.extend_from_slice(text(word)),
                 }
-                // Keep the entry's line breaks (inside parentheses of our
-                // own), and close what it opened before its type.
-                let breaks = memchr::memchr_iter(b'\n', &src[word.start..entry.end]).count();
-                if breaks > 0 || word.depth > 0 {
-                    out.text.extend_from_slice(b" (");
-                    out.text.extend(std::iter::repeat_n(b'\n', breaks));
-                    out.text.push(b')');
-                    out.text.extend(std::iter::repeat_n(b')', word.depth as usize));
-                }
-                copied = entry.end;
+            } else if plan.origins & bit != 0 {
+                out.text.extend_from_slice(&src[copied..word.start]);
+                copied = word.end;
+                out.text.extend_from_slice(&origin);
             }
         }
     });
@@ -602,6 +624,77 @@ pub fn rewrite(src: &[u8]) -> Option<Rewrite> {
     }
     out.text.extend_from_slice(&src[copied..]);
     Some(out)
+}
+
+/// The origin after `$ORIGIN arg`: `arg` if absolute, else `arg` under
+/// the origin before.
+fn follow_origin(arg: &[u8], before: &[u8]) -> Vec<u8> {
+    let escapes = arg.iter().rev().skip(1).take_while(|&&b| b == b'\\').count();
+    if arg.ends_with(b".") && escapes % 2 == 0 {
+        return arg.to_vec();
+    }
+    let mut origin = arg.to_vec();
+    if before != b"." {
+        origin.push(b'.');
+    }
+    origin.extend_from_slice(before);
+    origin
+}
+
+/// Writes the type word (and, for a type converted here, the data) of a
+/// record whose type is handled here. True when it wrote the rest of the
+/// entry.
+fn rewrite_type(
+    out: &mut Rewrite,
+    kind: &'static Kind,
+    entry: &Entry<'_>,
+    data: &[Token<'_>],
+    word: &Lexed,
+    src: &[u8],
+) -> bool {
+    let generic = data.first().is_some_and(|d| !d.quoted && d.text == b"\\#");
+    match kind.form {
+        _ if generic => {
+            let _ = write!(out.text, "TYPE{}", kind.rtype);
+            false
+        }
+        Form::Like(like, _) => {
+            out.text.extend_from_slice(like.as_bytes());
+            out.fixes.push(Fix { line: entry.line, kind });
+            false
+        }
+        Form::Own(convert) => {
+            let wire = match convert(data) {
+                Ok(wire) if wire.len() <= usize::from(u16::MAX) => wire,
+                Ok(_) => {
+                    out.errors
+                        .push((entry.line, format!("{}: record data too long", kind.name)));
+                    Vec::new()
+                }
+                Err(why) => {
+                    out.errors.push((entry.line, format!("{}: {why}", kind.name)));
+                    Vec::new()
+                }
+            };
+            let _ = write!(out.text, "TYPE{} \\# {}", kind.rtype, wire.len());
+            if !wire.is_empty() {
+                out.text.push(b' ');
+                for b in &wire {
+                    let _ = write!(out.text, "{b:02x}");
+                }
+            }
+            // Keep the entry's line breaks (inside parentheses of our
+            // own), and close what it opened before its type.
+            let breaks = memchr::memchr_iter(b'\n', &src[word.start..entry.end]).count();
+            if breaks > 0 || word.depth > 0 {
+                out.text.extend_from_slice(b" (");
+                out.text.extend(std::iter::repeat_n(b'\n', breaks));
+                out.text.push(b')');
+                out.text.extend(std::iter::repeat_n(b')', word.depth as usize));
+            }
+            true
+        }
+    }
 }
 
 // ---- reading the data ----
@@ -1119,6 +1212,25 @@ mod tests {
     }
 
     #[test]
+    fn at_in_a_name_field_is_the_origin() {
+        assert!(line_needs(b"www CNAME @"));
+        assert!(line_needs(b"  IN MX 10 @"));
+        assert!(!line_needs(b"t TXT @")); // a string, not a name
+        assert!(!line_needs(b"@ A 192.0.2.1"));
+        assert!(!line_needs(b"m MX @ x")); // the preference, not a name
+        let src =
+            b"www CNAME @\n$ORIGIN sub\nm MX 10 @\n@ SOA @ hm.@ 1 2 3 4 5\nt TXT @ \"@\"\n$ORIGIN other.\nk KX 1 @\n";
+        let rw = rewrite(src, "x.").unwrap();
+        assert_eq!(
+            String::from_utf8(rw.text).unwrap(),
+            "www CNAME x.\n$ORIGIN sub\nm MX 10 sub.x.\n@ SOA sub.x. hm.@ 1 2 3 4 5\nt TXT @ \"@\"\n$ORIGIN other.\nk MX 1 other.\n"
+        );
+        assert_eq!(follow_origin(b"a", b"."), b"a.");
+        assert_eq!(follow_origin(b"a\\.", b"x."), b"a\\..x.");
+        assert_eq!(follow_origin(b"a\\\\.", b"x."), b"a\\\\.");
+    }
+
+    #[test]
     fn entry_needs_reads_one_entry_only() {
         assert!(entry_needs(b"loc ( LOC 1 N\n 2 E 0 )\nwww A 1.2.3.4\n"));
         assert!(!entry_needs(b"; a comment\nloc LOC 1 N 2 E 0\n"));
@@ -1138,7 +1250,11 @@ mod tests {
         assert_eq!(units_ttl(b"h"), None);
         assert_eq!(units_ttl(b"1x"), None);
         assert!(units_ttl(b"99999999w").unwrap().is_err());
-        let rw = rewrite(b"$TTL 1h\n@ SOA ns hm ( 1 ; 2h\n 2h 30m 1w 5m )\nw 1D IN A 192.0.2.1\n").unwrap();
+        let rw = rewrite(
+            b"$TTL 1h\n@ SOA ns hm ( 1 ; 2h\n 2h 30m 1w 5m )\nw 1D IN A 192.0.2.1\n",
+            "x.",
+        )
+        .unwrap();
         assert_eq!(
             String::from_utf8(rw.text).unwrap(),
             "$TTL 3600\n@ SOA ns hm ( 1 ; 2h\n 7200 1800 604800 300 )\nw 86400 IN A 192.0.2.1\n"
@@ -1220,7 +1336,7 @@ mod tests {
     #[test]
     fn rewrite_keeps_lines_and_marks_types_to_put_back() {
         let src = b"$ORIGIN x.\n@ SOA a b 1 2 3 4 5\nloc LOC ( 42 21 54 N ; a comment (\n 71 06 18 W -24m 30m )\nspf 60 IN SPF \"v=spf1 -all\"\n  KX 10 kx\nraw LOC \\# 1 00\nt TXT \"LOC\"\n";
-        let rw = rewrite(src).unwrap();
+        let rw = rewrite(src, "x.").unwrap();
         let text = String::from_utf8(rw.text.clone()).unwrap();
         assert_eq!(text.lines().count(), String::from_utf8_lossy(src).lines().count());
         assert!(
@@ -1234,12 +1350,12 @@ mod tests {
         let fixed: Vec<_> = rw.fixes.iter().map(|f| (f.line, f.kind.name)).collect();
         assert_eq!(fixed, [(5, "SPF"), (6, "KX")]);
         assert!(rw.errors.is_empty());
-        assert!(rewrite(b"www A 192.0.2.1\nt TXT \"LOC\"\n").is_none());
+        assert!(rewrite(b"www A 192.0.2.1\nt TXT \"LOC\"\n", "x.").is_none());
     }
 
     #[test]
     fn rewrite_closes_what_was_open_before_the_type_and_reports_bad_data() {
-        let rw = rewrite(b"a ( IN\n URI 1 2 )\nb EUI48 zz\n").unwrap();
+        let rw = rewrite(b"a ( IN\n URI 1 2 )\nb EUI48 zz\n", "x.").unwrap();
         let text = String::from_utf8(rw.text).unwrap();
         assert_eq!(text, "a ( IN\n TYPE256 \\# 0 ())\nb TYPE108 \\# 0\n");
         assert_eq!(rw.errors.len(), 2);

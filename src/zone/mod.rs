@@ -653,7 +653,13 @@ impl Scanner {
             return;
         }
         // Types the scanner has no text form for are rewritten first.
-        let rewrite = if maybe_extra { extra::rewrite(&src) } else { None };
+        let rewrite = if maybe_extra {
+            let origin = origin.to_string();
+            let origin = if origin.ends_with('.') { origin } else { origin + "." };
+            extra::rewrite(&src, &origin)
+        } else {
+            None
+        };
         let fixes = rewrite.as_ref().map_or(&[][..], |rw| &rw.fixes[..]);
         for (line, msg) in rewrite.iter().flat_map(|rw| &rw.errors) {
             let loc = Loc {
