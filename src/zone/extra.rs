@@ -83,6 +83,14 @@ macro_rules! kinds {
         $(const $id: Kind = Kind { rtype: $rtype, name: $name, form: $form };)*
         /// Every type handled here.
         pub static KINDS: &[Kind] = &[$($id),*];
+
+        /// The type handled here of this mnemonic (upper case).
+        fn by_mnemonic(upper: &str) -> Option<&'static Kind> {
+            match upper {
+                $($name => Some(&$id),)*
+                _ => None,
+            }
+        }
     };
 }
 
@@ -132,46 +140,11 @@ pub fn lookup(word: &[u8]) -> Option<&'static Kind> {
     let upper = &mut buf[..word.len()];
     upper.copy_from_slice(word);
     upper.make_ascii_uppercase();
-    let kind = match &*upper {
-        b"WKS" => &WKS,
-        b"AFSDB" => &AFSDB,
-        b"X25" => &X25,
-        b"ISDN" => &ISDN,
-        b"RT" => &RT,
-        b"NSAP" => &NSAP,
-        b"NSAP-PTR" => &NSAP_PTR,
-        b"SIG" => &SIG,
-        b"KEY" => &KEY,
-        b"GPOS" => &GPOS,
-        b"LOC" => &LOC,
-        b"KX" => &KX,
-        b"CERT" => &CERT,
-        b"APL" => &APL,
-        b"DHCID" => &DHCID,
-        b"SMIMEA" => &SMIMEA,
-        b"NINFO" => &NINFO,
-        b"TALINK" => &TALINK,
-        b"CSYNC" => &CSYNC,
-        b"SPF" => &SPF,
-        b"NID" => &NID,
-        b"L32" => &L32,
-        b"L64" => &L64,
-        b"LP" => &LP,
-        b"EUI48" => &EUI48,
-        b"EUI64" => &EUI64,
-        b"URI" => &URI,
-        b"AVC" => &AVC,
-        b"RESINFO" => &RESINFO,
-        b"WALLET" => &WALLET,
-        b"TA" => &TA,
-        b"DLV" => &DLV,
-        [b'T', b'Y', b'P', b'E', digits @ ..] => {
-            let n: u16 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-            return KINDS.iter().find(|k| k.rtype == n);
-        }
-        _ => return None,
-    };
-    Some(kind)
+    if let [b'T', b'Y', b'P', b'E', digits @ ..] = &*upper {
+        let n: u16 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        return KINDS.iter().find(|k| k.rtype == n);
+    }
+    by_mnemonic(std::str::from_utf8(upper).ok()?)
 }
 
 fn is_blank(b: u8) -> bool {
@@ -565,8 +538,12 @@ pub struct Rewrite {
 /// handled here; `None` when `src` holds none. `origin` is the file's
 /// first origin, as text.
 pub fn rewrite(src: &[u8], origin: &str) -> Option<Rewrite> {
-    let mut out = Rewrite::default();
+    let mut out = Rewrite {
+        text: Vec::with_capacity(src.len() + src.len() / 16),
+        ..Rewrite::default()
+    };
     let mut origin = origin.as_bytes().to_vec();
+    let mut tokens: Vec<Token<'_>> = Vec::new();
     let mut copied = 0;
     let mut changed = false;
     entries(src, |entry| {
@@ -578,13 +555,11 @@ pub fn rewrite(src: &[u8], origin: &str) -> Option<Rewrite> {
         {
             origin = follow_origin(arg, &origin);
         }
-        let tokens: Vec<Token<'_>> = words
-            .iter()
-            .map(|w| Token {
-                text: text(w),
-                quoted: w.quoted,
-            })
-            .collect();
+        tokens.clear();
+        tokens.extend(words.iter().map(|w| Token {
+            text: text(w),
+            quoted: w.quoted,
+        }));
         let plan = plan(tokens.iter().copied(), entry.owner, || true);
         if plan.is_empty() {
             return;
