@@ -652,7 +652,8 @@ impl Scanner {
             );
             return;
         }
-        // Types the scanner has no text form for are rewritten first.
+        // What the scanner cannot read (types it has no text form for,
+        // TTLs with units, `@` in data) is rewritten first.
         let rewrite = if maybe_extra {
             let origin = origin.to_string();
             let origin = if origin.ends_with('.') { origin } else { origin + "." };
@@ -835,7 +836,7 @@ fn split_position(msg: &str) -> (usize, Option<usize>, String) {
 /// parentheses join lines, `;` starts a comment, quotes and `\\` escape).
 /// `$ORIGIN` and `$TTL` lines are directives the scanner keeps to itself.
 /// Also says whether [`extra`] must rewrite the file (a type the scanner
-/// lacks, a TTL with units).
+/// lacks, a TTL with units, `@` in data).
 fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>, bool) {
     /// The bytes that make a line more than words: comments, parentheses,
     /// quotes, escapes.
