@@ -712,13 +712,7 @@ impl Scanner {
                     } else {
                         reported.min(entry_line)
                     };
-                    let msg = if msg == "unknown record type with concrete data" {
-                        "no text form is known here for this record type: write its data \
-                         in RFC 3597 form, e.g. TYPE65280 \\# 2 abcd"
-                            .to_string()
-                    } else {
-                        msg
-                    };
+                    let msg = plainer(msg);
                     let msg = match (line == reported, col) {
                         (true, Some(col)) => format!("{msg} (column {col})"),
                         _ => msg,
@@ -816,6 +810,19 @@ fn resolve_include(includer: &Path, target: &str) -> PathBuf {
         target.to_path_buf()
     } else {
         includer.parent().unwrap_or(Path::new(".")).join(target)
+    }
+}
+
+/// Some of the scanner's messages in words a user can act on.
+fn plainer(msg: String) -> String {
+    match msg.as_str() {
+        "unknown record type with concrete data" => "no text form is known here for this record type: \
+                                                     write its data in RFC 3597 form, e.g. TYPE65280 \\# 2 abcd"
+            .to_string(),
+        "bad charstr" => "a character-string is longer than 255 bytes: split it into several \
+                          quoted strings (\"...\" \"...\")"
+            .to_string(),
+        _ => msg,
     }
 }
 
@@ -1547,6 +1554,15 @@ mod tests {
         let (zone, diags) = load_text(&format!("{HEAD}www A 300.1.1.1\n"));
         assert!(zone.is_none());
         assert!(diags.to_string().contains("z.zone:5: error:"), "{diags}");
+        let long = "x".repeat(256);
+        let (zone, diags) = load_text(&format!("{HEAD}t TXT \"ok\"\nt TXT \"{long}\"\n"));
+        assert!(zone.is_none());
+        assert!(
+            diags
+                .to_string()
+                .contains("z.zone:6: error: a character-string is longer than 255 bytes"),
+            "{diags}"
+        );
     }
 
     #[test]
