@@ -822,6 +822,18 @@ fn plainer(msg: String) -> String {
         "bad charstr" => "a character-string is longer than 255 bytes: split it into several \
                           quoted strings (\"...\" \"...\")"
             .to_string(),
+        "missing last owner" => "this record has no owner (its line starts with a blank) and no \
+                                 record before it has one"
+            .to_string(),
+        _ if msg.starts_with("unknown control") => {
+            let generate = if msg.to_ascii_uppercase().contains("$GENERATE") {
+                "; expand BIND's $GENERATE before loading"
+            } else {
+                ""
+            };
+            format!("{msg}: the directives read here are $ORIGIN, $TTL and $INCLUDE (as in NSD){generate}")
+        }
+        _ if msg.starts_with("different class") => format!("{msg}: only class IN is served"),
         _ => msg,
     }
 }
@@ -1554,6 +1566,22 @@ mod tests {
         let (zone, diags) = load_text(&format!("{HEAD}www A 300.1.1.1\n"));
         assert!(zone.is_none());
         assert!(diags.to_string().contains("z.zone:5: error:"), "{diags}");
+        for (text, want) in [
+            (
+                "$GENERATE 1-9 h$ A 10.0.0.$\n",
+                "z.zone:5: error: unknown control: $GENERATE",
+            ),
+            ("x CH TXT \"a\"\n", "z.zone:5: error: different class: CH != IN"),
+        ] {
+            let (zone, diags) = load_text(&format!("{HEAD}{text}"));
+            assert!(zone.is_none());
+            assert!(diags.to_string().contains(want), "{diags}");
+        }
+        let (_, diags) = load_text(&format!("  A 192.0.2.1\n{HEAD}"));
+        assert!(
+            diags.to_string().contains("z.zone:1: error: this record has no owner"),
+            "{diags}"
+        );
         let long = "x".repeat(256);
         let (zone, diags) = load_text(&format!("{HEAD}t TXT \"ok\"\nt TXT \"{long}\"\n"));
         assert!(zone.is_none());
