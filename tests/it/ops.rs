@@ -533,3 +533,32 @@ fn json_logs_and_query_sampling() {
     assert_eq!(query["fields"]["question"], "www.example.com A");
     assert_eq!(query["fields"]["rcode"], "0");
 }
+
+#[test]
+fn explain_shows_look_alike_types_in_their_own_text() {
+    // KX and SPF are read as MX and TXT (src/zone/extra.rs); explain
+    // prints them the same way, not as RFC 3597 hex.
+    for (name, qtype, want) in [
+        (
+            "kx.example.com.",
+            "KX",
+            "kx.example.com. 3600 IN KX 10 mail.example.com.",
+        ),
+        (
+            "spf.example.com.",
+            "SPF",
+            "IN SPF \"v=spf1\" \" include:_spf.example.net\" \"~all\"",
+        ),
+        ("loc.example.com.", "LOC", "IN LOC \\# 16 00 00 16 13"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lbdns"))
+            .args(["explain", "--config"])
+            .arg(crate::support::data_dir().join("zones/lbdns.toml"))
+            .args([name, qtype])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(want), "{want:?} not in:\n{stdout}");
+    }
+}
