@@ -89,7 +89,9 @@ pub fn parse_ecs(text: &str) -> Result<(IpAddr, u8), String> {
 
 fn query_bytes(q: &Question) -> Result<Vec<u8>, String> {
     let qname = Name::<Vec<u8>>::from_str(&q.name).map_err(|e| format!("bad name {:?}: {e}", q.name))?;
-    let qtype = Rtype::from_str(&q.qtype).map_err(|_| format!("unknown type {:?}", q.qtype))?;
+    let qtype = crate::zone::extra::rtype_of(&q.qtype)
+        .map(Rtype::from_int)
+        .ok_or_else(|| format!("unknown type {:?}", q.qtype))?;
     let mut out = vec![0x4c, 0x42, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
     out.extend_from_slice(qname.as_slice());
     out.extend_from_slice(&qtype.to_int().to_be_bytes());

@@ -147,6 +147,15 @@ pub fn lookup(word: &[u8]) -> Option<&'static Kind> {
     by_mnemonic(std::str::from_utf8(upper).ok()?)
 }
 
+/// A type's number from its mnemonic or `TYPEnnn`, counting the ones
+/// handled here that `domain` has no mnemonic for (NSAP-PTR).
+pub fn rtype_of(name: &str) -> Option<u16> {
+    Rtype::from_str(name)
+        .map(Rtype::to_int)
+        .ok()
+        .or_else(|| lookup(name.as_bytes()).map(|k| k.rtype))
+}
+
 fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r')
 }
@@ -755,11 +764,7 @@ fn type_bitmap(words: &[Token<'_>]) -> Result<Vec<u8>, String> {
     let mut types = Vec::with_capacity(words.len());
     for w in words {
         let name = utf8(w)?;
-        let rtype = Rtype::from_str(name)
-            .map(Rtype::to_int)
-            .ok()
-            .or_else(|| lookup(w.text).map(|k| k.rtype))
-            .ok_or_else(|| format!("unknown type {name:?}"))?;
+        let rtype = rtype_of(name).ok_or_else(|| format!("unknown type {name:?}"))?;
         types.push(rtype);
     }
     types.sort_unstable();

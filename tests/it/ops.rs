@@ -550,6 +550,8 @@ fn explain_shows_look_alike_types_in_their_own_text() {
             "IN SPF \"v=spf1\" \" include:_spf.example.net\" \"~all\"",
         ),
         ("loc.example.com.", "LOC", "IN LOC \\# 16 00 00 16 13"),
+        // A type domain has no mnemonic for is still asked for by name.
+        ("nothere.example.com.", "NSAP-PTR", "NXDOMAIN"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lbdns"))
             .args(["explain", "--config"])
