@@ -11,11 +11,12 @@
 //! - the others are converted here to wire form and handed on in RFC 3597
 //!   generic form, `TYPE29 \# 16 00...`.
 //!
-//! Two things BIND, NSD and Knot all read and the scanner does not are
+//! Three things BIND, NSD and Knot all read and the scanner does not are
 //! fixed in the same pass: TTLs written with units (`$TTL 1h`, `www 1D IN
-//! A ...`, SOA timers `2h 30m 1w`) become seconds, and `@` in a name of a
+//! A ...`, SOA timers `2h 30m 1w`) become seconds; `@` in a name of a
 //! record's data (`www CNAME @`) becomes the origin, which the scanner
-//! took for a label `\@`.
+//! took for a label `\@`; and a DNSSEC algorithm mnemonic in DNSKEY,
+//! CDNSKEY or RRSIG (`RSASHA256`) becomes its number.
 //!
 //! The rewrite keeps every line break, so lines reported by the scanner
 //! and by the loader still point into the file as written. [`line_needs`]
@@ -215,13 +216,36 @@ fn units_ttl(word: &[u8]) -> Option<Result<u32, String>> {
 struct Plan {
     ttls: u32,
     origins: u32,
+    /// DNSSEC algorithm mnemonics, which the scanner reads only as numbers.
+    algorithms: u32,
     kind: Option<(usize, &'static Kind)>,
 }
 
 impl Plan {
     fn is_empty(&self) -> bool {
-        self.ttls == 0 && self.origins == 0 && self.kind.is_none()
+        self.ttls == 0 && self.origins == 0 && self.algorithms == 0 && self.kind.is_none()
     }
+}
+
+/// Which word of a type's data is a DNSSEC algorithm, which RFC 4034
+/// (§2.2, §3.2) lets a zone file write as a mnemonic (`RSASHA256`).
+fn algorithm_word(rtype: &[u8]) -> Option<usize> {
+    if rtype.eq_ignore_ascii_case(b"DNSKEY") || rtype.eq_ignore_ascii_case(b"CDNSKEY") {
+        Some(2)
+    } else if rtype.eq_ignore_ascii_case(b"RRSIG") {
+        Some(1)
+    } else {
+        None
+    }
+}
+
+/// A DNSSEC algorithm mnemonic's number; `None` for a number (the
+/// scanner's own) or an unknown word.
+fn algorithm_number(word: &[u8]) -> Option<u8> {
+    if word.first().is_none_or(u8::is_ascii_digit) {
+        return None;
+    }
+    SecurityAlgorithm::from_mnemonic(&word.to_ascii_uppercase()).map(SecurityAlgorithm::to_int)
 }
 
 /// Which words of a type's data are domain names (from 0), where `@`
@@ -286,10 +310,10 @@ fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool, ats: impl F
     };
     let kind = lookup(word);
     plan.kind = kind.map(|kind| (at, kind));
-    let names = match kind.map(|k| &k.form) {
-        Some(Form::Like(like, _)) => name_words(like.as_bytes()),
-        Some(Form::Own(_)) => &[],
-        None => name_words(word),
+    let (names, algorithm) = match kind.map(|k| &k.form) {
+        Some(Form::Like(like, _)) => (name_words(like.as_bytes()), algorithm_word(like.as_bytes())),
+        Some(Form::Own(_)) => (&[][..], None),
+        None => (name_words(word), algorithm_word(word)),
     };
     // An SOA's timers (its data words 3 to 6) may have units.
     let soa = kind.is_none() && word.eq_ignore_ascii_case(b"SOA");
@@ -298,7 +322,8 @@ fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool, ats: impl F
         (true, _) => 7,
         (false, Some(&n)) if ats => n + 1,
         _ => 0,
-    };
+    }
+    .max(algorithm.map_or(0, |a| a + 1));
     for (i, data) in words.enumerate().take(last) {
         let bit = 1 << (at + 1 + i);
         if ats && names.contains(&i) && !data.quoted && data.text == b"@" {
@@ -306,6 +331,9 @@ fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool, ats: impl F
         }
         if soa && i >= 3 && plain(Some(data)).and_then(units_ttl).is_some() {
             plan.ttls |= bit;
+        }
+        if algorithm == Some(i) && plain(Some(data)).and_then(algorithm_number).is_some() {
+            plan.algorithms |= bit;
         }
     }
     plan
@@ -600,6 +628,10 @@ pub fn rewrite(src: &[u8], origin: &str) -> Option<Rewrite> {
                 out.text.extend_from_slice(&src[copied..word.start]);
                 copied = word.end;
                 out.text.extend_from_slice(&origin);
+            } else if let Some(number) = algorithm_number(text(word)).filter(|_| plan.algorithms & bit != 0) {
+                out.text.extend_from_slice(&src[copied..word.start]);
+                copied = word.end;
+                let _ = write!(out.text, "{number}");
             }
         }
     });
@@ -1208,6 +1240,24 @@ mod tests {
         assert_eq!(follow_origin(b"a", b"."), b"a.");
         assert_eq!(follow_origin(b"a\\.", b"x."), b"a\\..x.");
         assert_eq!(follow_origin(b"a\\\\.", b"x."), b"a\\\\.");
+    }
+
+    #[test]
+    fn dnssec_algorithm_mnemonics_become_numbers() {
+        assert!(line_needs(b"k DNSKEY 256 3 RSASHA256 AwEA"));
+        assert!(!line_needs(b"k DNSKEY 256 3 8 AwEA"));
+        assert!(line_needs(b"s RRSIG A ecdsap256sha256 2 60 1 2 3 x. AA"));
+        assert!(line_needs(b"k KEY 256 3 ED25519 AwEA"));
+        assert!(!line_needs(b"d DS 1 RSASHA256 1 ab")); // DS: numbers only (RFC 4034 §5.3)
+        let rw = rewrite(
+            b"k DNSKEY 256 3 RSASHA256 AwEA\ns RRSIG A ED25519 2 60 1 2 3 x. AA\n",
+            "x.",
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(rw.text).unwrap(),
+            "k DNSKEY 256 3 8 AwEA\ns RRSIG A 15 2 60 1 2 3 x. AA\n"
+        );
     }
 
     #[test]
