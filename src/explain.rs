@@ -117,7 +117,7 @@ fn query_bytes(q: &Question) -> Result<Vec<u8>, String> {
 
 fn record_text(record: ParsedRecord<'_, [u8]>) -> Option<String> {
     let rec = record.to_record::<AllRecordData<&[u8], ParsedName<&[u8]>>>().ok()??;
-    let data = look_alike_text(&record).unwrap_or_else(|| rec.data().to_string());
+    let data = extra_text(&record).unwrap_or_else(|| rec.data().to_string());
     Some(
         format!(
             "{}. {} {} {} {data}",
@@ -130,18 +130,21 @@ fn record_text(record: ParsedRecord<'_, [u8]>) -> Option<String> {
     )
 }
 
-/// The data of a type the zone loader reads as a look-alike (SPF like
-/// TXT, KX like MX, ...) in that type's text, instead of RFC 3597 hex.
-fn look_alike_text(record: &ParsedRecord<'_, [u8]>) -> Option<String> {
+/// The data of a type the zone loader reads itself (`zone::extra`) in
+/// that type's text, instead of RFC 3597 hex: a look-alike (SPF like
+/// TXT, KX like MX, ...) as the type it looks like, the others (LOC, URI,
+/// ...) by their own printers.
+fn extra_text(record: &ParsedRecord<'_, [u8]>) -> Option<String> {
     use crate::zone::extra::{Form, KINDS};
     let kind = KINDS.iter().find(|k| k.rtype == record.rtype().to_int())?;
-    let Form::Like(like, _) = kind.form else {
-        return None;
-    };
     let raw = record
         .to_record::<domain::base::rdata::UnknownRecordData<&[u8]>>()
         .ok()??;
     let bytes: &[u8] = raw.data().data();
+    let like = match kind.form {
+        Form::Own(_, show) => return show(bytes),
+        Form::Like(like, _) => like,
+    };
     let mut parser = domain::dep::octseq::Parser::from_ref(bytes);
     let rtype = Rtype::from_str(like).ok()?;
     let data =

@@ -33,14 +33,17 @@ use domain::base::iana::{Rtype, SecurityAlgorithm};
 /// Reads a type's data words into wire form.
 pub type Convert = fn(&[Token<'_>]) -> Result<Vec<u8>, String>;
 
+/// Writes a type's wire data back as text (`None` when it is malformed).
+pub type Show = fn(&[u8]) -> Option<String>;
+
 /// How a type's text becomes wire data.
 #[derive(Debug)]
 pub enum Form {
     /// Read as this type, which the scanner knows and whose wire form is
     /// the same; a TXT-like type may bound its number of strings.
     Like(&'static str, Option<(usize, usize)>),
-    /// Converted here.
-    Own(Convert),
+    /// Converted here, and printed back for `lbdns explain`.
+    Own(Convert, Show),
 }
 
 /// A record type handled here.
@@ -96,33 +99,33 @@ macro_rules! kinds {
 }
 
 kinds! {
-    WKS = 11, "WKS", Form::Own(wks);
+    WKS = 11, "WKS", Form::Own(wks, show_wks);
     AFSDB = 18, "AFSDB", Form::Like("MX", None);
     X25 = 19, "X25", Form::Like("TXT", Some((1, 1)));
     ISDN = 20, "ISDN", Form::Like("TXT", Some((1, 2)));
     RT = 21, "RT", Form::Like("MX", None);
-    NSAP = 22, "NSAP", Form::Own(nsap);
+    NSAP = 22, "NSAP", Form::Own(nsap, show_nsap);
     NSAP_PTR = 23, "NSAP-PTR", Form::Like("PTR", None);
     SIG = 24, "SIG", Form::Like("RRSIG", None);
     KEY = 25, "KEY", Form::Like("DNSKEY", None);
     GPOS = 27, "GPOS", Form::Like("TXT", Some((3, 3)));
-    LOC = 29, "LOC", Form::Own(loc);
+    LOC = 29, "LOC", Form::Own(loc, show_loc);
     KX = 36, "KX", Form::Like("MX", None);
-    CERT = 37, "CERT", Form::Own(cert);
-    APL = 42, "APL", Form::Own(apl);
-    DHCID = 49, "DHCID", Form::Own(dhcid);
+    CERT = 37, "CERT", Form::Own(cert, show_cert);
+    APL = 42, "APL", Form::Own(apl, show_apl);
+    DHCID = 49, "DHCID", Form::Own(dhcid, show_dhcid);
     SMIMEA = 53, "SMIMEA", Form::Like("TLSA", None);
     NINFO = 56, "NINFO", Form::Like("TXT", None);
     TALINK = 58, "TALINK", Form::Like("RP", None);
-    CSYNC = 62, "CSYNC", Form::Own(csync);
+    CSYNC = 62, "CSYNC", Form::Own(csync, show_csync);
     SPF = 99, "SPF", Form::Like("TXT", None);
-    NID = 104, "NID", Form::Own(nid);
-    L32 = 105, "L32", Form::Own(l32);
-    L64 = 106, "L64", Form::Own(l64);
+    NID = 104, "NID", Form::Own(nid, show_nid);
+    L32 = 105, "L32", Form::Own(l32, show_l32);
+    L64 = 106, "L64", Form::Own(l64, show_l64);
     LP = 107, "LP", Form::Like("MX", None);
-    EUI48 = 108, "EUI48", Form::Own(eui48);
-    EUI64 = 109, "EUI64", Form::Own(eui64);
-    URI = 256, "URI", Form::Own(uri);
+    EUI48 = 108, "EUI48", Form::Own(eui48, show_eui48);
+    EUI64 = 109, "EUI64", Form::Own(eui64, show_eui64);
+    URI = 256, "URI", Form::Own(uri, show_uri);
     AVC = 258, "AVC", Form::Like("TXT", None);
     RESINFO = 261, "RESINFO", Form::Like("TXT", None);
     WALLET = 262, "WALLET", Form::Like("TXT", None);
@@ -312,7 +315,7 @@ fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool, ats: impl F
     plan.kind = kind.map(|kind| (at, kind));
     let (names, algorithm) = match kind.map(|k| &k.form) {
         Some(Form::Like(like, _)) => (name_words(like.as_bytes()), algorithm_word(like.as_bytes())),
-        Some(Form::Own(_)) => (&[][..], None),
+        Some(Form::Own(..)) => (&[][..], None),
         None => (name_words(word), algorithm_word(word)),
     };
     // An SOA's timers (its data words 3 to 6) may have units.
@@ -679,7 +682,7 @@ fn rewrite_type(
             out.fixes.push(Fix { line: entry.line, kind });
             false
         }
-        Form::Own(convert) => {
+        Form::Own(convert, _) => {
             let wire = match convert(data) {
                 Ok(wire) if wire.len() <= usize::from(u16::MAX) => wire,
                 Ok(_) => {
@@ -1165,6 +1168,200 @@ fn uri(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+// ---- printing the data (for `lbdns explain`) ----
+
+fn u16_at(data: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(data.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn hex_text(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn show_wks(data: &[u8]) -> Option<String> {
+    let addr = Ipv4Addr::from(<[u8; 4]>::try_from(data.get(..4)?).ok()?);
+    let mut text = format!("{addr} {}", data.get(4)?);
+    for (i, byte) in data[5..].iter().enumerate() {
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                text.push_str(&format!(" {}", i * 8 + bit));
+            }
+        }
+    }
+    Some(text)
+}
+
+fn show_nsap(data: &[u8]) -> Option<String> {
+    (!data.is_empty()).then(|| format!("0x{}", hex_text(data)))
+}
+
+/// Metres with two decimals, or none when whole.
+fn metres(cm: i64) -> String {
+    let sign = if cm < 0 { "-" } else { "" };
+    let cm = cm.unsigned_abs();
+    if cm.is_multiple_of(100) {
+        format!("{sign}{}m", cm / 100)
+    } else {
+        format!("{sign}{}.{:02}m", cm / 100, cm % 100)
+    }
+}
+
+fn show_loc(data: &[u8]) -> Option<String> {
+    if data.len() != 16 || data[0] != 0 {
+        return None;
+    }
+    let coordinate = |raw: u32, [plus, minus]: [char; 2]| {
+        let offset = i64::from(raw) - (1 << 31);
+        let ms = offset.unsigned_abs();
+        let hemisphere = if offset < 0 { minus } else { plus };
+        format!(
+            "{} {} {}.{:03} {hemisphere}",
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000
+        )
+    };
+    let precision = |b: u8| metres(i64::from(b >> 4) * 10i64.pow(u32::from(b & 0x0f)));
+    Some(format!(
+        "{} {} {} {} {} {}",
+        coordinate(u32_at(data, 4)?, ['N', 'S']),
+        coordinate(u32_at(data, 8)?, ['E', 'W']),
+        metres(i64::from(u32_at(data, 12)?) - 10_000_000),
+        precision(data[1]),
+        precision(data[2]),
+        precision(data[3]),
+    ))
+}
+
+fn show_cert(data: &[u8]) -> Option<String> {
+    let cert_type = u16_at(data, 0)?;
+    let name = match cert_type {
+        1 => "PKIX".to_string(),
+        2 => "SPKI".into(),
+        3 => "PGP".into(),
+        4 => "IPKIX".into(),
+        5 => "ISPKI".into(),
+        6 => "IPGP".into(),
+        7 => "ACPKIX".into(),
+        8 => "IACPKIX".into(),
+        253 => "URI".into(),
+        254 => "OID".into(),
+        n => n.to_string(),
+    };
+    let body = data.get(5..)?;
+    Some(format!(
+        "{name} {} {} {}",
+        u16_at(data, 2)?,
+        data[4],
+        domain::utils::base64::encode_string(body)
+    ))
+}
+
+fn show_apl(data: &[u8]) -> Option<String> {
+    let mut items = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        let family = u16_at(data, at)?;
+        let prefix = *data.get(at + 2)?;
+        let flags = *data.get(at + 3)?;
+        let len = usize::from(flags & 0x7f);
+        let bytes = data.get(at + 4..at + 4 + len)?;
+        let addr = match family {
+            1 if len <= 4 => {
+                let mut full = [0u8; 4];
+                full[..len].copy_from_slice(bytes);
+                Ipv4Addr::from(full).to_string()
+            }
+            2 if len <= 16 => {
+                let mut full = [0u8; 16];
+                full[..len].copy_from_slice(bytes);
+                Ipv6Addr::from(full).to_string()
+            }
+            _ => return None,
+        };
+        let negated = if flags & 0x80 != 0 { "!" } else { "" };
+        items.push(format!("{negated}{family}:{addr}/{prefix}"));
+        at += 4 + len;
+    }
+    Some(items.join(" "))
+}
+
+fn show_dhcid(data: &[u8]) -> Option<String> {
+    (!data.is_empty()).then(|| domain::utils::base64::encode_string(data))
+}
+
+fn show_csync(data: &[u8]) -> Option<String> {
+    let mut text = format!("{} {}", u32_at(data, 0)?, u16_at(data, 4)?);
+    let mut at = 6;
+    while at < data.len() {
+        let window = u16::from(data[at]);
+        let len = usize::from(*data.get(at + 1)?);
+        for (i, byte) in data.get(at + 2..at + 2 + len)?.iter().enumerate() {
+            for bit in 0..8 {
+                if byte & (0x80 >> bit) != 0 {
+                    let rtype = window << 8 | (i * 8 + bit) as u16;
+                    text.push_str(&format!(" {}", Rtype::from_int(rtype)));
+                }
+            }
+        }
+        at += 2 + len;
+    }
+    Some(text)
+}
+
+fn sixty_four_text(bytes: &[u8]) -> String {
+    let groups: Vec<String> = bytes.chunks(2).map(hex_text).collect();
+    groups.join(":")
+}
+
+fn show_nid(data: &[u8]) -> Option<String> {
+    (data.len() == 10).then(|| {
+        format!(
+            "{} {}",
+            u16::from_be_bytes([data[0], data[1]]),
+            sixty_four_text(&data[2..])
+        )
+    })
+}
+
+fn show_l32(data: &[u8]) -> Option<String> {
+    let addr = Ipv4Addr::from(<[u8; 4]>::try_from(data.get(2..)?).ok()?);
+    Some(format!("{} {addr}", u16_at(data, 0)?))
+}
+
+fn show_l64(data: &[u8]) -> Option<String> {
+    show_nid(data)
+}
+
+fn show_eui(data: &[u8], octets: usize) -> Option<String> {
+    (data.len() == octets).then(|| data.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join("-"))
+}
+
+fn show_eui48(data: &[u8]) -> Option<String> {
+    show_eui(data, 6)
+}
+
+fn show_eui64(data: &[u8]) -> Option<String> {
+    show_eui(data, 8)
+}
+
+fn show_uri(data: &[u8]) -> Option<String> {
+    let mut target = String::new();
+    for &b in data.get(4..)? {
+        match b {
+            b'"' | b'\\' => target.push_str(&format!("\\{}", b as char)),
+            0x20..=0x7e => target.push(b as char),
+            _ => target.push_str(&format!("\\{b:03}")),
+        }
+    }
+    Some(format!("{} {} \"{target}\"", u16_at(data, 0)?, u16_at(data, 2)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1345,6 +1542,52 @@ mod tests {
             let got = convert(&words(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(hex(&got), want.replace(' ', ""), "{text}");
         }
+    }
+
+    #[test]
+    fn what_is_converted_here_prints_back_to_the_same_data() {
+        // text -> wire -> text -> wire: the printed text reads back to the
+        // same bytes, for every type converted here.
+        let cases = [
+            ("WKS", "10.0.0.1 tcp 25 53", "10.0.0.1 6 25 53"),
+            ("NSAP", "0x47.0005.80", "0x47000580"),
+            (
+                "LOC",
+                "52 22 23 N 4 53 32.5 E -2m 0 10000m 2.5m",
+                "52 22 23.000 N 4 53 32.500 E -2m 0m 10000m 2m",
+            ),
+            ("LOC", "42 N 71 W 0", "42 0 0.000 N 71 0 0.000 W 0m 1m 10000m 10m"),
+            ("CERT", "PGP 1 RSASHA256 AAECAwQF", "PGP 1 8 AAECAwQF"),
+            ("CERT", "300 1 2 AAEC", "300 1 2 AAEC"),
+            (
+                "APL",
+                "1:192.168.32.0/21 !2:2001:db8::/32",
+                "1:192.168.32.0/21 !2:2001:db8::/32",
+            ),
+            ("APL", "", ""),
+            ("DHCID", "AAIBY2/A", "AAIBY2/A"),
+            ("CSYNC", "66 3 A NS AAAA TYPE1234", "66 3 A NS AAAA TYPE1234"),
+            ("NID", "10 14:4fff:ff20:ee64", "10 0014:4fff:ff20:ee64"),
+            ("L32", "10 10.1.2.0", "10 10.1.2.0"),
+            ("L64", "10 2001:db8:1140:1000", "10 2001:0db8:1140:1000"),
+            ("EUI48", "00-00-5E-00-53-2A", "00-00-5e-00-53-2a"),
+            ("EUI64", "00-00-5e-ef-10-00-00-2a", "00-00-5e-ef-10-00-00-2a"),
+            ("URI", r#"10 1 "ftp://a/\"b\\\010""#, r#"10 1 "ftp://a/\"b\\\010""#),
+        ];
+        for (name, text, printed) in cases {
+            let kind = lookup(name.as_bytes()).unwrap();
+            let Form::Own(convert, show) = kind.form else {
+                panic!("{name} is not converted here");
+            };
+            let wire = convert(&words(text)).unwrap_or_else(|e| panic!("{name} {text}: {e}"));
+            let shown = show(&wire).unwrap_or_else(|| panic!("{name}: no text for {}", hex(&wire)));
+            assert_eq!(shown, printed, "{name} {text}");
+            assert_eq!(convert(&words(&shown)).unwrap(), wire, "{name}: {shown} reads back");
+        }
+        // Malformed data prints as nothing, not as garbage.
+        assert!(show_loc(&[0; 15]).is_none());
+        assert!(show_apl(&[0, 1, 8, 5, 1]).is_none());
+        assert!(show_csync(&[0, 0, 0, 1, 0, 0, 0, 9]).is_none());
     }
 
     #[test]

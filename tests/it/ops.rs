@@ -535,9 +535,9 @@ fn json_logs_and_query_sampling() {
 }
 
 #[test]
-fn explain_shows_look_alike_types_in_their_own_text() {
-    // KX and SPF are read as MX and TXT (src/zone/extra.rs); explain
-    // prints them the same way, not as RFC 3597 hex.
+fn explain_shows_the_types_the_loader_reads_itself_in_their_own_text() {
+    // KX and SPF are read as MX and TXT, LOC and URI converted by
+    // src/zone/extra.rs; explain prints each as text, not RFC 3597 hex.
     for (name, qtype, want) in [
         (
             "kx.example.com.",
@@ -549,7 +549,16 @@ fn explain_shows_look_alike_types_in_their_own_text() {
             "SPF",
             "IN SPF \"v=spf1\" \" include:_spf.example.net\" \"~all\"",
         ),
-        ("loc.example.com.", "LOC", "IN LOC \\# 16 00 00 16 13"),
+        (
+            "loc.example.com.",
+            "LOC",
+            "IN LOC 52 22 23.000 N 4 53 32.000 E -2m 0m 10000m 10m",
+        ),
+        (
+            "uri.example.com.",
+            "URI",
+            "IN URI 10 1 \"ftp://ftp1.example.com/public\"",
+        ),
         // A type domain has no mnemonic for is still asked for by name.
         ("nothere.example.com.", "NSAP-PTR", "NXDOMAIN"),
     ] {
