@@ -393,6 +393,24 @@ pub fn entry_needs(src: &[u8]) -> bool {
     !plan(std::iter::once(first).chain(words.map(|(w, _)| w)), owner, || true).is_empty()
 }
 
+/// The seconds a `$TTL` directive at the start of `src` sets (plain or
+/// with units), for the loader to carry into `$INCLUDE`d files.
+pub fn directive_ttl(src: &[u8]) -> Option<u32> {
+    let mut lexer = Lexer::new(src);
+    let mut words = std::iter::from_fn(|| match lexer.next() {
+        Lex::Word { word, .. } if !word.quoted => Some(&src[word.start..word.end]),
+        _ => None,
+    });
+    if !words.next()?.eq_ignore_ascii_case(b"$TTL") {
+        return None;
+    }
+    let value = words.next()?;
+    if is_ttl(value) {
+        return std::str::from_utf8(value).ok()?.parse().ok();
+    }
+    units_ttl(value)?.ok()
+}
+
 /// One word of a record's data: its text, without the quotes if it was
 /// quoted. Escapes are left as written.
 #[derive(Clone, Copy, Debug)]
@@ -1455,6 +1473,15 @@ mod tests {
             String::from_utf8(rw.text).unwrap(),
             "k DNSKEY 256 3 8 AwEA\ns RRSIG A 15 2 60 1 2 3 x. AA\n"
         );
+    }
+
+    #[test]
+    fn directive_ttl_reads_plain_and_unit_values() {
+        assert_eq!(directive_ttl(b"$TTL 60\nx A 1.2.3.4\n"), Some(60));
+        assert_eq!(directive_ttl(b"$ttl 1h30m ; comment\n"), Some(5400));
+        assert_eq!(directive_ttl(b"$TTL\n60\n"), None);
+        assert_eq!(directive_ttl(b"$ORIGIN x.\n"), None);
+        assert_eq!(directive_ttl(b"$TTL x\n"), None);
     }
 
     #[test]

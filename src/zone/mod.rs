@@ -403,7 +403,12 @@ pub fn scan(
         owner: Vec::new(),
         rdata: Vec::new(),
     };
-    scanner.scan_file(sink, path, src, origin.clone(), 0, None);
+    let top = Reading {
+        depth: 0,
+        from: None,
+        ttl: None,
+    };
+    scanner.scan_file(sink, path, src, origin.clone(), top);
     scanner.diags
 }
 
@@ -594,6 +599,17 @@ struct Scanner {
     rdata: Vec<u8>,
 }
 
+/// Where a file is read from: the zone file itself, or an `$INCLUDE`.
+struct Reading {
+    /// How deep in includes (0: the zone file).
+    depth: usize,
+    /// The `$INCLUDE` line, for an include.
+    from: Option<Loc>,
+    /// The `$TTL` in force where the file was included, which the file
+    /// starts with (as in NSD and Knot).
+    ttl: Option<u32>,
+}
+
 impl Scanner {
     /// Reads one file (the zone file or an include) with `origin` as its
     /// initial origin.
@@ -603,9 +619,9 @@ impl Scanner {
         path: &Path,
         src: Option<Vec<u8>>,
         origin: Name<Bytes>,
-        depth: usize,
-        from: Option<Loc>,
+        reading: Reading,
     ) {
+        let Reading { depth, from, ttl } = reading;
         let file: Arc<Path> = Arc::from(path);
         let size = match &src {
             Some(src) => src.len() as u64,
@@ -639,7 +655,12 @@ impl Scanner {
         self.files += 1;
         sink.file(file.clone(), src.len());
 
-        let (lines, unclosed, maybe_extra) = entry_lines(&src);
+        let EntryLines {
+            lines,
+            unclosed,
+            rewrite: maybe_extra,
+            ttls,
+        } = entry_lines(&src);
         if let Some((line, what)) = unclosed {
             // Caught here, with a clearer message than the scanner's (and
             // before `domain` 0.12.3's scanner can index past its buffer).
@@ -670,7 +691,17 @@ impl Scanner {
             self.diags.error(Some(loc), msg.clone());
         }
         let text = rewrite.as_ref().map_or(&src, |rw| &rw.text);
-        let mut zonefile = Zonefile::from(text.as_slice());
+        // An include starts with the `$TTL` in force where it was included.
+        // The scanner has no setter for that: the text gets a `$TTL` line
+        // in front, and the scanner's line numbers count one line less.
+        let (mut zonefile, shift) = match ttl {
+            Some(ttl) => {
+                let mut zonefile = Zonefile::from(format!("$TTL {ttl}\n").as_bytes());
+                zonefile.extend_from_slice(text);
+                (zonefile, 1)
+            }
+            None => (Zonefile::from(text.as_slice()), 0),
+        };
         if text.last().is_some_and(|&b| b != b'\n') {
             // A final line without its line feed trips up the scanner.
             zonefile.extend_from_slice(b"\n");
@@ -707,6 +738,7 @@ impl Scanner {
                     // cannot go on after an error.
                     let text = err.to_string();
                     let (reported, col, msg) = split_position(&text);
+                    let reported = reported.saturating_sub(shift);
                     let line = if reported == 0 {
                         entry_line
                     } else {
@@ -796,7 +828,20 @@ impl Scanner {
                             continue;
                         }
                     };
-                    self.scan_file(sink, &target, None, origin, depth + 1, Some(here));
+                    // The last `$TTL` before this line, or the one this
+                    // file started with.
+                    let ttl = ttls
+                        .iter()
+                        .rev()
+                        .find(|&&(at, _)| (at as usize) < line)
+                        .map(|&(_, ttl)| ttl)
+                        .or(ttl);
+                    let inner = Reading {
+                        depth: depth + 1,
+                        from: Some(here),
+                        ttl,
+                    };
+                    self.scan_file(sink, &target, None, origin, inner);
                 }
             }
         }
@@ -849,14 +894,26 @@ fn split_position(msg: &str) -> (usize, Option<usize>, String) {
     (0, None, msg.to_string())
 }
 
+/// What the loader's first pass over a file finds ([`entry_lines`]).
+#[derive(Debug, PartialEq)]
+struct EntryLines {
+    /// The line each entry starts on.
+    lines: Vec<u32>,
+    /// A quote or parenthesis left open: its line, and which.
+    unclosed: Option<(u32, &'static str)>,
+    /// Whether [`extra`] must rewrite the file (a type the scanner lacks,
+    /// a TTL with units, `@` in data, an algorithm mnemonic).
+    rewrite: bool,
+    /// Each `$TTL` directive's line and seconds.
+    ttls: Vec<(u32, u32)>,
+}
+
 /// The line each entry (record or `$INCLUDE`) of a zone file starts on,
 /// in order: the scanner does not report where a record was, so the file
 /// is lexed here just enough to find logical lines (RFC 1035 §5.1:
 /// parentheses join lines, `;` starts a comment, quotes and `\\` escape).
 /// `$ORIGIN` and `$TTL` lines are directives the scanner keeps to itself.
-/// Also says whether [`extra`] must rewrite the file (a type the scanner
-/// lacks, a TTL with units, `@` in data).
-fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>, bool) {
+fn entry_lines(src: &[u8]) -> EntryLines {
     /// The bytes that make a line more than words: comments, parentheses,
     /// quotes, escapes.
     const SPECIAL: [bool; 256] = {
@@ -876,6 +933,7 @@ fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>, bool) {
     let mut first_token = Vec::new();
     let mut in_first_token = false;
     let mut maybe_extra = false;
+    let mut ttls = Vec::new();
     let mut i = 0;
     let mut finish = |start: Option<u32>, token: &[u8]| {
         if let Some(start) = start
@@ -891,6 +949,11 @@ fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>, bool) {
             // their first word is all there is to know.
             let end = memchr::memchr(b'\n', &src[i..]).map_or(src.len(), |n| i + n);
             let text = &src[i..end];
+            if text.get(..4).is_some_and(|d| d.eq_ignore_ascii_case(b"$TTL"))
+                && let Some(ttl) = extra::directive_ttl(&src[i..])
+            {
+                ttls.push((line, ttl));
+            }
             let simple = !text.iter().any(|&b| SPECIAL[usize::from(b)]);
             // Whether `extra` must rewrite the file: a simple line is
             // looked at as it is, another is lexed to the end of its entry.
@@ -985,7 +1048,12 @@ fn entry_lines(src: &[u8]) -> (Vec<u32>, Option<(u32, &'static str)>, bool) {
     if depth > 0 && unclosed.is_none() {
         unclosed = Some((opened_at, "parenthesis"));
     }
-    (lines, unclosed, maybe_extra)
+    EntryLines {
+        lines,
+        unclosed,
+        rewrite: maybe_extra,
+        ttls,
+    }
 }
 
 /// RRsets and records while a zone loads: linked lists, since the records
@@ -1470,6 +1538,52 @@ mod tests {
         }
     }
 
+    /// Loads `files` (name, text; the first is the zone file) from a
+    /// fresh directory.
+    fn load_files(files: &[(&str, &str)]) -> (Option<Zone>, Diagnostics) {
+        let dir = std::env::temp_dir().join(format!("lbdns-zone-{}-{}", std::process::id(), rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let mut diags = Diagnostics::default();
+        let origin = Name::from_str("example.com.").unwrap();
+        let zone = load(&origin, &dir.join(files[0].0), &Limits::default(), &mut diags);
+        let _ = std::fs::remove_dir_all(&dir);
+        (zone, diags)
+    }
+
+    #[test]
+    fn an_include_starts_with_the_ttl_in_force_where_it_is_included() {
+        let parent = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\nns A 192.0.2.1\n\
+                      $INCLUDE one.inc\n$TTL 2m\n$INCLUDE two.inc\nafter A 192.0.2.9\n";
+        let one = "x A 192.0.2.7\ny 30 A 192.0.2.8\n";
+        let two = "z A 192.0.2.10\n$TTL 5\nw A 192.0.2.11\n";
+        let (zone, diags) = load_files(&[("z.zone", parent), ("one.inc", one), ("two.inc", two)]);
+        let zone = zone.unwrap_or_else(|| panic!("{diags}"));
+        let ttl = |owner: &str| {
+            let key = name::to_key(&Name::<Vec<u8>>::from_str(owner).unwrap().into_octets());
+            zone.get(&key).and_then(|n| n.rrset(1)).map(|set| set.ttl)
+        };
+        assert_eq!(ttl("x.example.com."), Some(60), "the includer's $TTL");
+        assert_eq!(ttl("y.example.com."), Some(30), "a record's own TTL");
+        assert_eq!(
+            ttl("z.example.com."),
+            Some(120),
+            "the $TTL in force at the second include"
+        );
+        assert_eq!(ttl("w.example.com."), Some(5), "the include's own $TTL");
+        assert_eq!(ttl("after.example.com."), Some(120), "an include's $TTL stays in it");
+        // The `$TTL` line put in front of an include moves no line number.
+        let two = "z A 192.0.2.10\nbad A 300.1.1.1\n";
+        let (zone, diags) = load_files(&[("z.zone", parent), ("one.inc", one), ("two.inc", two)]);
+        assert!(zone.is_none());
+        assert!(
+            diags.to_string().contains("two.inc:2: error: expected IPv4 address"),
+            "{diags}"
+        );
+    }
+
     #[test]
     fn lines_are_found_for_records() {
         let text = format!("{HEAD}; comment\n\n$TTL 30\nwww A 192.0.2.2\nwww CNAME x\n");
@@ -1596,20 +1710,24 @@ mod tests {
     #[test]
     fn entry_lines_follow_logical_lines() {
         let src = b"$TTL 60\n@ SOA ns hm (\n 1 2 ; c\n 3 4 5 )\n\n  NS ns ; x\n$ORIGIN a.\nb TXT \"x\\\" (\" y\nc\\ d A 1.2.3.4\n$INCLUDE f\n";
-        let (lines, unclosed, _) = entry_lines(src);
-        assert_eq!((lines, unclosed), (vec![2, 6, 8, 9, 10], None));
-        assert!(!entry_lines(b"c\\ d A 1.2.3.4\n").2);
+        let found = entry_lines(src);
+        assert_eq!((found.lines, found.unclosed), (vec![2, 6, 8, 9, 10], None));
+        assert_eq!(found.ttls, [(1, 60)]);
+        assert!(!entry_lines(b"c\\ d A 1.2.3.4\n").rewrite);
         // TTLs with units, in a directive, before a type, in SOA timers.
-        assert!(entry_lines(b"$TTL 1h\n").2);
-        assert!(entry_lines(b"a 1D IN A 1.2.3.4\n").2);
-        assert!(entry_lines(b"@ SOA ns hm ( 1 ; serial\n 2h 3 4 5 )\n").2);
-        assert!(!entry_lines(b"@ SOA ns hm ( 1 ; serial\n 2 3 4 5 )\n").2);
+        assert!(entry_lines(b"$TTL 1h\n").rewrite);
+        assert!(entry_lines(b"a 1D IN A 1.2.3.4\n").rewrite);
+        assert!(entry_lines(b"@ SOA ns hm ( 1 ; serial\n 2h 3 4 5 )\n").rewrite);
+        assert!(!entry_lines(b"@ SOA ns hm ( 1 ; serial\n 2 3 4 5 )\n").rewrite);
         // A type `extra` rewrites, on a plain line or one with a comment.
-        assert!(entry_lines(b"a A 1.2.3.4\nl LOC 1 N 2 E 0\n").2);
-        assert!(entry_lines(b"a A 1.2.3.4\n  60 SPF \"v=spf1\" ; x\n").2);
-        assert!(!entry_lines(b"a TXT \"LOC\"\n; LOC\n").2);
-        assert_eq!(entry_lines(b"a A 1.2.3.4\nb TXT ( \"x\"\n").1, Some((2, "parenthesis")));
-        assert_eq!(entry_lines(b"a TXT \"x\n\n").1, Some((1, "quote")));
+        assert!(entry_lines(b"a A 1.2.3.4\nl LOC 1 N 2 E 0\n").rewrite);
+        assert!(entry_lines(b"a A 1.2.3.4\n  60 SPF \"v=spf1\" ; x\n").rewrite);
+        assert!(!entry_lines(b"a TXT \"LOC\"\n; LOC\n").rewrite);
+        assert_eq!(
+            entry_lines(b"a A 1.2.3.4\nb TXT ( \"x\"\n").unclosed,
+            Some((2, "parenthesis"))
+        );
+        assert_eq!(entry_lines(b"a TXT \"x\n\n").unclosed, Some((1, "quote")));
     }
 
     #[test]
