@@ -393,6 +393,31 @@ pub fn entry_needs(src: &[u8]) -> bool {
     !plan(std::iter::once(first).chain(words.map(|(w, _)| w)), owner, || true).is_empty()
 }
 
+/// Where the first record (not a directive) of `src` starts its line,
+/// and whether it names its owner: a record with a blank owner first in
+/// an included file is owned by the includer's current name.
+pub fn first_record(src: &[u8]) -> Option<(usize, bool)> {
+    let mut lexer = Lexer::new(src);
+    // Whether the next word starts an entry.
+    let mut first = true;
+    loop {
+        match lexer.next() {
+            Lex::Word { word, starts_line, .. } if first => {
+                first = false;
+                let start = word.start - usize::from(word.quoted);
+                if starts_line && src[start] == b'$' {
+                    continue; // a directive: on to the next entry
+                }
+                let line_start = memchr::memrchr(b'\n', &src[..start]).map_or(0, |n| n + 1);
+                return Some((line_start, starts_line));
+            }
+            Lex::Word { .. } | Lex::Paren { .. } => {}
+            Lex::End { .. } => first = true,
+            Lex::Eof => return None,
+        }
+    }
+}
+
 /// The seconds a `$TTL` directive at the start of `src` sets (plain or
 /// with units), for the loader to carry into `$INCLUDE`d files.
 pub fn directive_ttl(src: &[u8]) -> Option<u32> {
@@ -1473,6 +1498,13 @@ mod tests {
             String::from_utf8(rw.text).unwrap(),
             "k DNSKEY 256 3 8 AwEA\ns RRSIG A 15 2 60 1 2 3 x. AA\n"
         );
+    }
+
+    #[test]
+    fn first_record_skips_directives_and_comments() {
+        assert_eq!(first_record(b"; c\n$ORIGIN x.\n  TXT \"a\"\n"), Some((15, false)));
+        assert_eq!(first_record(b"$TTL 1\nw A 1.2.3.4\n"), Some((7, true)));
+        assert_eq!(first_record(b"$TTL 1\n; only\n"), None);
     }
 
     #[test]

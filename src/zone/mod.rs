@@ -407,6 +407,7 @@ pub fn scan(
         depth: 0,
         from: None,
         ttl: None,
+        owner: None,
     };
     scanner.scan_file(sink, path, src, origin.clone(), top);
     scanner.diags
@@ -608,6 +609,9 @@ struct Reading {
     /// The `$TTL` in force where the file was included, which the file
     /// starts with (as in NSD and Knot).
     ttl: Option<u32>,
+    /// The includer's current owner, as text: a blank owner on the
+    /// file's first record means it (RFC 1035 §5.1, as in NSD).
+    owner: Option<String>,
 }
 
 impl Scanner {
@@ -621,7 +625,14 @@ impl Scanner {
         origin: Name<Bytes>,
         reading: Reading,
     ) {
-        let Reading { depth, from, ttl } = reading;
+        let Reading {
+            depth,
+            from,
+            ttl,
+            owner: inherited_owner,
+        } = reading;
+        // The owner of this file's last record, for an include to inherit.
+        let mut last_owner: Vec<u8> = Vec::new();
         let file: Arc<Path> = Arc::from(path);
         let size = match &src {
             Some(src) => src.len() as u64,
@@ -690,17 +701,28 @@ impl Scanner {
             };
             self.diags.error(Some(loc), msg.clone());
         }
-        let text = rewrite.as_ref().map_or(&src, |rw| &rw.text);
+        let mut text: std::borrow::Cow<'_, [u8]> = rewrite.as_ref().map_or(&src, |rw| &rw.text).into();
+        if let Some(owner) = &inherited_owner
+            && let Some((at, false)) = extra::first_record(&text)
+        {
+            // Write the inherited owner in front of the blank one (same
+            // line, so no line number moves).
+            let mut with = Vec::with_capacity(text.len() + owner.len());
+            with.extend_from_slice(&text[..at]);
+            with.extend_from_slice(owner.as_bytes());
+            with.extend_from_slice(&text[at..]);
+            text = with.into();
+        }
         // An include starts with the `$TTL` in force where it was included.
         // The scanner has no setter for that: the text gets a `$TTL` line
         // in front, and the scanner's line numbers count one line less.
         let (mut zonefile, shift) = match ttl {
             Some(ttl) => {
                 let mut zonefile = Zonefile::from(format!("$TTL {ttl}\n").as_bytes());
-                zonefile.extend_from_slice(text);
+                zonefile.extend_from_slice(&text);
                 (zonefile, 1)
             }
-            None => (Zonefile::from(text.as_slice()), 0),
+            None => (Zonefile::from(&text[..]), 0),
         };
         if text.last().is_some_and(|&b| b != b'\n') {
             // A final line without its line feed trips up the scanner.
@@ -794,6 +816,8 @@ impl Scanner {
                         }
                         rtype = kind.rtype;
                     }
+                    last_owner.clear();
+                    last_owner.extend_from_slice(&self.owner);
                     let raw = RawRecord {
                         owner: &self.owner,
                         rtype,
@@ -836,10 +860,16 @@ impl Scanner {
                         .find(|&&(at, _)| (at as usize) < line)
                         .map(|&(_, ttl)| ttl)
                         .or(ttl);
+                    let owner = if last_owner.is_empty() {
+                        inherited_owner.clone()
+                    } else {
+                        Some(name::to_text(&last_owner))
+                    };
                     let inner = Reading {
                         depth: depth + 1,
                         from: Some(here),
                         ttl,
+                        owner,
                     };
                     self.scan_file(sink, &target, None, origin, inner);
                 }
@@ -1574,6 +1604,29 @@ mod tests {
         );
         assert_eq!(ttl("w.example.com."), Some(5), "the include's own $TTL");
         assert_eq!(ttl("after.example.com."), Some(120), "an include's $TTL stays in it");
+        // A blank owner first in an include is the includer's last owner;
+        // after the include, the includer's blank owner is its own again.
+        let parent_owned = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\nns A 192.0.2.1\nown A 192.0.2.3\n\
+                            $INCLUDE one.inc\n  AAAA ::1\n";
+        let blank = "; a comment first\n$ORIGIN sub.example.com.\n  TXT \"mine\"\nx A 192.0.2.4\n";
+        let (zone, diags) = load_files(&[("z.zone", parent_owned), ("one.inc", blank)]);
+        let zone = zone.unwrap_or_else(|| panic!("{diags}"));
+        let own = zone
+            .get(&name::to_key(
+                &Name::<Vec<u8>>::from_str("own.example.com.").unwrap().into_octets(),
+            ))
+            .unwrap();
+        assert!(own.rrset(16).is_some(), "TXT at the includer's last owner");
+        assert!(
+            own.rrset(28).is_some(),
+            "AAAA after the include: the includer's own owner"
+        );
+        assert!(
+            zone.get(&name::to_key(
+                &Name::<Vec<u8>>::from_str("x.sub.example.com.").unwrap().into_octets()
+            ))
+            .is_some()
+        );
         // The `$TTL` line put in front of an include moves no line number.
         let two = "z A 192.0.2.10\nbad A 300.1.1.1\n";
         let (zone, diags) = load_files(&[("z.zone", parent), ("one.inc", one), ("two.inc", two)]);
