@@ -1141,6 +1141,16 @@ impl Pending {
             );
             return true;
         }
+        if rec.ttl > i32::MAX as u32 {
+            diags.warning(
+                Some(zone.loc(rec.loc)),
+                format!(
+                    "TTL {} has its top bit set: resolvers take it as 0 (RFC 2181 §8); the most is {}",
+                    rec.ttl,
+                    i32::MAX
+                ),
+            );
+        }
         let too_large = |zone: &Zone, diags: &mut Diagnostics| {
             diags.error(
                 Some(zone.loc(rec.loc)),
@@ -1659,6 +1669,20 @@ mod tests {
                 .contains("z.zone:7: error: owner bad.example.org. is outside"),
             "{diags}"
         );
+    }
+
+    #[test]
+    fn a_ttl_with_its_top_bit_set_is_a_warning() {
+        let (zone, diags) = load_text(&format!(
+            "{HEAD}big 2147483648 A 192.0.2.3\nok 2147483647 A 192.0.2.4\n"
+        ));
+        assert!(zone.is_some(), "{diags}");
+        let text = diags.to_string();
+        assert!(
+            text.contains("z.zone:5: warning: TTL 2147483648 has its top bit set"),
+            "{text}"
+        );
+        assert!(!text.contains("z.zone:6:"), "{text}");
     }
 
     #[test]
