@@ -662,6 +662,17 @@ impl Scanner {
                 return;
             }
         };
+        let mut src = src;
+        if src.starts_with(b"\xef\xbb\xbf") {
+            // Some editors write one; it means nothing in a zone file.
+            let loc = Loc {
+                file: file.clone(),
+                line: 1,
+            };
+            self.diags
+                .warning(Some(loc), "ignored the UTF-8 byte-order mark that starts the file");
+            src.drain(..3);
+        }
         let file_idx = self.files;
         self.files += 1;
         sink.file(file.clone(), src.len());
@@ -1669,6 +1680,21 @@ mod tests {
                 .contains("z.zone:7: error: owner bad.example.org. is outside"),
             "{diags}"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored_with_a_warning() {
+        let (zone, diags) = load_text(&format!("\u{feff}{HEAD}www A 192.0.2.9\n"));
+        assert!(zone.is_some(), "{diags}");
+        assert!(
+            diags
+                .to_string()
+                .contains("z.zone:1: warning: ignored the UTF-8 byte-order mark"),
+            "{diags}"
+        );
+        // Lines still count from the file's first.
+        let (_, diags) = load_text(&format!("\u{feff}{HEAD}www A 300.1.1.1\n"));
+        assert!(diags.to_string().contains("z.zone:5: error:"), "{diags}");
     }
 
     #[test]
