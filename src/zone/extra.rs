@@ -20,7 +20,7 @@
 //!
 //! The rewrite keeps every line break, so lines reported by the scanner
 //! and by the loader still point into the file as written. [`line_needs`]
-//! and [`entry_needs`] let the loader's first pass over a file tell
+//! and [`look`] let the loader's first pass over a file tell
 //! cheaply whether a file needs this at all; most do not, and pay nothing
 //! more.
 
@@ -364,33 +364,77 @@ pub fn line_needs(line: &[u8]) -> bool {
     !plan(words, owner, ats).is_empty()
 }
 
-/// Whether the entry that starts `src` (at a line start, outside
-/// parentheses) needs rewriting; for the lines [`line_needs`] does not
-/// take.
-pub fn entry_needs(src: &[u8]) -> bool {
+/// The loader's first look at an entry that is not a simple line (it has
+/// a comment, parenthesis, quote or escape), lexed once.
+#[derive(Debug, PartialEq)]
+pub struct Look {
+    /// The line it starts on (from 0, in `src`), and whether it is a
+    /// record or `$INCLUDE` (not `$ORIGIN` or `$TTL`); `None` for a line of
+    /// only blanks and comments.
+    pub start: Option<(u32, bool)>,
+    /// Whether the file must be rewritten for it.
+    pub needs: bool,
+    /// Where the entry ends: its final line feed, or the end of `src`.
+    pub end: usize,
+    /// The line feeds up to and with that one.
+    pub lines: u32,
+    /// A quote or parenthesis left open at the end of `src`: its line
+    /// (from 0) and which.
+    pub unclosed: Option<(u32, &'static str)>,
+}
+
+/// Looks at the entry that starts `src` (at a line start, outside
+/// parentheses); for the lines [`line_needs`] does not take.
+pub fn look(src: &[u8]) -> Look {
     let mut lexer = Lexer::new(src);
-    let mut words = std::iter::from_fn(|| {
-        loop {
-            match lexer.next() {
-                Lex::Word { word, starts_line, .. } => {
-                    let text = &src[word.start..word.end];
-                    return Some((
-                        Token {
-                            text,
-                            quoted: word.quoted,
-                        },
-                        starts_line,
-                    ));
+    let mut words = [Token {
+        text: &[],
+        quoted: false,
+    }; 12];
+    let (mut count, mut owner, mut start) = (0, false, None);
+    let end = loop {
+        match lexer.next() {
+            Lex::Word {
+                word,
+                line,
+                starts_line,
+            } => {
+                if count == 0 {
+                    owner = starts_line;
+                    start.get_or_insert(line);
                 }
-                Lex::Paren { .. } => {}
-                Lex::End { .. } | Lex::Eof => return None,
+                if let Some(slot) = words.get_mut(count) {
+                    *slot = Token {
+                        text: &src[word.start..word.end],
+                        quoted: word.quoted,
+                    };
+                }
+                count += 1;
             }
+            Lex::Paren { line } => {
+                start.get_or_insert(line);
+            }
+            Lex::End { at } => break at,
+            Lex::Eof => break src.len(),
         }
-    });
-    let Some((first, owner)) = words.next() else {
-        return false;
     };
-    !plan(std::iter::once(first).chain(words.map(|(w, _)| w)), owner, || true).is_empty()
+    let words = &words[..count.min(words.len())];
+    let directive = owner
+        && words.first().is_some_and(|w| {
+            !w.quoted && (w.text.eq_ignore_ascii_case(b"$ORIGIN") || w.text.eq_ignore_ascii_case(b"$TTL"))
+        });
+    let unclosed = match (lexer.open_quote, lexer.depth) {
+        (Some(line), _) => Some((line - 1, "quote")),
+        (None, 0) => None,
+        (None, _) => Some((lexer.opened_at - 1, "parenthesis")),
+    };
+    Look {
+        start: start.map(|line| (line - 1, !directive)),
+        needs: !plan(words.iter().copied(), owner, || true).is_empty(),
+        end,
+        lines: lexer.line - 1,
+        unclosed,
+    }
 }
 
 /// Where the first record (not a directive) of `src` starts its line,
@@ -477,6 +521,10 @@ struct Lexer<'a> {
     i: usize,
     line: u32,
     depth: u32,
+    /// The line of the outermost parenthesis open now.
+    opened_at: u32,
+    /// The line of a quote the text ended inside, if it did.
+    open_quote: Option<u32>,
 }
 
 impl<'a> Lexer<'a> {
@@ -486,6 +534,8 @@ impl<'a> Lexer<'a> {
             i: 0,
             line: 1,
             depth: 0,
+            opened_at: 0,
+            open_quote: None,
         }
     }
 
@@ -507,6 +557,9 @@ impl<'a> Lexer<'a> {
                 b' ' | b'\t' | b'\r' => self.i += 1,
                 b';' => self.i = memchr::memchr(b'\n', &src[self.i..]).map_or(src.len(), |n| self.i + n),
                 b'(' | b')' => {
+                    if b == b'(' && self.depth == 0 {
+                        self.opened_at = self.line;
+                    }
                     self.depth = if b == b'(' {
                         self.depth + 1
                     } else {
@@ -531,6 +584,9 @@ impl<'a> Lexer<'a> {
                             _ => {}
                         }
                         i += 1;
+                    }
+                    if quoted && i >= src.len() {
+                        self.open_quote = Some(line);
                     }
                     let end = i.min(src.len());
                     self.i = end + usize::from(quoted);
@@ -1517,11 +1573,29 @@ mod tests {
     }
 
     #[test]
-    fn entry_needs_reads_one_entry_only() {
-        assert!(entry_needs(b"loc ( LOC 1 N\n 2 E 0 )\nwww A 1.2.3.4\n"));
-        assert!(!entry_needs(b"; a comment\nloc LOC 1 N 2 E 0\n"));
-        assert!(!entry_needs(b"t TXT \"LOC\" ; LOC\n"));
-        assert!(entry_needs(b"@ SOA ns hm (\n 1 ; serial\n 1w ; refresh\n 3 4 5 )\n"));
+    fn look_reads_one_entry_only() {
+        let first = look(b"loc ( LOC 1 N\n 2 E 0 )\nwww A 1.2.3.4\n");
+        assert_eq!(
+            first,
+            Look {
+                start: Some((0, true)),
+                needs: true,
+                end: 22,
+                lines: 2,
+                unclosed: None
+            }
+        );
+        let comment = look(b"; a comment\nloc LOC 1 N 2 E 0\n");
+        assert_eq!(
+            (comment.start, comment.needs, comment.end, comment.lines),
+            (None, false, 11, 1)
+        );
+        assert!(!look(b"t TXT \"LOC\" ; LOC\n").needs);
+        assert!(look(b"@ SOA ns hm (\n 1 ; serial\n 1w ; refresh\n 3 4 5 )\n").needs);
+        assert_eq!(look(b"$TTL 60 ; x\n").start, Some((0, false)));
+        assert_eq!(look(b"  (\nx A 1.2.3.4 )").start, Some((0, true)));
+        assert_eq!(look(b"a TXT \"x\n\n").unclosed, Some((0, "quote")));
+        assert_eq!(look(b"a TXT (\n\n ( \"x\" )").unclosed, Some((0, "parenthesis")));
     }
 
     #[test]

@@ -966,135 +966,57 @@ fn entry_lines(src: &[u8]) -> EntryLines {
         t[b'\\' as usize] = true;
         t
     };
-    let mut lines = Vec::with_capacity(src.len() / 24);
-    let (mut line, mut depth) = (1u32, 0u32);
-    let mut opened_at = 0u32;
-    let mut unclosed: Option<(u32, &'static str)> = None;
-    let mut entry_start: Option<u32> = None;
-    let mut first_token = Vec::new();
-    let mut in_first_token = false;
-    let mut maybe_extra = false;
-    let mut ttls = Vec::new();
-    let mut i = 0;
-    let mut finish = |start: Option<u32>, token: &[u8]| {
-        if let Some(start) = start
-            && !token.eq_ignore_ascii_case(b"$ORIGIN")
-            && !token.eq_ignore_ascii_case(b"$TTL")
-        {
-            lines.push(start);
-        }
+    let directive = |word: &[u8]| word.eq_ignore_ascii_case(b"$ORIGIN") || word.eq_ignore_ascii_case(b"$TTL");
+    let mut found = EntryLines {
+        lines: Vec::with_capacity(src.len() / 24),
+        unclosed: None,
+        rewrite: false,
+        ttls: Vec::new(),
     };
+    // `i` is always at the start of a line outside parentheses.
+    let (mut i, mut line) = (0, 1u32);
     while i < src.len() {
-        if depth == 0 && (i == 0 || src[i - 1] == b'\n') {
+        let end = memchr::memchr(b'\n', &src[i..]).map_or(src.len(), |n| i + n);
+        let text = &src[i..end];
+        if text.get(..4).is_some_and(|d| d.eq_ignore_ascii_case(b"$TTL"))
+            && let Some(ttl) = extra::directive_ttl(&src[i..])
+        {
+            found.ttls.push((line, ttl));
+        }
+        if !text.iter().any(|&b| SPECIAL[usize::from(b)]) {
             // Most lines hold no comment, parenthesis, quote or escape:
-            // their first word is all there is to know.
-            let end = memchr::memchr(b'\n', &src[i..]).map_or(src.len(), |n| i + n);
-            let text = &src[i..end];
-            if text.get(..4).is_some_and(|d| d.eq_ignore_ascii_case(b"$TTL"))
-                && let Some(ttl) = extra::directive_ttl(&src[i..])
+            // their words are all there is to know.
+            // A directive starts its line; indented, the scanner takes
+            // the word for a type.
+            let indented = matches!(text.first(), Some(b' ' | b'\t' | b'\r'));
+            if let Some(word) = text
+                .split(|&b| matches!(b, b' ' | b'\t' | b'\r'))
+                .find(|w| !w.is_empty())
+                && (indented || !directive(word))
             {
-                ttls.push((line, ttl));
+                found.lines.push(line);
             }
-            let simple = !text.iter().any(|&b| SPECIAL[usize::from(b)]);
-            // Whether `extra` must rewrite the file: a simple line is
-            // looked at as it is, another is lexed to the end of its entry.
-            maybe_extra = maybe_extra
-                || if simple {
-                    extra::line_needs(text)
-                } else {
-                    extra::entry_needs(&src[i..])
-                };
-            if simple {
-                if let Some(word) = text
-                    .split(|&b| matches!(b, b' ' | b'\t' | b'\r'))
-                    .find(|w| !w.is_empty())
-                {
-                    entry_start = Some(line);
-                    first_token.extend_from_slice(word);
-                }
-                i = end;
-                if i == src.len() {
-                    break;
-                }
-            }
+            found.rewrite = found.rewrite || extra::line_needs(text);
+            i = end + 1;
+            line += 1;
+            continue;
         }
-        let b = src[i];
-        match b {
-            b'\n' => {
-                if depth == 0 {
-                    finish(entry_start.take(), &first_token);
-                    first_token.clear();
-                }
-                in_first_token = false;
-                line += 1;
-            }
-            b';' => {
-                while i + 1 < src.len() && src[i + 1] != b'\n' {
-                    i += 1;
-                }
-                in_first_token = false;
-            }
-            b'(' => {
-                if depth == 0 {
-                    opened_at = line;
-                }
-                depth += 1;
-                entry_start.get_or_insert(line);
-                in_first_token = false;
-            }
-            b')' => {
-                depth = depth.saturating_sub(1);
-                in_first_token = false;
-            }
-            b'"' => {
-                entry_start.get_or_insert(line);
-                in_first_token = false;
-                let quote_line = line;
-                i += 1;
-                if i >= src.len() {
-                    unclosed = Some((quote_line, "quote"));
-                }
-                while i < src.len() && src[i] != b'"' {
-                    match src[i] {
-                        b'\\' => i += 1,
-                        b'\n' => line += 1,
-                        _ => {}
-                    }
-                    i += 1;
-                    if i >= src.len() {
-                        unclosed = Some((quote_line, "quote"));
-                    }
-                }
-            }
-            b' ' | b'\t' | b'\r' => in_first_token = false,
-            _ => {
-                if entry_start.is_none() {
-                    entry_start = Some(line);
-                    in_first_token = true;
-                }
-                if in_first_token {
-                    first_token.push(b);
-                }
-                if b == b'\\' {
-                    i += 1; // the escaped character
-                    if in_first_token && i < src.len() {
-                        first_token.push(src[i]);
-                    }
-                }
-            }
+        // The others are lexed to the end of their entry, once.
+        let look = extra::look(&src[i..]);
+        if let Some((from, counts)) = look.start
+            && counts
+        {
+            found.lines.push(line + from);
         }
-        i += 1;
+        found.rewrite = found.rewrite || look.needs;
+        if let Some((from, what)) = look.unclosed {
+            found.unclosed = Some((line + from, what));
+            break;
+        }
+        i += look.end + 1;
+        line += look.lines;
     }
-    finish(entry_start, &first_token);
-    if depth > 0 && unclosed.is_none() {
-        unclosed = Some((opened_at, "parenthesis"));
-    }
-    EntryLines {
-        lines,
-        unclosed,
-        rewrite: maybe_extra,
-        ttls,
-    }
+    found
 }
 
 /// RRsets and records while a zone loads: linked lists, since the records
@@ -1817,6 +1739,8 @@ mod tests {
         assert_eq!((found.lines, found.unclosed), (vec![2, 6, 8, 9, 10], None));
         assert_eq!(found.ttls, [(1, 60)]);
         assert!(!entry_lines(b"c\\ d A 1.2.3.4\n").rewrite);
+        // An indented `$TTL` is a record to the scanner (a bad one).
+        assert_eq!(entry_lines(b"a A 1.2.3.4\n  $TTL 60\n").lines, [1, 2]);
         // TTLs with units, in a directive, before a type, in SOA timers.
         assert!(entry_lines(b"$TTL 1h\n").rewrite);
         assert!(entry_lines(b"a 1D IN A 1.2.3.4\n").rewrite);
