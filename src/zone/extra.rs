@@ -18,8 +18,12 @@
 //! took for a label `\@`; and a DNSSEC algorithm mnemonic in DNSKEY,
 //! CDNSKEY or RRSIG (`RSASHA256`) becomes its number.
 //!
-//! The rewrite keeps every line break, so lines reported by the scanner
-//! and by the loader still point into the file as written. [`line_needs`]
+//! BIND's `$GENERATE`, which the scanner does not read either, is expanded
+//! in the same pass into the records it makes ([`Generated`]).
+//!
+//! The rewrite keeps every line break but those of a `$GENERATE`, whose
+//! records it maps back to the directive's line, so lines reported by the
+//! scanner and by the loader still point into the file as written. [`line_needs`]
 //! and [`look`] let the loader's first pass over a file tell
 //! cheaply whether a file needs this at all; most do not, and pay nothing
 //! more.
@@ -222,11 +226,13 @@ struct Plan {
     /// DNSSEC algorithm mnemonics, which the scanner reads only as numbers.
     algorithms: u32,
     kind: Option<(usize, &'static Kind)>,
+    /// A `$GENERATE` directive, expanded here.
+    generate: bool,
 }
 
 impl Plan {
     fn is_empty(&self) -> bool {
-        self.ttls == 0 && self.origins == 0 && self.algorithms == 0 && self.kind.is_none()
+        self.ttls == 0 && self.origins == 0 && self.algorithms == 0 && self.kind.is_none() && !self.generate
     }
 }
 
@@ -291,6 +297,7 @@ fn plan<'a>(mut words: impl Iterator<Item = Token<'a>>, owner: bool, ats: impl F
             if first.text.eq_ignore_ascii_case(b"$TTL") && plain(words.next()).and_then(units_ttl).is_some() {
                 plan.ttls |= 1 << 1;
             }
+            plan.generate = first.text.eq_ignore_ascii_case(b"$GENERATE");
             return plan;
         }
     }
@@ -671,12 +678,71 @@ pub struct Rewrite {
     pub fixes: Vec<Fix>,
     /// Data this module could not read: the line, and why.
     pub errors: Vec<(u32, String)>,
+    /// The `$GENERATE` entries expanded, in file order: the only places
+    /// where the rewritten text's lines differ from the file's.
+    pub generated: Vec<Generated>,
 }
 
-/// Rewrites TTLs with units, `@` in data, and the records of types
-/// handled here; `None` when `src` holds none. `origin` is the file's
-/// first origin, as text.
-pub fn rewrite(src: &[u8], origin: &str) -> Option<Rewrite> {
+/// A `$GENERATE` entry (BIND's) that the rewrite expanded into records.
+#[derive(Debug, PartialEq)]
+pub struct Generated {
+    /// The line it starts on in the file as written.
+    pub line: u32,
+    /// The lines it spans there.
+    pub lines: u32,
+    /// The records it made, one line each in the rewritten text, which
+    /// holds one blank line instead when it made none.
+    pub records: u32,
+}
+
+impl Rewrite {
+    /// The line in the file as written of `line` in the rewritten text.
+    pub fn source_line(&self, line: usize) -> usize {
+        // How many more lines the rewritten text has than the file, so far.
+        let mut extra: isize = 0;
+        for g in &self.generated {
+            let start = (g.line as isize + extra) as usize;
+            if line < start {
+                break;
+            }
+            let out_lines = g.records.max(1) as usize;
+            if line < start + out_lines {
+                return g.line as usize;
+            }
+            extra += out_lines as isize - g.lines as isize;
+        }
+        (line as isize - extra).max(0) as usize
+    }
+
+    /// The text of the `index`th record (from 0) made by the `$GENERATE`
+    /// on `line` of the file as written.
+    pub fn generated_record(&self, line: u32, index: usize) -> Option<&[u8]> {
+        let mut extra: isize = 0;
+        for g in &self.generated {
+            if g.line == line {
+                if index >= g.records as usize {
+                    return None;
+                }
+                // Lines from 1; the record's line has this many before it.
+                let before = (g.line as isize + extra) as usize - 1 + index;
+                let start = match before {
+                    0 => 0,
+                    n => memchr::memchr_iter(b'\n', &self.text).nth(n - 1)? + 1,
+                };
+                let end = memchr::memchr(b'\n', &self.text[start..]).map_or(self.text.len(), |e| start + e);
+                return Some(&self.text[start..end]);
+            }
+            extra += g.records.max(1) as isize - g.lines as isize;
+        }
+        None
+    }
+}
+
+/// Rewrites TTLs with units, `@` in data, the records of types handled
+/// here, and `$GENERATE` (making at most `max_records` records in all);
+/// `None` when `src` holds none of them. `origin` is the file's first
+/// origin, as text.
+pub fn rewrite(src: &[u8], origin: &str, max_records: usize) -> Option<Rewrite> {
     let mut out = Rewrite {
         text: Vec::with_capacity(src.len() + src.len() / 16),
         ..Rewrite::default()
@@ -685,6 +751,7 @@ pub fn rewrite(src: &[u8], origin: &str) -> Option<Rewrite> {
     let mut tokens: Vec<Token<'_>> = Vec::new();
     let mut copied = 0;
     let mut changed = false;
+    let mut budget = max_records;
     entries(src, |entry| {
         let text = |w: &Lexed| &src[w.start..w.end];
         let words = entry.words;
@@ -693,6 +760,45 @@ pub fn rewrite(src: &[u8], origin: &str) -> Option<Rewrite> {
             && let Some(arg) = words.get(1).map(text)
         {
             origin = follow_origin(arg, &origin);
+        }
+        if entry.owner && !words[0].quoted && text(&words[0]).eq_ignore_ascii_case(b"$GENERATE") {
+            changed = true;
+            out.text.extend_from_slice(&src[copied..words[0].start]);
+            copied = entry.end;
+            tokens.clear();
+            tokens.extend(words.iter().map(|w| Token {
+                text: text(w),
+                quoted: w.quoted,
+            }));
+            let records = match generate(&tokens[1..], &mut budget) {
+                Ok(block) => {
+                    let records = block.records;
+                    // Its records may need what other records need (a TTL
+                    // with units, `@` in data); they hold no `$GENERATE`.
+                    match rewrite(&block.text, &String::from_utf8_lossy(&origin), 0) {
+                        Some(inner) => {
+                            out.text.extend_from_slice(&inner.text);
+                            out.fixes
+                                .extend(inner.fixes.into_iter().map(|f| Fix { line: entry.line, ..f }));
+                            out.errors
+                                .extend(inner.errors.into_iter().map(|(_, why)| (entry.line, why)));
+                        }
+                        None => out.text.extend_from_slice(&block.text),
+                    }
+                    records
+                }
+                Err(why) => {
+                    out.errors.push((entry.line, format!("$GENERATE: {why}")));
+                    0
+                }
+            };
+            let spans = memchr::memchr_iter(b'\n', &src[words[0].start..entry.end]).count() as u32;
+            out.generated.push(Generated {
+                line: entry.line,
+                lines: spans + 1,
+                records,
+            });
+            return;
         }
         tokens.clear();
         tokens.extend(words.iter().map(|w| Token {
@@ -813,6 +919,238 @@ fn rewrite_type(
             true
         }
     }
+}
+
+// ---- $GENERATE ----
+
+/// The records a `$GENERATE` made, one line each, without a final line
+/// feed.
+struct Block {
+    text: Vec<u8>,
+    records: u32,
+}
+
+/// How `$GENERATE` is written, for its error messages.
+const GENERATE_USAGE: &str = "write `$GENERATE start-stop[/step] owner [TTL] [class] type data`, \
+                              with the data in quotes if it has blanks";
+
+/// Expands BIND's `$GENERATE range owner [TTL] [class] type data` (its
+/// words after the directive): a record for each number of the range,
+/// with the number put into the owner and the data by [`substitute`]. As
+/// in BIND, the data is one word, quoted when it has blanks, and read as
+/// the record's data once the number is in (`"10 mail$"` for an MX).
+/// Takes the records it makes from `budget`.
+fn generate(words: &[Token<'_>], budget: &mut usize) -> Result<Block, String> {
+    if !(4..=6).contains(&words.len()) {
+        return Err(format!("{} words after the directive: {GENERATE_USAGE}", words.len()));
+    }
+    let (start, stop, step) = generate_range(&words[0])?;
+    let count = (stop - start) / step + 1;
+    if count > *budget as u64 {
+        return Err(format!(
+            "the range {} makes {count} records, over limits.zone_records ({} left)",
+            String::from_utf8_lossy(words[0].text),
+            budget
+        ));
+    }
+    *budget -= count as usize;
+    let (owner, data) = (&words[1], &words[words.len() - 1]);
+    if owner.quoted {
+        return Err("the owner is in quotes; only the data may be".into());
+    }
+    // [TTL] [class] type, in either order: a word after the type would be
+    // data the quotes left out.
+    let middle = &words[2..words.len() - 1];
+    let ttl_or_class = |w: &Token<'_>| !w.quoted && (is_ttl(w.text) || units_ttl(w.text).is_some() || is_class(w.text));
+    if middle.iter().position(|w| !ttl_or_class(w)) != Some(middle.len() - 1) {
+        return Err(format!("no type, or more than one word of data: {GENERATE_USAGE}"));
+    }
+    let mut text = Vec::with_capacity(count as usize * (owner.text.len() + data.text.len() + 12));
+    for i in 0..count {
+        let n = start + i * step;
+        if i > 0 {
+            text.push(b'\n');
+        }
+        let line = text.len();
+        substitute(owner.text, n, &mut text)?;
+        if text[line] == b'$' {
+            // An owner, not a directive.
+            text.insert(line, b'\\');
+        }
+        for word in middle {
+            text.push(b' ');
+            if word.quoted {
+                text.push(b'"');
+            }
+            text.extend_from_slice(word.text);
+            if word.quoted {
+                text.push(b'"');
+            }
+        }
+        text.push(b' ');
+        substitute(data.text, n, &mut text)?;
+        let look = look(&text[line..]);
+        if look.lines > 0 || look.unclosed.is_some() {
+            return Err(format!(
+                "the record made for {n} does not fit on one line: {}",
+                String::from_utf8_lossy(&text[line..]).escape_debug()
+            ));
+        }
+    }
+    Ok(Block {
+        text,
+        records: count as u32,
+    })
+}
+
+/// `start-stop` or `start-stop/step`, numbers from 0 to 2^31 - 1 as in
+/// BIND.
+fn generate_range(word: &Token<'_>) -> Result<(u64, u64, u64), String> {
+    let bad = || {
+        format!(
+            "bad range {:?}: write start-stop or start-stop/step, with start <= stop, \
+             step >= 1 and numbers up to 2147483647",
+            String::from_utf8_lossy(word.text)
+        )
+    };
+    let number = |text: &[u8]| -> Result<u64, String> {
+        std::str::from_utf8(text)
+            .ok()
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u64>().ok())
+            .filter(|&n| n <= i32::MAX as u64)
+            .ok_or_else(bad)
+    };
+    let (range, step) = match memchr::memchr(b'/', word.text) {
+        Some(at) => (&word.text[..at], number(&word.text[at + 1..])?),
+        None => (word.text, 1),
+    };
+    let dash = memchr::memchr(b'-', range).ok_or_else(bad)?;
+    let (start, stop) = (number(&range[..dash])?, number(&range[dash + 1..])?);
+    if word.quoted || start > stop || step == 0 {
+        return Err(bad());
+    }
+    Ok((start, stop, step))
+}
+
+/// Writes a `$GENERATE` owner or data template with the number `n` put
+/// in, as BIND does: `$` is the number; `${offset[,width[,base]]}` is the
+/// number plus `offset`, zero-padded to `width` characters, in base `d`
+/// (decimal), `o` (octal), `x` or `X` (hexadecimal), or `n` or `N`
+/// (nibbles, least significant first, separated by dots, as in
+/// ip6.arpa names); `$$` is a `$`; a `\` and the character after it are
+/// kept as written. As in BIND, an offset also holds for the plain `$`s
+/// after it in the same word (`${5000}-$` is `5003-5003` for 3).
+fn substitute(template: &[u8], n: u64, out: &mut Vec<u8>) -> Result<(), String> {
+    let mut i = 0;
+    // As in BIND, an offset holds for the `$`s after it in the same word.
+    let mut offset = 0;
+    while let Some(&b) = template.get(i) {
+        match b {
+            b'\\' => {
+                let end = (i + 2).min(template.len());
+                out.extend_from_slice(&template[i..end]);
+                i = end;
+            }
+            b'$' if template.get(i + 1) == Some(&b'$') => {
+                out.push(b'$');
+                i += 2;
+            }
+            b'$' => {
+                i += 1;
+                let (width, base) = if template.get(i) == Some(&b'{') {
+                    let close =
+                        memchr::memchr(b'}', &template[i..]).ok_or_else(|| "a `${` without its `}`".to_string())?;
+                    let spec = &template[i + 1..i + close];
+                    i += close + 1;
+                    let (new_offset, width, base) = modifier(spec)?;
+                    offset = new_offset;
+                    (width, base)
+                } else {
+                    (0, b'd')
+                };
+                let value = n as i64 + offset;
+                if value > i64::from(i32::MAX) {
+                    return Err(format!("{n} with offset {offset} is over 2147483647"));
+                }
+                let at = out.len();
+                number(value, width, base, out)?;
+                if out.len() - at > 127 {
+                    return Err("a number wider than 127 characters".into());
+                }
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `offset[,width[,base]]` of a `${...}`.
+fn modifier(spec: &[u8]) -> Result<(i64, usize, u8), String> {
+    let bad = || {
+        format!(
+            "bad ${{{}}}: write ${{offset}}, ${{offset,width}} or ${{offset,width,base}}, \
+             with a width up to 127 and base d, o, x, X, n or N",
+            String::from_utf8_lossy(spec)
+        )
+    };
+    let text = std::str::from_utf8(spec).map_err(|_| bad())?;
+    let mut parts = text.split(',');
+    let offset = parts.next().and_then(|p| p.parse::<i32>().ok()).ok_or_else(bad)?;
+    let width = match parts.next() {
+        Some(p) => p.parse::<usize>().ok().filter(|&w| w <= 127).ok_or_else(bad)?,
+        None => 0,
+    };
+    let base = match parts.next() {
+        Some(p) if p.len() == 1 && b"doxXnN".contains(&p.as_bytes()[0]) => p.as_bytes()[0],
+        Some(_) => return Err(bad()),
+        None => b'd',
+    };
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok((i64::from(offset), width, base))
+}
+
+/// Writes `value` as a `${...}` asks.
+fn number(value: i64, width: usize, base: u8, out: &mut Vec<u8>) -> Result<(), String> {
+    // Octal and hexadecimal show a negative number as its 32-bit two's
+    // complement, as BIND's printf does.
+    let unsigned = value as i32 as u32;
+    let _ = match base {
+        b'o' => write!(out, "{unsigned:0width$o}"),
+        b'x' => write!(out, "{unsigned:0width$x}"),
+        b'X' => write!(out, "{unsigned:0width$X}"),
+        b'n' | b'N' => {
+            if value < 0 {
+                return Err(format!("{value} has no nibble form"));
+            }
+            let digits: &[u8; 16] = if base == b'n' {
+                b"0123456789abcdef"
+            } else {
+                b"0123456789ABCDEF"
+            };
+            let (mut value, mut width) = (value as u64, width);
+            loop {
+                out.push(digits[(value & 0xf) as usize]);
+                value >>= 4;
+                width = width.saturating_sub(1);
+                if width > 0 || value != 0 {
+                    out.push(b'.');
+                    width = width.saturating_sub(1);
+                }
+                if value == 0 && width == 0 {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        _ => write!(out, "{value:0width$}"),
+    };
+    Ok(())
 }
 
 // ---- reading the data ----
@@ -1528,7 +1866,7 @@ mod tests {
         assert!(!line_needs(b"m MX @ x")); // the preference, not a name
         let src =
             b"www CNAME @\n$ORIGIN sub\nm MX 10 @\n@ SOA @ hm.@ 1 2 3 4 5\nt TXT @ \"@\"\n$ORIGIN other.\nk KX 1 @\n";
-        let rw = rewrite(src, "x.").unwrap();
+        let rw = rewrite(src, "x.", 0).unwrap();
         assert_eq!(
             String::from_utf8(rw.text).unwrap(),
             "www CNAME x.\n$ORIGIN sub\nm MX 10 sub.x.\n@ SOA sub.x. hm.@ 1 2 3 4 5\nt TXT @ \"@\"\n$ORIGIN other.\nk MX 1 other.\n"
@@ -1548,6 +1886,7 @@ mod tests {
         let rw = rewrite(
             b"k DNSKEY 256 3 RSASHA256 AwEA\ns RRSIG A ED25519 2 60 1 2 3 x. AA\n",
             "x.",
+            0,
         )
         .unwrap();
         assert_eq!(
@@ -1613,6 +1952,7 @@ mod tests {
         let rw = rewrite(
             b"$TTL 1h\n@ SOA ns hm ( 1 ; 2h\n 2h 30m 1w 5m )\nw 1D IN A 192.0.2.1\n",
             "x.",
+            0,
         )
         .unwrap();
         assert_eq!(
@@ -1742,7 +2082,7 @@ mod tests {
     #[test]
     fn rewrite_keeps_lines_and_marks_types_to_put_back() {
         let src = b"$ORIGIN x.\n@ SOA a b 1 2 3 4 5\nloc LOC ( 42 21 54 N ; a comment (\n 71 06 18 W -24m 30m )\nspf 60 IN SPF \"v=spf1 -all\"\n  KX 10 kx\nraw LOC \\# 1 00\nt TXT \"LOC\"\n";
-        let rw = rewrite(src, "x.").unwrap();
+        let rw = rewrite(src, "x.", 0).unwrap();
         let text = String::from_utf8(rw.text.clone()).unwrap();
         assert_eq!(text.lines().count(), String::from_utf8_lossy(src).lines().count());
         assert!(
@@ -1756,12 +2096,12 @@ mod tests {
         let fixed: Vec<_> = rw.fixes.iter().map(|f| (f.line, f.kind.name)).collect();
         assert_eq!(fixed, [(5, "SPF"), (6, "KX")]);
         assert!(rw.errors.is_empty());
-        assert!(rewrite(b"www A 192.0.2.1\nt TXT \"LOC\"\n", "x.").is_none());
+        assert!(rewrite(b"www A 192.0.2.1\nt TXT \"LOC\"\n", "x.", 0).is_none());
     }
 
     #[test]
     fn rewrite_closes_what_was_open_before_the_type_and_reports_bad_data() {
-        let rw = rewrite(b"a ( IN\n URI 1 2 )\nb EUI48 zz\n", "x.").unwrap();
+        let rw = rewrite(b"a ( IN\n URI 1 2 )\nb EUI48 zz\n", "x.", 0).unwrap();
         let text = String::from_utf8(rw.text).unwrap();
         assert_eq!(text, "a ( IN\n TYPE256 \\# 0 ())\nb TYPE108 \\# 0\n");
         assert_eq!(rw.errors.len(), 2);
@@ -1778,5 +2118,73 @@ mod tests {
         assert!(GPOS.check(b"\x011").unwrap_err().contains("takes 3"));
         assert!(SPF.check(b"\x011\x012\x013").is_ok());
         assert!(X25.check(b"\x05ab").unwrap_err().contains("malformed"));
+    }
+
+    #[test]
+    fn generate_numbers_as_bind_writes_them() {
+        let put = |template: &str, n| {
+            let mut out = Vec::new();
+            substitute(template.as_bytes(), n, &mut out).map(|()| String::from_utf8(out).unwrap())
+        };
+        for (template, n, want) in [
+            ("h$", 7, "h7"),
+            ("${0,3}", 7, "007"),
+            ("${-10}", 7, "-3"),
+            ("${-10,4}", 7, "-003"),
+            ("${0,0,o}", 8, "10"),
+            ("${0,4,x}.${0,0,X}", 255, "00ff.FF"),
+            ("${-1,0,x}", 0, "ffffffff"),
+            ("${0,0,n}", 0, "0"),
+            ("${0,0,n}", 0x1ab, "b.a.1"),
+            ("${0,0,N}", 0x1ab, "B.A.1"),
+            ("${0,4,n}", 0x1, "1.0."),
+            ("${0,5,n}", 0x1, "1.0.0"),
+            ("${0,2,n}", 0xfff, "f.f.f"),
+            ("$$\\$\\\\$", 3, "$\\$\\\\3"),
+            ("${5000}-$", 3, "5003-5003"),
+        ] {
+            assert_eq!(put(template, n).as_deref(), Ok(want), "{template} for {n}");
+        }
+        for (template, n, want) in [
+            ("${1,x}", 1, "bad ${1,x}"),
+            ("${1,200}", 1, "bad ${1,200}"),
+            ("${a}", 1, "bad ${a}"),
+            ("${1,2,d,4}", 1, "bad ${1,2,d,4}"),
+            ("${1", 1, "without its `}`"),
+            ("${-5,0,n}", 1, "-4 has no nibble form"),
+            ("${1}", i32::MAX as u64, "over 2147483647"),
+        ] {
+            let err = put(template, n).unwrap_err();
+            assert!(err.contains(want), "{template}: {err}");
+        }
+    }
+
+    #[test]
+    fn generated_records_map_back_to_their_lines() {
+        let src = b"a A 10.0.0.1\n$GENERATE 1-3 g$ A 10.0.0.$\nb A 10.0.0.2\n$GENERATE 1-2 ( h$\n A 10.0.0.$ )\nc A 10.0.0.3\n$GENERATE 1-1 i$ A 10.0.0.$\n";
+        let rw = rewrite(src, "x.", 100).unwrap();
+        let text = String::from_utf8(rw.text.clone()).unwrap();
+        assert_eq!(
+            text,
+            "a A 10.0.0.1\ng1 A 10.0.0.1\ng2 A 10.0.0.2\ng3 A 10.0.0.3\nb A 10.0.0.2\n\
+             h1 A 10.0.0.1\nh2 A 10.0.0.2\nc A 10.0.0.3\ni1 A 10.0.0.1\n"
+        );
+        let lines = [(2, 1, 3), (4, 2, 2), (7, 1, 1)];
+        let got: Vec<_> = rw.generated.iter().map(|g| (g.line, g.lines, g.records)).collect();
+        assert_eq!(got, lines);
+        // Each line of the rewritten text, back in the file.
+        let back: Vec<_> = (1..=9).map(|l| rw.source_line(l)).collect();
+        assert_eq!(back, [1, 2, 2, 2, 3, 4, 4, 6, 7]);
+        assert_eq!(rw.generated_record(2, 2), Some(&b"g3 A 10.0.0.3"[..]));
+        assert_eq!(rw.generated_record(4, 0), Some(&b"h1 A 10.0.0.1"[..]));
+        assert_eq!(rw.generated_record(7, 0), Some(&b"i1 A 10.0.0.1"[..]));
+        assert_eq!(rw.generated_record(4, 2), None);
+        assert_eq!(rw.generated_record(3, 0), None);
+        // A `$GENERATE` that fails leaves one blank line.
+        let rw = rewrite(b"$GENERATE 9-1 g$ A 10.0.0.$\nb A 10.0.0.2\n", "x.", 100).unwrap();
+        assert_eq!(rw.text, b"\nb A 10.0.0.2\n");
+        assert_eq!(rw.source_line(2), 2);
+        assert_eq!(rw.errors.len(), 1);
+        assert!(rw.errors[0].1.starts_with("$GENERATE: bad range"), "{:?}", rw.errors);
     }
 }

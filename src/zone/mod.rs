@@ -678,7 +678,7 @@ impl Scanner {
         sink.file(file.clone(), src.len());
 
         let EntryLines {
-            lines,
+            mut lines,
             unclosed,
             rewrite: maybe_extra,
             ttls,
@@ -700,10 +700,13 @@ impl Scanner {
         let rewrite = if maybe_extra {
             let origin = origin.to_string();
             let origin = if origin.ends_with('.') { origin } else { origin + "." };
-            extra::rewrite(&src, &origin)
+            extra::rewrite(&src, &origin, self.limits.zone_records)
         } else {
             None
         };
+        if let Some(rw) = rewrite.as_ref().filter(|rw| !rw.generated.is_empty()) {
+            lines = generated_lines(&lines, &rw.generated);
+        }
         let fixes = rewrite.as_ref().map_or(&[][..], |rw| &rw.fixes[..]);
         for (line, msg) in rewrite.iter().flat_map(|rw| &rw.errors) {
             let loc = Loc {
@@ -769,17 +772,32 @@ impl Scanner {
                     // entry's first line is the place to look (or the
                     // reported one, if earlier: a bad directive). The scanner
                     // cannot go on after an error.
-                    let text = err.to_string();
-                    let (reported, col, msg) = split_position(&text);
+                    let err = err.to_string();
+                    let (reported, col, msg) = split_position(&err);
                     let reported = reported.saturating_sub(shift);
+                    // A line of the rewritten text, back in the file as written.
+                    let reported = match &rewrite {
+                        Some(rw) if reported > 0 => rw.source_line(reported),
+                        _ => reported,
+                    };
                     let line = if reported == 0 {
                         entry_line
                     } else {
                         reported.min(entry_line)
                     };
                     let msg = plainer(msg);
-                    let msg = match (line == reported, col) {
-                        (true, Some(col)) => format!("{msg} (column {col})"),
+                    // A record a `$GENERATE` made: which one, as it was
+                    // written (the column is in that, not in the file).
+                    let made = rewrite.as_ref().and_then(|rw| {
+                        let first = lines.partition_point(|&l| (l as usize) < entry_line);
+                        rw.generated_record(u32::try_from(entry_line).ok()?, entries.checked_sub(first)?)
+                    });
+                    let msg = match (line == reported, col, made) {
+                        (_, _, Some(record)) => {
+                            let record = String::from_utf8_lossy(record);
+                            format!("{msg}, in the record this $GENERATE made: {}", record.trim())
+                        }
+                        (true, Some(col), None) => format!("{msg} (column {col})"),
                         _ => msg,
                     };
                     self.diags.error(
@@ -899,6 +917,21 @@ fn resolve_include(includer: &Path, target: &str) -> PathBuf {
     }
 }
 
+/// The entries' lines once each `$GENERATE` entry (one line in
+/// `lines`) stands for the records it made.
+fn generated_lines(lines: &[u32], generated: &[extra::Generated]) -> Vec<u32> {
+    let made: usize = generated.iter().map(|g| g.records as usize).sum();
+    let mut out = Vec::with_capacity(lines.len() + made);
+    let mut generated = generated.iter().peekable();
+    for &line in lines {
+        match generated.next_if(|g| g.line == line) {
+            Some(g) => out.extend(std::iter::repeat_n(line, g.records as usize)),
+            None => out.push(line),
+        }
+    }
+    out
+}
+
 /// Some of the scanner's messages in words a user can act on.
 fn plainer(msg: String) -> String {
     match msg.as_str() {
@@ -912,12 +945,7 @@ fn plainer(msg: String) -> String {
                                  record before it has one"
             .to_string(),
         _ if msg.starts_with("unknown control") => {
-            let generate = if msg.to_ascii_uppercase().contains("$GENERATE") {
-                "; expand BIND's $GENERATE before loading"
-            } else {
-                ""
-            };
-            format!("{msg}: the directives read here are $ORIGIN, $TTL and $INCLUDE (as in NSD){generate}")
+            format!("{msg}: the directives read here are $ORIGIN, $TTL, $INCLUDE and BIND's $GENERATE")
         }
         _ if msg.starts_with("different class") => format!("{msg}: only class IN is served"),
         _ => msg,
@@ -1406,6 +1434,7 @@ impl Zone {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
     use std::io::Write;
     use std::str::FromStr;
 
@@ -1700,6 +1729,144 @@ mod tests {
         );
     }
 
+    /// A record as (owner, type, TTL, data).
+    type Record = (String, u16, u32, Vec<u8>);
+
+    /// Each record of a zone, sorted, and the line where the RRset of
+    /// each owner and type was read.
+    fn records(zone: &Zone) -> (Vec<Record>, HashMap<(String, u16), u32>) {
+        let (mut all, mut lines) = (Vec::new(), HashMap::new());
+        for node in zone.nodes() {
+            let owner = name::to_text(node.owner()).to_ascii_lowercase();
+            for set in node.rrsets() {
+                lines.insert((owner.clone(), set.rtype), set.loc.line);
+                all.extend(
+                    set.rdatas()
+                        .iter()
+                        .map(|d| (owner.clone(), set.rtype, set.ttl, d.to_vec())),
+                );
+            }
+        }
+        all.sort();
+        (all, lines)
+    }
+
+    #[test]
+    fn generate_makes_the_records_bind_makes() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/generate");
+        let origin = Name::from_str("example.com.").unwrap();
+        let load_file = |file: &str| {
+            let mut diags = Diagnostics::default();
+            let zone = load(&origin, &dir.join(file), &Limits::default(), &mut diags);
+            assert!(diags.items.is_empty(), "{file}: {diags}");
+            records(&zone.unwrap())
+        };
+        let (ours, lines) = load_file("generate.zone");
+        let (bind, _) = load_file("generate.bind");
+        let only = |a: &[Record], b: &[Record]| a.iter().filter(|r| !b.contains(r)).cloned().collect::<Vec<_>>();
+        assert_eq!(only(&ours, &bind), [], "only lbdns has these");
+        assert_eq!(only(&bind, &ours), [], "only BIND has these");
+        assert_eq!(ours.len(), 30);
+        // Records a `$GENERATE` made are found at its line; the lines
+        // after it keep their own.
+        assert_eq!(lines[&("host-2.example.com.".into(), 1)], 10);
+        assert_eq!(lines[&("s2.sub.example.com.".into(), 1)], 29);
+        assert_eq!(lines[&("after.example.com.".into(), 1)], 26);
+        assert_eq!(lines[&("last.example.com.".into(), 16)], 31);
+    }
+
+    #[test]
+    fn generate_split_over_lines_keeps_the_lines_after_it() {
+        let text = format!("{HEAD}$GENERATE 1-3 ( g$\n  A\n  10.0.0.$ )\nafter A 10.0.0.9\nbad A 10.0.0.300\n");
+        let (zone, diags) = load_text(&format!(
+            "{HEAD}$GENERATE 1-3 ( g$\n  A\n  10.0.0.$ )\nafter A 10.0.0.9\n"
+        ));
+        let (all, lines) = records(&zone.unwrap());
+        assert!(diags.items.is_empty(), "{diags}");
+        assert_eq!(all.iter().filter(|r| r.0.starts_with('g')).count(), 3);
+        assert_eq!(lines[&("g3.example.com.".into(), 1)], 5);
+        assert_eq!(lines[&("after.example.com.".into(), 1)], 8);
+        // The scanner's own lines (of the rewritten text) come back too.
+        let (zone, diags) = load_text(&text);
+        assert!(zone.is_none());
+        assert!(diags.to_string().contains("z.zone:9: error:"), "{diags}");
+        let (_, diags) = load_text(&format!("{HEAD}$GENERATE 1-300 g$ A 10.0.0.1\n$TTL abc\n"));
+        assert!(
+            diags
+                .to_string()
+                .contains("z.zone:6: error: expected decimal number (column 7)"),
+            "{diags}"
+        );
+    }
+
+    #[test]
+    fn generate_errors_say_what_and_where() {
+        for (text, want) in [
+            (
+                "$GENERATE 5-1 h$ A 10.0.0.$",
+                "z.zone:5: error: $GENERATE: bad range \"5-1\"",
+            ),
+            ("$GENERATE 1-2/0 h$ A 10.0.0.$", "bad range \"1-2/0\""),
+            ("$GENERATE 1-4294967295 h$ A 10.0.0.$", "bad range"),
+            (
+                "$GENERATE 1-9 h${1,x} A 10.0.0.$",
+                "z.zone:5: error: $GENERATE: bad ${1,x}",
+            ),
+            ("$GENERATE 1-9 h${1 A 10.0.0.$", "a `${` without its `}`"),
+            ("$GENERATE 1-9 h${-5,0,n} A 10.0.0.$", "-4 has no nibble form"),
+            (
+                "$GENERATE 1-2 h$ MX 10 mail$",
+                "no type, or more than one word of data: write `$GENERATE",
+            ),
+            ("$GENERATE 1-2 h$ IN 60 MX 10 mail$", "7 words after the directive"),
+            ("$GENERATE 1-2 h$", "2 words after the directive"),
+            (
+                "$GENERATE 1-3 h$ A 10.0.0.${-2}",
+                "z.zone:5: error: expected IPv4 address, in the record this $GENERATE made: h1 A 10.0.0.-1",
+            ),
+            (
+                "$GENERATE 1-3 h$ A 10.0.0.${253}",
+                "z.zone:5: error: expected IPv4 address, in the record this $GENERATE made: h3 A 10.0.0.256",
+            ),
+            ("$GENERATE 1-2 \"h$\" A 10.0.0.$", "the owner is in quotes"),
+            (
+                "$GENERATE 1-2 h$ TXT \"a\nb\"",
+                "the record made for 1 does not fit on one line",
+            ),
+            (
+                "$GENERATE 1-2 h$ A 10.0.0.$$",
+                "z.zone:5: error: expected IPv4 address, in the record this $GENERATE made: h1 A 10.0.0.$",
+            ),
+        ] {
+            let (zone, diags) = load_text(&format!("{HEAD}{text}\nafter A 192.0.2.9\n"));
+            assert!(zone.is_none(), "{text}");
+            assert!(diags.to_string().contains(want), "{text}: {diags}");
+        }
+        // As many records as the limits allow, over all of a file's
+        // `$GENERATE`s.
+        let dir = std::env::temp_dir().join(format!("lbdns-gen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("z.zone");
+        std::fs::write(
+            &path,
+            format!("{HEAD}$GENERATE 1-6 a$ A 10.0.0.$\n$GENERATE 1-5 b$ A 10.0.0.$\n"),
+        )
+        .unwrap();
+        let limits = Limits {
+            zone_records: 10,
+            ..Limits::default()
+        };
+        let mut diags = Diagnostics::default();
+        assert!(load(&Name::from_str("example.com.").unwrap(), &path, &limits, &mut diags).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            diags.to_string().contains(
+                "z.zone:6: error: $GENERATE: the range 1-5 makes 5 records, over limits.zone_records (4 left)"
+            ),
+            "{diags}"
+        );
+    }
+
     #[test]
     fn syntax_errors_carry_line_and_column() {
         let (zone, diags) = load_text(&format!("{HEAD}www A 300.1.1.1\n"));
@@ -1707,8 +1874,9 @@ mod tests {
         assert!(diags.to_string().contains("z.zone:5: error:"), "{diags}");
         for (text, want) in [
             (
-                "$GENERATE 1-9 h$ A 10.0.0.$\n",
-                "z.zone:5: error: unknown control: $GENERATE",
+                "$FOO 1-9 h$ A 10.0.0.$\n",
+                "z.zone:5: error: unknown control: $FOO: the directives read here are $ORIGIN, $TTL, \
+                 $INCLUDE and BIND's $GENERATE",
             ),
             ("x CH TXT \"a\"\n", "z.zone:5: error: different class: CH != IN"),
         ] {
