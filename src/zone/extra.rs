@@ -487,6 +487,33 @@ pub fn directive_ttl(src: &[u8]) -> Option<u32> {
     units_ttl(value)?.ok()
 }
 
+/// The records of `src` that give no TTL of their own (a `$GENERATE`
+/// counts as one): the first one's line, and how many there are. Where a
+/// file sets no `$TTL`, servers disagree on the TTL these get.
+pub fn without_ttl(src: &[u8]) -> Option<(u32, usize)> {
+    let (mut first, mut count) = (None, 0);
+    entries(src, |entry| {
+        let word = |i: usize| entry.words.get(i).filter(|w| !w.quoted).map(|w| &src[w.start..w.end]);
+        let mut skip = usize::from(entry.owner);
+        if entry.owner && word(0).is_some_and(|w| w.starts_with(b"$")) {
+            if !word(0).is_some_and(|w| w.eq_ignore_ascii_case(b"$GENERATE")) {
+                return; // $ORIGIN, $TTL, $INCLUDE
+            }
+            skip = 3; // the directive, its range and owner
+        }
+        // [TTL] [class] type, in either order.
+        let has_ttl = (skip..skip + 2)
+            .map_while(word)
+            .take_while(|w| is_ttl(w) || units_ttl(w).is_some() || is_class(w))
+            .any(|w| !is_class(w));
+        if !has_ttl {
+            count += 1;
+            first.get_or_insert(entry.line);
+        }
+    });
+    first.map(|line| (line, count))
+}
+
 /// One word of a record's data: its text, without the quotes if it was
 /// quoted. Escapes are left as written.
 #[derive(Clone, Copy, Debug)]

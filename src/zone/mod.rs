@@ -695,6 +695,24 @@ impl Scanner {
             );
             return;
         }
+        if ttls.is_empty()
+            && ttl.is_none()
+            && let Some((line, count)) = extra::without_ttl(&src)
+        {
+            // RFC 2308 §4 gave zone files `$TTL` because servers differed.
+            let loc = Loc {
+                file: file.clone(),
+                line: line as usize,
+            };
+            self.diags.warning(
+                Some(loc),
+                format!(
+                    "{count} record(s) here and below give no TTL, and the file sets no $TTL: each takes \
+                     the last TTL written before it (RFC 1035 §5.1), or 3600 before any; BIND would give \
+                     them the SOA's minimum, and NSD 3600. Start the file with $TTL"
+                ),
+            );
+        }
         // What the scanner cannot read (types it has no text form for,
         // TTLs with units, `@` in data) is rewritten first.
         let rewrite = if maybe_extra {
@@ -1646,6 +1664,35 @@ mod tests {
         // Lines still count from the file's first.
         let (_, diags) = load_text(&format!("\u{feff}{HEAD}www A 300.1.1.1\n"));
         assert!(diags.to_string().contains("z.zone:5: error:"), "{diags}");
+    }
+
+    #[test]
+    fn records_without_a_ttl_in_a_file_without_ttl_are_a_warning() {
+        let text = "@ SOA ns hm 1 2 3 4 555\n@ NS ns\nns 100 A 192.0.2.1\nx A 192.0.2.2\n\
+                    $GENERATE 1-3 g$ IN A 192.0.2.$\n$GENERATE 1-3 h$ 60 A 192.0.2.$\ny IN 1h A 192.0.2.9\n";
+        let (zone, diags) = load_text(text);
+        let (records, _) = records(&zone.unwrap());
+        let ttl = |owner: &str| records.iter().find(|r| r.0 == owner).unwrap().2;
+        // The last TTL written before, or 3600 before any.
+        assert_eq!(ttl("example.com."), 3600);
+        assert_eq!(ttl("x.example.com."), 100);
+        assert_eq!(ttl("g1.example.com."), 100);
+        assert_eq!(ttl("y.example.com."), 3600);
+        assert_eq!(diags.items.len(), 1, "{diags}");
+        assert!(
+            diags
+                .to_string()
+                .contains("z.zone:1: warning: 4 record(s) here and below give no TTL, and the file sets no $TTL"),
+            "{diags}"
+        );
+        // Not where every record has a TTL, nor with $TTL anywhere.
+        for text in [
+            "@ 60 SOA ns hm 1 2 3 4 555\n@ IN 60 NS ns\nns 1h IN A 192.0.2.1\n",
+            "@ 60 SOA ns hm 1 2 3 4 555\n@ NS ns\n$TTL 60\nns A 192.0.2.1\n",
+        ] {
+            let (zone, diags) = load_text(text);
+            assert!(zone.is_some() && diags.items.is_empty(), "{text}: {diags}");
+        }
     }
 
     #[test]
