@@ -2,6 +2,7 @@
 //! explain or signal a reload, and map failures to exit codes (1:
 //! configuration or zone errors, 2: usage, 3: cannot start serving).
 
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +42,7 @@ enum Command {
     /// Serve the configured zones and pools.
     Serve(Common),
     /// Check the configuration and zones, print every problem, and exit.
-    Check(Common),
+    Check(CheckArgs),
     /// Show the answer for a name, type and client, and why.
     Explain(ExplainArgs),
     /// Ask a running server to reload (SIGHUP to the pid in its pid file).
@@ -72,6 +73,17 @@ struct Common {
     /// Write the process id here (for `lbdns reload`).
     #[arg(long, value_name = "FILE")]
     pid_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Also print every zone as loaded, as a zone file: each record with
+    /// its absolute owner, TTL and type (what `$GENERATE`, `$INCLUDE`,
+    /// `$TTL` and `@` made of the files).
+    #[arg(long)]
+    print: bool,
 }
 
 #[derive(Args)]
@@ -141,13 +153,13 @@ fn main() -> ExitCode {
     lbdns::zone::quiet_scanner_panics();
     match cli.command {
         Command::Serve(common) => serve(overrides(common)),
-        Command::Check(common) => check(overrides(common)),
+        Command::Check(args) => check(overrides(args.common), args.print),
         Command::Explain(args) => explain(args),
         Command::Reload { pid_file } => reload(&pid_file),
     }
 }
 
-fn check(overrides: Overrides) -> ExitCode {
+fn check(overrides: Overrides, print: bool) -> ExitCode {
     let config = match Config::load(&overrides) {
         Ok(config) => config,
         Err(diags) => {
@@ -162,13 +174,36 @@ fn check(overrides: Overrides) -> ExitCode {
         return ExitCode::from(1);
     };
     let records: usize = snap.zones().iter().map(|z| z.records).sum();
-    println!(
+    let summary = format!(
         "ok: {} zone(s), {} record(s), {} name(s), {} pool(s)",
         snap.zones().len(),
         records,
         snap.node_count(),
         snap.pools().pools.len()
     );
+    if !print {
+        println!("{summary}");
+        return ExitCode::SUCCESS;
+    }
+    // The snapshot keeps answers, not records: read the zones again.
+    drop(snap);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for zc in &config.zones {
+        let mut diags = lbdns::diag::Diagnostics::default();
+        let Some(zone) = lbdns::read::zone(zc, &config.limits.zone, &mut diags) else {
+            eprint!("{diags}");
+            return ExitCode::from(1);
+        };
+        let origin = lbdns::name::to_text(zc.origin.as_slice());
+        let written = writeln!(out, "; zone {origin} from {}", zc.file.display())
+            .and_then(|()| lbdns::explain::write_zone(&zone, &mut out))
+            .and_then(|()| out.flush());
+        if let Err(err) = written {
+            eprintln!("lbdns: cannot print the zones: {err}");
+            return ExitCode::from(1);
+        }
+    }
+    eprintln!("{summary}");
     ExitCode::SUCCESS
 }
 

@@ -199,3 +199,39 @@ fn limits_are_named_when_exceeded() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("over limits.zone_file_size (100)"), "{stderr}");
 }
+
+#[test]
+fn check_print_writes_the_zones_as_loaded() {
+    let (code, stdout, stderr) = check(&[
+        "--listen",
+        "127.0.0.1:5399",
+        "--zone",
+        "example.com.=generate/generate.zone",
+        "--print",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // The summary goes to stderr, so that stdout is a zone file.
+    assert!(stderr.contains("ok: 1 zone(s), 30 record(s)"), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "; zone example.com. from generate/generate.zone");
+    assert_eq!(lines.len(), 31, "{stdout}");
+    for record in [
+        "host-3.example.com. 300 IN A 10.0.0.3",
+        "mx2.example.com. 60 IN MX 10 mail2.example.com.",
+        "srv3.example.com. 300 IN SRV 0 5 5003 target5003.example.com.",
+        "\\$d5.example.com. 300 IN CNAME example.com.",
+        "nib4.0.0.example.com. 3600 IN AAAA 2001:db8::4",
+        "na.f.example.com. 300 IN TXT \"v250\" \"$\" \"$\" \"x\"",
+    ] {
+        assert!(lines.contains(&record), "no {record:?} in:\n{stdout}");
+    }
+    // Without --print, the summary alone, on stdout.
+    let (code, stdout, _) = check(&[
+        "--listen",
+        "127.0.0.1:5399",
+        "--zone",
+        "example.com.=generate/generate.zone",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout, "ok: 1 zone(s), 30 record(s), 35 name(s), 0 pool(s)\n");
+}
