@@ -10,7 +10,9 @@
 #   3. conformance against NSD and Knot DNS: scripts/compare-peers.sh
 #      --strict serves the test zones from all three on loopback and fails
 #      on any difference not listed in tests/data/compare-expected-diffs.txt
-#      (installs nsd, knot and dnsutils with apt-get when missing)
+#      (installs nsd, knot and dnsutils with apt-get when missing); and
+#      against BIND's reading of the zone files: scripts/compare-zones.sh
+#      --strict (installs bind9-utils when missing)
 #   4. unit and integration tests (cargo nextest, or cargo test without it)
 #
 # Set LBDNS_SKIP_PEERS=1 to skip step 3 (e.g. offline).
@@ -51,6 +53,8 @@ else
   step "conformance with NSD and Knot DNS"
   cargo build --quiet
   LBDNS=target/debug/lbdns scripts/compare-peers.sh --strict -q
+  step "zone files read as BIND reads them"
+  LBDNS=target/debug/lbdns scripts/compare-zones.sh --strict
 fi
 
 step "tests"
