@@ -5,7 +5,8 @@
 # Usage: scripts/compare-zones.sh [options] [ORIGIN=FILE ...]
 #
 #   ORIGIN=FILE     a zone to compare (default: the zones of compare-peers.sh,
-#                   tests/data/zones/, and tests/data/generate/generate.zone)
+#                   tests/data/zones/, tests/data/generate/generate.zone and
+#                   tests/data/bind/bind-style.zone)
 #   --strict        exit 3 when lbdns and BIND differ on any zone
 #   --no-install    do not apt-get install BIND's tools (bind9-utils) when missing
 #   -o DIR          write each zone's records, as each read them, to DIR
@@ -60,6 +61,7 @@ if [ ${#ZONES[@]} -eq 0 ]; then
         "example.com.=$ROOT/tests/data/zones/example.com.zone"
         "sub.example.com.=$ROOT/tests/data/zones/sub.example.com.zone"
         "example.com.=$ROOT/tests/data/generate/generate.zone"
+        "example.com.=$ROOT/tests/data/bind/bind-style.zone"
     )
 fi
 

@@ -168,6 +168,39 @@ fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r')
 }
 
+/// A byte the scanner refuses in a word ("bad symbol") unless escaped,
+/// where BIND, NSD and Knot take it as itself: one outside printable
+/// ASCII, such as UTF-8 text in a TXT record or a tab inside quotes. A
+/// line feed is left alone: it ends the entry or the file's line.
+pub const fn is_raw(b: u8) -> bool {
+    b >= 0x7f || (b < 0x20 && b != b'\n')
+}
+
+fn has_raw(word: &[u8]) -> bool {
+    word.iter().any(|&b| is_raw(b))
+}
+
+/// Writes `word` with each raw byte ([`is_raw`]), escaped or not, as
+/// `\DDD`, which the scanner reads as that byte.
+fn escape_raw(word: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while let Some(&b) = word.get(i) {
+        let (byte, len) = match (b, word.get(i + 1)) {
+            (b'\\', Some(&next)) if is_raw(next) => (Some(next), 2),
+            (b'\\', Some(_)) => (None, 2),
+            (b, _) if is_raw(b) => (Some(b), 1),
+            _ => (None, 1),
+        };
+        match byte {
+            Some(byte) => {
+                let _ = write!(out, "\\{byte:03}");
+            }
+            None => out.extend_from_slice(&word[i..i + len]),
+        }
+        i += len;
+    }
+}
+
 /// A TTL as the scanner reads one before the type: decimal seconds.
 fn is_ttl(word: &[u8]) -> bool {
     !word.is_empty() && word.len() <= 10 && word.iter().all(u8::is_ascii_digit)
@@ -399,6 +432,7 @@ pub fn look(src: &[u8]) -> Look {
         quoted: false,
     }; 12];
     let (mut count, mut owner, mut start) = (0, false, None);
+    let mut raw = false;
     let end = loop {
         match lexer.next() {
             Lex::Word {
@@ -406,6 +440,7 @@ pub fn look(src: &[u8]) -> Look {
                 line,
                 starts_line,
             } => {
+                raw = raw || has_raw(&src[word.start..word.end]);
                 if count == 0 {
                     owner = starts_line;
                     start.get_or_insert(line);
@@ -437,7 +472,7 @@ pub fn look(src: &[u8]) -> Look {
     };
     Look {
         start: start.map(|line| (line - 1, !directive)),
-        needs: !plan(words.iter().copied(), owner, || true).is_empty(),
+        needs: raw || !plan(words.iter().copied(), owner, || true).is_empty(),
         end,
         lines: lexer.line - 1,
         unclosed,
@@ -833,7 +868,10 @@ pub fn rewrite(src: &[u8], origin: &str, max_records: usize) -> Option<Rewrite> 
             quoted: w.quoted,
         }));
         let plan = plan(tokens.iter().copied(), entry.owner, || true);
-        if plan.is_empty() {
+        // $ORIGIN, $TTL and $INCLUDE keep their words as written.
+        let directive = entry.owner && !words[0].quoted && text(&words[0]).starts_with(b"$");
+        let raw = !directive && tokens.iter().any(|t| has_raw(t.text));
+        if plan.is_empty() && !raw {
             return;
         }
         changed = true;
@@ -867,6 +905,10 @@ pub fn rewrite(src: &[u8], origin: &str, max_records: usize) -> Option<Rewrite> 
                 out.text.extend_from_slice(&src[copied..word.start]);
                 copied = word.end;
                 let _ = write!(out.text, "{number}");
+            } else if raw && has_raw(text(word)) {
+                out.text.extend_from_slice(&src[copied..word.start]);
+                copied = word.end;
+                escape_raw(text(word), &mut out.text);
             }
         }
     });
@@ -2213,5 +2255,31 @@ mod tests {
         assert_eq!(rw.source_line(2), 2);
         assert_eq!(rw.errors.len(), 1);
         assert!(rw.errors[0].1.starts_with("$GENERATE: bad range"), "{:?}", rw.errors);
+    }
+
+    #[test]
+    fn raw_bytes_are_escaped_for_the_scanner() {
+        let escaped = |word: &[u8]| {
+            let mut out = Vec::new();
+            escape_raw(word, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(escaped("héllo".as_bytes()), "h\\195\\169llo");
+        assert_eq!(escaped(b"tab\tin\x7f"), "tab\\009in\\127");
+        // An escaped raw byte is that byte; other escapes stay as written.
+        assert_eq!(escaped("w\\é".as_bytes()), "w\\195\\169");
+        assert_eq!(escaped(b"a\\\"b\\065\\ c"), "a\\\"b\\065\\ c");
+        assert_eq!(escaped(b"end\\"), "end\\");
+        // Only the words that need it, in data and owners; not in $INCLUDE.
+        let src =
+            "x TXT \"h\u{e9}llo\" plain \"t\tb\"\nd\u{e9}j\u{e0} A 192.0.2.1\n$INCLUDE f\u{e9}.inc\nok A 192.0.2.2\n";
+        let rw = rewrite(src.as_bytes(), "x.", 0).unwrap();
+        assert_eq!(
+            String::from_utf8(rw.text).unwrap(),
+            "x TXT \"h\\195\\169llo\" plain \"t\\009b\"\nd\\195\\169j\\195\\160 A 192.0.2.1\n\
+             $INCLUDE f\u{e9}.inc\nok A 192.0.2.2\n"
+        );
+        assert!(look("x TXT \"a\tb\"\n".as_bytes()).needs);
+        assert!(!look(b"x TXT \"a b\"\n").needs);
     }
 }

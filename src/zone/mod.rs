@@ -1002,7 +1002,8 @@ struct EntryLines {
 /// `$ORIGIN` and `$TTL` lines are directives the scanner keeps to itself.
 fn entry_lines(src: &[u8]) -> EntryLines {
     /// The bytes that make a line more than words: comments, parentheses,
-    /// quotes, escapes.
+    /// quotes, escapes, and bytes the scanner takes only escaped
+    /// ([`extra::is_raw`]).
     const SPECIAL: [bool; 256] = {
         let mut t = [false; 256];
         t[b';' as usize] = true;
@@ -1010,6 +1011,13 @@ fn entry_lines(src: &[u8]) -> EntryLines {
         t[b')' as usize] = true;
         t[b'"' as usize] = true;
         t[b'\\' as usize] = true;
+        let mut b = 0;
+        while b < 256 {
+            if extra::is_raw(b as u8) && b != b'\t' as usize && b != b'\r' as usize {
+                t[b] = true;
+            }
+            b += 1;
+        }
         t
     };
     let directive = |word: &[u8]| word.eq_ignore_ascii_case(b"$ORIGIN") || word.eq_ignore_ascii_case(b"$TTL");
@@ -1693,6 +1701,18 @@ mod tests {
             let (zone, diags) = load_text(text);
             assert!(zone.is_some() && diags.items.is_empty(), "{text}: {diags}");
         }
+    }
+
+    #[test]
+    fn utf8_and_tabs_in_data_load_as_the_bytes_written() {
+        let text = format!("{HEAD}t TXT \"h\u{e9}llo\" \"a\tb\"\nd\u{e9}j\u{e0} A 192.0.2.9\n");
+        let (zone, diags) = load_text(&text);
+        assert!(diags.items.is_empty(), "{diags}");
+        let (records, lines) = records(&zone.unwrap());
+        let txt = records.iter().find(|r| r.0 == "t.example.com.").unwrap();
+        assert_eq!(txt.3, b"\x06h\xc3\xa9llo\x03a\tb");
+        assert!(records.iter().any(|r| r.0 == "d\\195\\169j\\195\\160.example.com."));
+        assert_eq!(lines[&("t.example.com.".into(), 16)], 5);
     }
 
     #[test]
