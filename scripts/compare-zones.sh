@@ -6,7 +6,7 @@
 #
 #   ORIGIN=FILE     a zone to compare (default: the zones of compare-peers.sh,
 #                   tests/data/zones/, tests/data/generate/generate.zone and
-#                   tests/data/bind/bind-style.zone)
+#                   tests/data/bind/*.zone)
 #   --strict        exit 3 when lbdns and BIND differ on any zone
 #   --no-install    do not apt-get install BIND's tools (bind9-utils) when missing
 #   -o DIR          write each zone's records, as each read them, to DIR
@@ -62,6 +62,7 @@ if [ ${#ZONES[@]} -eq 0 ]; then
         "sub.example.com.=$ROOT/tests/data/zones/sub.example.com.zone"
         "example.com.=$ROOT/tests/data/generate/generate.zone"
         "example.com.=$ROOT/tests/data/bind/bind-style.zone"
+        "example.com.=$ROOT/tests/data/bind/types.zone"
     )
 fi
 
@@ -107,7 +108,7 @@ for zone in "${ZONES[@]}"; do
     # Check names and the integrity checks are off: they are BIND's policy,
     # not its reading of the file.
     if ! (cd "$(dirname "$file")" &&
-        named-compilezone -q -i none -k ignore -D -o "$OUT/$name.bind" "$origin" "$(basename "$file")") \
+        named-compilezone -i none -k ignore -D -o "$OUT/$name.bind" "$origin" "$(basename "$file")") \
         >"$OUT/$name.bind.log" 2>&1; then
         cat "$OUT/$name.bind.log" >&2
         die "BIND did not load $file"
