@@ -1034,7 +1034,9 @@ fn generate(words: &[Token<'_>], budget: &mut usize) -> Result<Block, String> {
     if middle.iter().position(|w| !ttl_or_class(w)) != Some(middle.len() - 1) {
         return Err(format!("no type, or more than one word of data: {GENERATE_USAGE}"));
     }
-    let mut text = Vec::with_capacity(count as usize * (owner.text.len() + data.text.len() + 12));
+    // Room for the records, up to 64 MiB at first: the rest as they come.
+    let guess = (count as usize).saturating_mul(owner.text.len() + data.text.len() + 12);
+    let mut text = Vec::with_capacity(guess.min(64 << 20));
     for i in 0..count {
         let n = start + i * step;
         if i > 0 {
