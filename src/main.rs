@@ -121,6 +121,15 @@ fn overrides(common: Common) -> Overrides {
         io: common.io,
         pid_file: common.pid_file,
         zones: common.zone,
+        zones_only: false,
+    }
+}
+
+/// For `check` and `explain`, which bind nothing: `--zone` alone will do.
+fn zones_only(common: Common) -> Overrides {
+    Overrides {
+        zones_only: true,
+        ..overrides(common)
     }
 }
 
@@ -153,7 +162,7 @@ fn main() -> ExitCode {
     lbdns::zone::quiet_scanner_panics();
     match cli.command {
         Command::Serve(common) => serve(overrides(common)),
-        Command::Check(args) => check(overrides(args.common), args.print),
+        Command::Check(args) => check(zones_only(args.common), args.print),
         Command::Explain(args) => explain(args),
         Command::Reload { pid_file } => reload(&pid_file),
     }
@@ -215,7 +224,7 @@ fn explain(args: ExplainArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (_, snap) = match load(&overrides(args.common)) {
+    let (_, snap) = match load(&zones_only(args.common)) {
         Ok(loaded) => loaded,
         Err(diags) => {
             eprint!("{diags}");

@@ -199,6 +199,9 @@ pub struct Overrides {
     pub pid_file: Option<PathBuf>,
     /// `(origin, file)` pairs as given.
     pub zones: Vec<(String, PathBuf)>,
+    /// Whether zones alone will do, with no configuration file and no
+    /// address to listen on: for `check` and `explain`, which bind nothing.
+    pub zones_only: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -310,7 +313,7 @@ impl Config {
         if diags.has_errors() {
             return Err(diags); // what follows would only repeat the file's errors
         }
-        if config.server.listen.is_empty() {
+        if config.server.listen.is_empty() && !(overrides.zones_only && overrides.config.is_none()) {
             diags.error(
                 None,
                 "no listen address: set [server] listen in the config or pass --listen",
@@ -705,6 +708,7 @@ mod tests {
             io: Some(IoKind::Portable),
             pid_file: None,
             zones: vec![("a.".into(), "other".into()), ("b.".into(), "b".into())],
+            zones_only: false,
         })
         .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
@@ -790,6 +794,31 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("5").is_err());
+    }
+
+    #[test]
+    fn zones_alone_do_for_check_and_explain() {
+        let zones = vec![("a.".to_string(), PathBuf::from("a.zone"))];
+        let config = Config::load(&Overrides {
+            zones: zones.clone(),
+            zones_only: true,
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert!(config.server.listen.is_empty());
+        let err = Config::load(&Overrides {
+            zones,
+            ..Overrides::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("no listen address"), "{err}");
+        // Nor without zones.
+        let err = Config::load(&Overrides {
+            zones_only: true,
+            ..Overrides::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("no zones"), "{err}");
     }
 
     #[test]
