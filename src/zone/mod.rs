@@ -854,6 +854,17 @@ impl Scanner {
                         continue;
                     }
                     let mut rtype = record.rtype().to_int();
+                    if !names_read_back(rtype, &self.rdata) {
+                        self.diags.error(
+                            Some(here),
+                            format!(
+                                "a name in the data is malformed: an empty label, as in `a..b` or \
+                                 `.a`? ({} data does not read back)",
+                                Rtype::from_int(rtype)
+                            ),
+                        );
+                        continue;
+                    }
                     if let Ok(at) = fixes.binary_search_by_key(&(line as u32), |f| f.line) {
                         // Scanned as a look-alike type: put the real one back.
                         let kind = fixes[at].kind;
@@ -923,6 +934,29 @@ impl Scanner {
             }
         }
     }
+}
+
+/// Whether the data of a type with domain names in it reads back as that
+/// type, to its end. `domain`'s scanner writes a name with an empty label
+/// (`a..b`, `.a`) as the labels before it, a root label, and the rest:
+/// data no one reading the answer could parse. Other types are taken as
+/// they are.
+fn names_read_back(rtype: u16, rdata: &[u8]) -> bool {
+    use domain::base::name::ParsedName;
+    use domain::base::rdata::ParseRecordData;
+    use domain::rdata::AllRecordData;
+    // NS, MD, MF, CNAME, SOA, MB, MG, MR, PTR, MINFO, MX, RP, SRV, NAPTR,
+    // DNAME, IPSECKEY, RRSIG, NSEC, SVCB, HTTPS (and the types read as
+    // one of these: KX, RT, AFSDB, LP as MX; SIG as RRSIG; ...).
+    if !matches!(rtype, 2..=9 | 12 | 14 | 15 | 17 | 33 | 35 | 39 | 45..=47 | 64 | 65) {
+        return true;
+    }
+    let mut parser = domain::dep::octseq::Parser::from_ref(rdata);
+    let parsed = <AllRecordData<&[u8], ParsedName<&[u8]>> as ParseRecordData<'_, [u8]>>::parse_rdata(
+        Rtype::from_int(rtype),
+        &mut parser,
+    );
+    matches!(parsed, Ok(Some(_))) && parser.remaining() == 0
 }
 
 /// `$INCLUDE` paths are relative to the directory of the including file.
@@ -1713,6 +1747,27 @@ mod tests {
         assert_eq!(txt.3, b"\x06h\xc3\xa9llo\x03a\tb");
         assert!(records.iter().any(|r| r.0 == "d\\195\\169j\\195\\160.example.com."));
         assert_eq!(lines[&("t.example.com.".into(), 16)], 5);
+    }
+
+    #[test]
+    fn a_name_with_an_empty_label_in_data_is_an_error() {
+        for (text, line) in [
+            ("x PTR a..b\n", 5),
+            ("ok CNAME a.b\nx CNAME a..example.com.\n", 6),
+            ("x MX 10 b..\n", 5),
+            ("x NS c...\n", 5),
+            ("x SRV 0 0 80 t..x\n", 5),
+            ("x SOA a..b hm 1 2 3 4 5\n", 5),
+            ("x KX 10 k..x\n", 5),
+        ] {
+            let (zone, diags) = load_text(&format!("{HEAD}{text}"));
+            assert!(zone.is_none(), "{text}");
+            let want = format!("z.zone:{line}: error: a name in the data is malformed: an empty label");
+            assert!(diags.to_string().contains(&want), "{text}: {diags}");
+        }
+        // The root and absolute names are fine.
+        let (zone, diags) = load_text(&format!("{HEAD}x MX 0 .\ny CNAME a.b.\nz NS .\n"));
+        assert!(zone.is_some(), "{diags}");
     }
 
     #[test]
