@@ -854,15 +854,8 @@ impl Scanner {
                         continue;
                     }
                     let mut rtype = record.rtype().to_int();
-                    if !names_read_back(rtype, &self.rdata) {
-                        self.diags.error(
-                            Some(here),
-                            format!(
-                                "a name in the data is malformed: an empty label, as in `a..b` or \
-                                 `.a`? ({} data does not read back)",
-                                Rtype::from_int(rtype)
-                            ),
-                        );
+                    if let Err(msg) = check_data(rtype, &self.rdata) {
+                        self.diags.error(Some(here), msg);
                         continue;
                     }
                     if let Ok(at) = fixes.binary_search_by_key(&(line as u32), |f| f.line) {
@@ -933,6 +926,27 @@ impl Scanner {
                 }
             }
         }
+    }
+}
+
+/// Checks what the scanner lets through and NSD, Knot or BIND refuse:
+/// names with empty labels ([`names_read_back`]), an empty CAA tag (RFC
+/// 8659 §4.1), and SSHFP, TLSA or SMIMEA records without their
+/// fingerprint or certificate data.
+fn check_data(rtype: u16, rdata: &[u8]) -> Result<(), String> {
+    if !names_read_back(rtype, rdata) {
+        return Err(format!(
+            "a name in the data is malformed: an empty label, as in `a..b` or `.a`? ({} data does not \
+             read back)",
+            Rtype::from_int(rtype)
+        ));
+    }
+    match rtype {
+        // The scanner checks a tag's characters, not that it has any.
+        257 if rdata.get(1).is_none_or(|&len| len == 0) => Err("CAA: the tag is empty (RFC 8659 §4.1)".into()),
+        44 if rdata.len() <= 2 => Err("SSHFP: no fingerprint".into()),
+        52 if rdata.len() <= 3 => Err("TLSA: no certificate association data".into()),
+        _ => Ok(()),
     }
 }
 
@@ -1767,6 +1781,26 @@ mod tests {
         }
         // The root and absolute names are fine.
         let (zone, diags) = load_text(&format!("{HEAD}x MX 0 .\ny CNAME a.b.\nz NS .\n"));
+        assert!(zone.is_some(), "{diags}");
+    }
+
+    #[test]
+    fn data_nsd_and_knot_refuse_is_an_error() {
+        for (text, want) in [
+            ("x CAA 0 \"\" \"ca.example\"", "CAA: the tag is empty"),
+            ("x SSHFP 1 1", "SSHFP: no fingerprint"),
+            ("x TLSA 3 1 1", "TLSA: no certificate association data"),
+            ("x SMIMEA 3 1 1", "TLSA: no certificate association data"),
+        ] {
+            let (zone, diags) = load_text(&format!("{HEAD}{text}\n"));
+            assert!(zone.is_none(), "{text}");
+            assert!(
+                diags.to_string().contains(&format!("z.zone:5: error: {want}")),
+                "{text}: {diags}"
+            );
+        }
+        let ok = "a CAA 128 Issue1 \"ca.example\"\nb SSHFP 1 1 ab\nc TLSA 3 1 1 ab\n";
+        let (zone, diags) = load_text(&format!("{HEAD}{ok}"));
         assert!(zone.is_some(), "{diags}");
     }
 
