@@ -854,6 +854,17 @@ impl Scanner {
                         continue;
                     }
                     let mut rtype = record.rtype().to_int();
+                    if matches!(record.data(), domain::rdata::ZoneRecordData::Unknown(_))
+                        && !reads_back(rtype, &self.rdata)
+                    {
+                        // RFC 3597 §5: data in generic form must be valid for
+                        // a type known here (`A \# 3 c00002` is not).
+                        self.diags.error(
+                            Some(here),
+                            format!("the \\# data is not valid {} data", Rtype::from_int(rtype)),
+                        );
+                        continue;
+                    }
                     if let Err(msg) = check_data(rtype, &self.rdata) {
                         self.diags.error(Some(here), msg);
                         continue;
@@ -956,15 +967,18 @@ fn check_data(rtype: u16, rdata: &[u8]) -> Result<(), String> {
 /// data no one reading the answer could parse. Other types are taken as
 /// they are.
 fn names_read_back(rtype: u16, rdata: &[u8]) -> bool {
-    use domain::base::name::ParsedName;
-    use domain::base::rdata::ParseRecordData;
-    use domain::rdata::AllRecordData;
     // NS, MD, MF, CNAME, SOA, MB, MG, MR, PTR, MINFO, MX, RP, SRV, NAPTR,
     // DNAME, IPSECKEY, RRSIG, NSEC, SVCB, HTTPS (and the types read as
     // one of these: KX, RT, AFSDB, LP as MX; SIG as RRSIG; ...).
-    if !matches!(rtype, 2..=9 | 12 | 14 | 15 | 17 | 33 | 35 | 39 | 45..=47 | 64 | 65) {
-        return true;
-    }
+    !matches!(rtype, 2..=9 | 12 | 14 | 15 | 17 | 33 | 35 | 39 | 45..=47 | 64 | 65) || reads_back(rtype, rdata)
+}
+
+/// Whether `rdata` reads as its type to the end, for a type whose data
+/// `domain` knows (any data does for the others).
+fn reads_back(rtype: u16, rdata: &[u8]) -> bool {
+    use domain::base::name::ParsedName;
+    use domain::base::rdata::ParseRecordData;
+    use domain::rdata::AllRecordData;
     let mut parser = domain::dep::octseq::Parser::from_ref(rdata);
     let parsed = <AllRecordData<&[u8], ParsedName<&[u8]>> as ParseRecordData<'_, [u8]>>::parse_rdata(
         Rtype::from_int(rtype),
@@ -1799,7 +1813,19 @@ mod tests {
                 "{text}: {diags}"
             );
         }
-        let ok = "a CAA 128 Issue1 \"ca.example\"\nb SSHFP 1 1 ab\nc TLSA 3 1 1 ab\n";
+        for (text, want) in [
+            ("x A \\# 3 c00002", "the \\# data is not valid A data"),
+            ("x MX \\# 2 000a", "the \\# data is not valid MX data"),
+        ] {
+            let (zone, diags) = load_text(&format!("{HEAD}{text}\n"));
+            assert!(zone.is_none(), "{text}");
+            assert!(
+                diags.to_string().contains(&format!("z.zone:5: error: {want}")),
+                "{text}: {diags}"
+            );
+        }
+        let ok = "a CAA 128 Issue1 \"ca.example\"\nb SSHFP 1 1 ab\nc TLSA 3 1 1 ab\nd A \\# 4 c0000201\n\
+                  e TYPE65280 \\# 3 abcdef\n";
         let (zone, diags) = load_text(&format!("{HEAD}{ok}"));
         assert!(zone.is_some(), "{diags}");
     }
