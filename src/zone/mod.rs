@@ -23,6 +23,7 @@ use crate::diag::{Diagnostics, Loc};
 use crate::name;
 
 pub mod extra;
+mod generate;
 
 /// How deep `$INCLUDE` may nest by default before the loader gives up (a
 /// guard against include loops).
