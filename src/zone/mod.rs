@@ -870,6 +870,9 @@ impl Scanner {
                         self.diags.error(Some(here), msg);
                         continue;
                     }
+                    if let Some(msg) = digest_length(rtype, &self.rdata) {
+                        self.diags.warning(Some(here.clone()), msg);
+                    }
                     if let Ok(at) = fixes.binary_search_by_key(&(line as u32), |f| f.line) {
                         // Scanned as a look-alike type: put the real one back.
                         let kind = fixes[at].kind;
@@ -960,6 +963,30 @@ fn check_data(rtype: u16, rdata: &[u8]) -> Result<(), String> {
         52 if rdata.len() <= 3 => Err("TLSA: no certificate association data".into()),
         _ => Ok(()),
     }
+}
+
+/// A DS (or CDS, TA, DLV) digest whose length is not its digest type's:
+/// no key will match it, so the delegation fails to validate. BIND
+/// refuses such a record; NSD and Knot load it. A warning here.
+fn digest_length(rtype: u16, rdata: &[u8]) -> Option<String> {
+    if !matches!(rtype, 43 | 59 | 32768 | 32769) || rdata.len() < 4 {
+        return None;
+    }
+    let (name, want) = match rdata[3] {
+        1 => ("SHA-1", 20),
+        2 => ("SHA-256", 32),
+        3 => ("GOST R 34.11-94", 32),
+        4 => ("SHA-384", 48),
+        _ => return None,
+    };
+    let has = rdata.len() - 4;
+    (has != want).then(|| {
+        format!(
+            "{}: a digest of type {} ({name}) is {want} bytes, this one {has}: no key will match it",
+            Rtype::from_int(rtype),
+            rdata[3]
+        )
+    })
 }
 
 /// Whether the data of a type with domain names in it reads back as that
@@ -1820,6 +1847,25 @@ mod tests {
                   e TYPE65280 \\# 3 abcdef\n";
         let (zone, diags) = load_text(&format!("{HEAD}{ok}"));
         assert!(zone.is_some(), "{diags}");
+    }
+
+    #[test]
+    fn a_ds_digest_of_the_wrong_length_is_a_warning() {
+        let sha256 = "49FD46E6C4B45C55D4AC69CBD3CD34409D6DEB8C8C5A41F4A5A8E5A23F2E2C1A";
+        let text = format!(
+            "{HEAD}d DS 1 8 2 abcd\nd DS 2 8 2 {sha256}\nd DS 3 8 1 {sha256}\nd DS 4 8 9 abcd\nc CDS 5 8 4 ab\n"
+        );
+        let (zone, diags) = load_text(&text);
+        assert!(zone.is_some(), "{diags}");
+        let text = diags.to_string();
+        assert!(
+            text.contains("z.zone:5: warning: DS: a digest of type 2 (SHA-256) is 32 bytes, this one 2"),
+            "{text}"
+        );
+        assert!(text.contains("z.zone:7: warning: DS: a digest of type 1 (SHA-1) is 20 bytes, this one 32"));
+        assert!(text.contains("z.zone:9: warning: CDS: a digest of type 4 (SHA-384) is 48 bytes, this one 1"));
+        // Right lengths, and digest types not known here, pass.
+        assert_eq!(diags.items.len(), 3, "{text}");
     }
 
     #[test]
