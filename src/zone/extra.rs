@@ -37,8 +37,9 @@ use domain::base::iana::{Rtype, SecurityAlgorithm};
 
 use super::generate;
 
-/// Reads a type's data words into wire form.
-pub type Convert = fn(&[Token<'_>]) -> Result<Vec<u8>, String>;
+/// Reads a type's data words into wire form; relative names in them are
+/// under the origin given (as text, absolute).
+pub type Convert = fn(&[Token<'_>], &[u8]) -> Result<Vec<u8>, String>;
 
 /// Writes a type's wire data back as text (`None` when it is malformed).
 pub type Show = fn(&[u8]) -> Option<String>;
@@ -122,6 +123,7 @@ kinds! {
     APL = 42, "APL", Form::Own(apl, show_apl);
     DHCID = 49, "DHCID", Form::Own(dhcid, show_dhcid);
     SMIMEA = 53, "SMIMEA", Form::Like("TLSA", None);
+    HIP = 55, "HIP", Form::Own(hip, show_hip);
     NINFO = 56, "NINFO", Form::Like("TXT", None);
     TALINK = 58, "TALINK", Form::Like("RP", None);
     CSYNC = 62, "CSYNC", Form::Own(csync, show_csync);
@@ -134,6 +136,8 @@ kinds! {
     EUI64 = 109, "EUI64", Form::Own(eui64, show_eui64);
     URI = 256, "URI", Form::Own(uri, show_uri);
     AVC = 258, "AVC", Form::Like("TXT", None);
+    DOA = 259, "DOA", Form::Own(doa, show_doa);
+    AMTRELAY = 260, "AMTRELAY", Form::Own(amtrelay, show_amtrelay);
     RESINFO = 261, "RESINFO", Form::Like("TXT", None);
     WALLET = 262, "WALLET", Form::Like("TXT", None);
     TA = 32768, "TA", Form::Like("DS", None);
@@ -883,7 +887,7 @@ pub fn rewrite(src: &[u8], origin: &str, max_records: usize) -> Option<Rewrite> 
             if let Some((_, kind)) = plan.kind.filter(|&(at, _)| at == i) {
                 out.text.extend_from_slice(&src[copied..word.start]);
                 copied = word.end;
-                if rewrite_type(&mut out, kind, entry, &tokens[i + 1..], word, src) {
+                if rewrite_type(&mut out, kind, entry, &tokens[i + 1..], word, (src, &origin)) {
                     copied = entry.end;
                     break;
                 }
@@ -946,7 +950,7 @@ fn rewrite_type(
     entry: &Entry<'_>,
     data: &[Token<'_>],
     word: &Lexed,
-    src: &[u8],
+    (src, origin): (&[u8], &[u8]),
 ) -> bool {
     let generic = data.first().is_some_and(|d| !d.quoted && d.text == b"\\#");
     match kind.form {
@@ -960,7 +964,7 @@ fn rewrite_type(
             false
         }
         Form::Own(convert, _) => {
-            let wire = match convert(data) {
+            let wire = match convert(data, origin) {
                 Ok(wire) if wire.len() <= usize::from(u16::MAX) => wire,
                 Ok(_) => {
                     out.errors
@@ -1099,7 +1103,7 @@ fn type_bitmap(words: &[Token<'_>]) -> Result<Vec<u8>, String> {
 // ---- the types converted here ----
 
 /// WKS (RFC 1035 §3.4.2): address, protocol, ports as numbers.
-fn wks(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn wks(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     let addr: Ipv4Addr = int(data.first(), "address")?;
     let proto_word = data.get(1).ok_or("no protocol")?;
     let proto: u8 = match proto_word.text.to_ascii_lowercase().as_slice() {
@@ -1128,7 +1132,7 @@ fn wks(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
 }
 
 /// NSAP (RFC 1706 §5): `0x` and hex digits, dots allowed between.
-fn nsap(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn nsap(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     let word = &exactly(data, 1)?[0];
     let digits: Vec<u8> = match word.text {
         [b'0', b'x' | b'X', rest @ ..] => rest.iter().copied().filter(|&b| b != b'.').collect(),
@@ -1145,7 +1149,7 @@ fn nsap(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
 
 /// LOC (RFC 1876 §3): `d [m [s]] N|S d [m [s]] E|W alt[m] [size[m] [hp[m]
 /// [vp[m]]]]`.
-fn loc(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn loc(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     let mut words = data.iter();
     let lat = coordinate(&mut words, [b'N', b'S'], 90, "latitude")?;
     let lon = coordinate(&mut words, [b'E', b'W'], 180, "longitude")?;
@@ -1277,7 +1281,7 @@ fn precision_byte(cm: u64) -> u8 {
 }
 
 /// CERT (RFC 4398 §2.2): type, key tag, algorithm, base64.
-fn cert(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn cert(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     if data.len() < 4 {
         return Err(format!("4 or more fields expected, found {}", data.len()));
     }
@@ -1314,7 +1318,7 @@ fn cert(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
 }
 
 /// APL (RFC 3123 §4): `[!]afi:address/prefix`, any number.
-fn apl(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn apl(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     for w in data {
         let item = utf8(w)?;
@@ -1344,12 +1348,12 @@ fn apl(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
 }
 
 /// DHCID (RFC 4701 §3.4): base64.
-fn dhcid(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn dhcid(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     base64(data)
 }
 
 /// CSYNC (RFC 7477 §2.1): serial, flags, types.
-fn csync(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn csync(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     let serial: u32 = int(data.first(), "serial")?;
     let flags: u16 = int(data.get(1), "flags")?;
     let mut out = serial.to_be_bytes().to_vec();
@@ -1383,7 +1387,7 @@ fn sixty_four(w: &Token<'_>) -> Result<[u8; 8], String> {
 }
 
 /// NID (RFC 6742 §2.1): preference, node id.
-fn nid(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn nid(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     let data = exactly(data, 2)?;
     let mut out = int::<u16>(data.first(), "preference")?.to_be_bytes().to_vec();
     out.extend_from_slice(&sixty_four(&data[1])?);
@@ -1391,7 +1395,7 @@ fn nid(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
 }
 
 /// L32 (RFC 6742 §2.2): preference, IPv4 locator.
-fn l32(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn l32(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     let data = exactly(data, 2)?;
     let mut out = int::<u16>(data.first(), "preference")?.to_be_bytes().to_vec();
     out.extend_from_slice(&int::<Ipv4Addr>(data.get(1), "locator")?.octets());
@@ -1399,8 +1403,8 @@ fn l32(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
 }
 
 /// L64 (RFC 6742 §2.3): preference, 64-bit locator.
-fn l64(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
-    nid(data)
+fn l64(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
+    nid(data, _origin)
 }
 
 /// EUI48 / EUI64 (RFC 7043 §3.2, §4.2): hex pairs joined by hyphens.
@@ -1423,17 +1427,17 @@ fn eui(data: &[Token<'_>], octets: usize) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn eui48(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn eui48(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     eui(data, 6)
 }
 
-fn eui64(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn eui64(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     eui(data, 8)
 }
 
 /// URI (RFC 7553 §4.4): priority, weight, target (quoted; not limited to
 /// 255 bytes, and stored without a length).
-fn uri(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
+fn uri(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
     let data = exactly(data, 3)?;
     let mut out = int::<u16>(data.first(), "priority")?.to_be_bytes().to_vec();
     out.extend_from_slice(&int::<u16>(data.get(1), "weight")?.to_be_bytes());
@@ -1442,6 +1446,103 @@ fn uri(data: &[Token<'_>]) -> Result<Vec<u8>, String> {
         return Err("empty target".into());
     }
     out.extend(target);
+    Ok(out)
+}
+
+/// A domain name of a type's data in wire form: absolute as written, or
+/// under `origin`; `@` is the origin.
+fn name_wire(word: &Token<'_>, origin: &[u8]) -> Result<Vec<u8>, String> {
+    use domain::base::name::Name;
+    let full = if word.text == b"@" {
+        origin.to_vec()
+    } else {
+        follow_origin(word.text, origin)
+    };
+    let text = std::str::from_utf8(&full).map_err(|_| "a name that is not ASCII text".to_string())?;
+    let name = Name::<Vec<u8>>::from_str(text)
+        .map_err(|e| format!("bad name {:?}: {e}", String::from_utf8_lossy(word.text)))?;
+    Ok(name.as_slice().to_vec())
+}
+
+/// HIP (RFC 8005): algorithm, the HIT in hex, the public key in base64,
+/// and rendezvous servers.
+fn hip(data: &[Token<'_>], origin: &[u8]) -> Result<Vec<u8>, String> {
+    if data.len() < 3 {
+        return Err(format!("3 fields or more expected, found {}", data.len()));
+    }
+    let algorithm: u8 = int(data.first(), "algorithm")?;
+    let hit: Vec<u8> = data[1]
+        .text
+        .chunks(2)
+        .map(hex_byte)
+        .collect::<Option<_>>()
+        .filter(|h: &Vec<u8>| !h.is_empty() && h.len() <= 255)
+        .ok_or_else(|| {
+            format!(
+                "bad HIT {:?} (want 1 to 255 bytes in hex)",
+                String::from_utf8_lossy(data[1].text)
+            )
+        })?;
+    let key = base64(&data[2..3])?;
+    let key_len = u16::try_from(key.len()).map_err(|_| "public key too long".to_string())?;
+    let mut out = vec![hit.len() as u8, algorithm];
+    out.extend_from_slice(&key_len.to_be_bytes());
+    out.extend(hit);
+    out.extend(key);
+    for server in &data[3..] {
+        out.extend(name_wire(server, origin)?);
+    }
+    Ok(out)
+}
+
+/// DOA (draft-durand-doa-over-dns, as BIND reads it): enterprise, type,
+/// location, media type (a string), and data in base64 or `-` for none.
+fn doa(data: &[Token<'_>], _origin: &[u8]) -> Result<Vec<u8>, String> {
+    if data.len() < 5 {
+        return Err(format!("5 fields expected, found {}", data.len()));
+    }
+    let mut out = int::<u32>(data.first(), "enterprise")?.to_be_bytes().to_vec();
+    out.extend_from_slice(&int::<u32>(data.get(1), "type")?.to_be_bytes());
+    out.push(int::<u8>(data.get(2), "location")?);
+    let media = unescape(data[3].text)?;
+    out.push(u8::try_from(media.len()).map_err(|_| "media type longer than 255 bytes".to_string())?);
+    out.extend(media);
+    match &data[4..] {
+        [dash] if !dash.quoted && dash.text == b"-" => {}
+        words => out.extend(base64(words)?),
+    }
+    Ok(out)
+}
+
+/// AMTRELAY (RFC 8777): precedence, discovery-optional bit, type, and a
+/// relay of that type (`.` for none, IPv4, IPv6 or a name).
+fn amtrelay(data: &[Token<'_>], origin: &[u8]) -> Result<Vec<u8>, String> {
+    let data = exactly(data, 4)?;
+    let precedence: u8 = int(data.first(), "precedence")?;
+    let discovery: u8 = int(data.get(1), "discovery-optional bit")?;
+    let relay_type: u8 = int(data.get(2), "type")?;
+    if discovery > 1 {
+        return Err("the discovery-optional bit is 0 or 1".into());
+    }
+    let mut out = vec![precedence, discovery << 7 | relay_type];
+    let relay = &data[3];
+    let text = utf8(relay)?;
+    match relay_type {
+        0 if text == "." => {}
+        0 => return Err("type 0 has no relay: write `.`".into()),
+        1 => out.extend(
+            text.parse::<Ipv4Addr>()
+                .map_err(|_| format!("bad IPv4 relay {text:?}"))?
+                .octets(),
+        ),
+        2 => out.extend(
+            text.parse::<Ipv6Addr>()
+                .map_err(|_| format!("bad IPv6 relay {text:?}"))?
+                .octets(),
+        ),
+        3 => out.extend(name_wire(relay, origin)?),
+        n => return Err(format!("unknown relay type {n}: write the record in RFC 3597 form")),
+    }
     Ok(out)
 }
 
@@ -1639,6 +1740,81 @@ fn show_uri(data: &[u8]) -> Option<String> {
     Some(format!("{} {} \"{target}\"", u16_at(data, 0)?, u16_at(data, 2)?))
 }
 
+/// A character-string, quoted with escapes.
+fn quoted(bytes: &[u8]) -> String {
+    let mut text = String::from("\"");
+    for &b in bytes {
+        match b {
+            b'"' | b'\\' => text.push_str(&format!("\\{}", b as char)),
+            0x20..=0x7e => text.push(b as char),
+            _ => text.push_str(&format!("\\{b:03}")),
+        }
+    }
+    text.push('"');
+    text
+}
+
+/// The name at the start of `data`, as text, and the bytes after it.
+fn name_at(data: &[u8]) -> Option<(String, &[u8])> {
+    let len = crate::name::wire_len(data)?;
+    Some((crate::name::to_text(&data[..len]), &data[len..]))
+}
+
+fn show_hip(data: &[u8]) -> Option<String> {
+    let hit_len = usize::from(*data.first()?);
+    let key_len = usize::from(u16_at(data, 2)?);
+    let hit = data.get(4..4 + hit_len)?;
+    let key = data.get(4 + hit_len..4 + hit_len + key_len)?;
+    let mut text = format!(
+        "{} {} {}",
+        data[1],
+        hex_text(hit).to_ascii_uppercase(),
+        domain::utils::base64::encode_string(key)
+    );
+    let mut rest = &data[4 + hit_len + key_len..];
+    while !rest.is_empty() {
+        let (name, after) = name_at(rest)?;
+        text.push(' ');
+        text.push_str(&name);
+        rest = after;
+    }
+    Some(text)
+}
+
+fn show_doa(data: &[u8]) -> Option<String> {
+    let media_len = usize::from(*data.get(9)?);
+    let media = data.get(10..10 + media_len)?;
+    let body = &data[10 + media_len..];
+    let body = if body.is_empty() {
+        "-".to_string()
+    } else {
+        domain::utils::base64::encode_string(body)
+    };
+    Some(format!(
+        "{} {} {} {} {body}",
+        u32_at(data, 0)?,
+        u32_at(data, 4)?,
+        data[8],
+        quoted(media)
+    ))
+}
+
+fn show_amtrelay(data: &[u8]) -> Option<String> {
+    let (precedence, flags) = (*data.first()?, *data.get(1)?);
+    let relay = &data[2..];
+    let relay = match flags & 0x7f {
+        0 if relay.is_empty() => ".".to_string(),
+        1 => Ipv4Addr::from(<[u8; 4]>::try_from(relay).ok()?).to_string(),
+        2 => Ipv6Addr::from(<[u8; 16]>::try_from(relay).ok()?).to_string(),
+        3 => match name_at(relay)? {
+            (name, []) => name,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(format!("{precedence} {} {} {relay}", flags >> 7, flags & 0x7f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1806,21 +1982,25 @@ mod tests {
     fn loc_matches_rfc_1876_examples() {
         // RFC 1876 §4 gives the text; the wire values are as BIND, NSD and
         // Knot encode them.
-        let cs = loc(&words("42 21 54 N 71 06 18 W -24m 30m")).unwrap();
+        let cs = loc(&words("42 21 54 N 71 06 18 W -24m 30m"), b"x.").unwrap();
         assert_eq!(hex(&cs), "0033161389172dd070be15f000988d20");
-        let full = loc(&words("52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m")).unwrap();
+        let full = loc(&words("52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m"), b"x.").unwrap();
         assert_eq!(full[1..4], [0x00, 0x16, 0x13]);
         assert_eq!(
             u32::from_be_bytes(full[4..8].try_into().unwrap()),
             (1 << 31) + (52 * 3600 + 22 * 60 + 23) * 1000
         );
         assert_eq!(u32::from_be_bytes(full[12..16].try_into().unwrap()), 10_000_000 - 200);
-        assert!(loc(&words("91 N 0 E 0")).unwrap_err().contains("latitude out of range"));
-        assert!(loc(&words("10 60 N 0 E 0")).is_err());
-        assert!(loc(&words("10 N 0 X 0")).unwrap_err().contains("longitude"));
-        assert!(loc(&words("10 N 0 0 0 X 0")).unwrap_err().contains("hemisphere"));
-        assert!(loc(&words("10 N 0 E")).unwrap_err().contains("altitude"));
-        assert!(loc(&words("10 N 0 E 0 1 2 3 4")).unwrap_err().contains("extra"));
+        assert!(
+            loc(&words("91 N 0 E 0"), b"x.")
+                .unwrap_err()
+                .contains("latitude out of range")
+        );
+        assert!(loc(&words("10 60 N 0 E 0"), b"x.").is_err());
+        assert!(loc(&words("10 N 0 X 0"), b"x.").unwrap_err().contains("longitude"));
+        assert!(loc(&words("10 N 0 0 0 X 0"), b"x.").unwrap_err().contains("hemisphere"));
+        assert!(loc(&words("10 N 0 E"), b"x.").unwrap_err().contains("altitude"));
+        assert!(loc(&words("10 N 0 E 0 1 2 3 4"), b"x.").unwrap_err().contains("extra"));
         assert_eq!(precision_byte(100), 0x12);
         assert_eq!(precision_byte(1_000_000), 0x16);
         assert_eq!(precision_byte(0), 0x00);
@@ -1852,7 +2032,7 @@ mod tests {
             (nsap, "0x47.0005.80.005a00", "47000580005a00"),
         ];
         for (convert, text, want) in cases {
-            let got = convert(&words(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let got = convert(&words(text), b"x.").unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(hex(&got), want.replace(' ', ""), "{text}");
         }
     }
@@ -1886,16 +2066,32 @@ mod tests {
             ("EUI48", "00-00-5E-00-53-2A", "00-00-5e-00-53-2a"),
             ("EUI64", "00-00-5e-ef-10-00-00-2a", "00-00-5e-ef-10-00-00-2a"),
             ("URI", r#"10 1 "ftp://a/\"b\\\010""#, r#"10 1 "ftp://a/\"b\\\010""#),
+            (
+                "HIP",
+                "2 200100107b1a74df365639cc39f1d578 AAEC rvs.example.com. @ rel",
+                "2 200100107B1A74DF365639CC39F1D578 AAEC rvs.example.com. x. rel.x.",
+            ),
+            ("HIP", "2 0A AAEC", "2 0A AAEC"),
+            ("DOA", r#"0 1 2 "" aHR0"#, r#"0 1 2 "" aHR0"#),
+            ("DOA", r#"1 2 3 "text/plain" -"#, r#"1 2 3 "text/plain" -"#),
+            ("AMTRELAY", "10 0 0 .", "10 0 0 ."),
+            ("AMTRELAY", "10 1 1 203.0.113.15", "10 1 1 203.0.113.15"),
+            ("AMTRELAY", "128 0 2 2001:db8::15", "128 0 2 2001:db8::15"),
+            ("AMTRELAY", "10 1 3 relay", "10 1 3 relay.x."),
         ];
         for (name, text, printed) in cases {
             let kind = lookup(name.as_bytes()).unwrap();
             let Form::Own(convert, show) = kind.form else {
                 panic!("{name} is not converted here");
             };
-            let wire = convert(&words(text)).unwrap_or_else(|e| panic!("{name} {text}: {e}"));
+            let wire = convert(&words(text), b"x.").unwrap_or_else(|e| panic!("{name} {text}: {e}"));
             let shown = show(&wire).unwrap_or_else(|| panic!("{name}: no text for {}", hex(&wire)));
             assert_eq!(shown, printed, "{name} {text}");
-            assert_eq!(convert(&words(&shown)).unwrap(), wire, "{name}: {shown} reads back");
+            assert_eq!(
+                convert(&words(&shown), b"x.").unwrap(),
+                wire,
+                "{name}: {shown} reads back"
+            );
         }
         // Malformed data prints as nothing, not as garbage.
         assert!(show_loc(&[0; 15]).is_none());
@@ -1905,16 +2101,24 @@ mod tests {
 
     #[test]
     fn bad_data_says_what_is_wrong() {
-        assert!(uri(&words("10 1")).unwrap_err().contains("3 fields"));
-        assert!(uri(&words(r#"10 1 """#)).unwrap_err().contains("empty"));
-        assert!(eui48(&words("00-00-5e-00-53")).unwrap_err().contains("6 hex pairs"));
-        assert!(l64(&words("10 2001:db8:1")).unwrap_err().contains("64-bit"));
-        assert!(cert(&words("PGP 0 0 !!!")).unwrap_err().contains("base64"));
-        assert!(apl(&words("1:10.0.0.0/33")).unwrap_err().contains("longer"));
-        assert!(apl(&words("3:10.0.0.0/8")).unwrap_err().contains("bad item"));
-        assert!(wks(&words("10.0.0.1 tcp smtp")).unwrap_err().contains("service names"));
-        assert!(nsap(&words("47.00")).unwrap_err().contains("0x"));
-        assert!(csync(&words("1 0 A NOPE")).unwrap_err().contains("unknown type"));
+        assert!(uri(&words("10 1"), b"x.").unwrap_err().contains("3 fields"));
+        assert!(uri(&words(r#"10 1 """#), b"x.").unwrap_err().contains("empty"));
+        assert!(
+            eui48(&words("00-00-5e-00-53"), b"x.")
+                .unwrap_err()
+                .contains("6 hex pairs")
+        );
+        assert!(l64(&words("10 2001:db8:1"), b"x.").unwrap_err().contains("64-bit"));
+        assert!(cert(&words("PGP 0 0 !!!"), b"x.").unwrap_err().contains("base64"));
+        assert!(apl(&words("1:10.0.0.0/33"), b"x.").unwrap_err().contains("longer"));
+        assert!(apl(&words("3:10.0.0.0/8"), b"x.").unwrap_err().contains("bad item"));
+        assert!(
+            wks(&words("10.0.0.1 tcp smtp"), b"x.")
+                .unwrap_err()
+                .contains("service names")
+        );
+        assert!(nsap(&words("47.00"), b"x.").unwrap_err().contains("0x"));
+        assert!(csync(&words("1 0 A NOPE"), b"x.").unwrap_err().contains("unknown type"));
         assert!(unescape(b"\\999").unwrap_err().contains("over 255"));
         assert_eq!(unescape(br#"a\"b\065"#).unwrap(), b"a\"bA");
     }
@@ -2013,5 +2217,23 @@ mod tests {
         );
         assert!(look("x TXT \"a\tb\"\n".as_bytes()).needs);
         assert!(!look(b"x TXT \"a b\"\n").needs);
+    }
+
+    #[test]
+    fn hip_doa_and_amtrelay_say_what_is_wrong() {
+        for (kind, text, want) in [
+            (hip as Convert, "2 0A", "3 fields or more expected, found 2"),
+            (hip, "2 XYZ AAEC", "bad HIT \"XYZ\""),
+            (hip, "2 0A AAEC a..b", "bad name \"a..b\""),
+            (doa, "0 1 2 \"\"", "5 fields expected, found 4"),
+            (doa, "0 1 256 \"\" -", "bad location"),
+            (amtrelay, "10 0 0 192.0.2.1", "type 0 has no relay: write `.`"),
+            (amtrelay, "10 2 1 192.0.2.1", "the discovery-optional bit is 0 or 1"),
+            (amtrelay, "10 0 1 2001:db8::1", "bad IPv4 relay"),
+            (amtrelay, "10 0 4 x", "unknown relay type 4"),
+        ] {
+            let err = kind(&words(text), b"x.").unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
     }
 }
