@@ -617,7 +617,7 @@ struct Reading {
 
 impl Scanner {
     /// Reads one file (the zone file or an include) with `origin` as its
-    /// initial origin.
+    /// initial origin. Returns the last `$TTL` the file set, if it set one.
     fn scan_file(
         &mut self,
         sink: &mut impl Sink,
@@ -625,7 +625,7 @@ impl Scanner {
         src: Option<Vec<u8>>,
         origin: Name<Bytes>,
         reading: Reading,
-    ) {
+    ) -> Option<u32> {
         let Reading {
             depth,
             from,
@@ -649,7 +649,7 @@ impl Scanner {
                     self.limits.zone_file_size
                 ),
             );
-            return;
+            return None;
         }
         let src = match src.map_or_else(|| std::fs::read(path), Ok) {
             Ok(src) => src,
@@ -660,7 +660,7 @@ impl Scanner {
                     Some(loc) => self.diags.error(Some(loc), msg),
                     None => self.diags.error(Some(Loc { file, line: 0 }), msg),
                 }
-                return;
+                return None;
             }
         };
         let mut src = src;
@@ -694,7 +694,7 @@ impl Scanner {
                 }),
                 format!("the {what} opened here is not closed before the end of the file"),
             );
-            return;
+            return None;
         }
         if ttls.is_empty()
             && ttl.is_none()
@@ -933,14 +933,40 @@ impl Scanner {
                     };
                     let inner = Reading {
                         depth: depth + 1,
-                        from: Some(here),
+                        from: Some(here.clone()),
                         ttl,
                         owner,
                     };
-                    self.scan_file(sink, &target, None, origin, inner);
+                    let Some(set) = self
+                        .scan_file(sink, &target, None, origin, inner)
+                        .filter(|&set| Some(set) != ttl)
+                    else {
+                        continue;
+                    };
+                    // The include's `$TTL` stays in it. BIND and NSD keep it
+                    // for the rest of this file: say so where that matters,
+                    // for entries after the include and before this file's
+                    // next `$TTL`.
+                    let next_ttl = ttls.iter().map(|&(at, _)| at as usize).find(|&at| at > line);
+                    let follows = lines
+                        .iter()
+                        .any(|&l| (l as usize) > line && next_ttl.is_none_or(|next| (l as usize) < next));
+                    if follows {
+                        let keep = ttl.map_or("the last TTL written before them".to_string(), |t| t.to_string());
+                        self.diags.warning(
+                            Some(here),
+                            format!(
+                                "{} sets $TTL {set}, which holds only in it, as in Knot; the records after this \
+                                 $INCLUDE with no TTL of their own get {keep}, where BIND and NSD would give them \
+                                 {set}. Set $TTL after the $INCLUDE to say which",
+                                inc.as_str()
+                            ),
+                        );
+                    }
                 }
             }
         }
+        ttls.last().map(|&(_, ttl)| ttl)
     }
 }
 
@@ -1703,6 +1729,26 @@ mod tests {
         );
         assert_eq!(ttl("w.example.com."), Some(5), "the include's own $TTL");
         assert_eq!(ttl("after.example.com."), Some(120), "an include's $TTL stays in it");
+        // Where BIND and NSD would differ (they keep the include's $TTL),
+        // a warning says so at the $INCLUDE.
+        let text = diags.to_string();
+        assert!(
+            text.contains("z.zone:7: warning: ") && text.contains("two.inc sets $TTL 5, which holds only in it"),
+            "{text}"
+        );
+        assert!(
+            text.contains("after this $INCLUDE with no TTL of their own get 120"),
+            "{text}"
+        );
+        assert_eq!(diags.items.len(), 1, "{text}");
+        // Not when this file sets $TTL again first, nor when nothing follows.
+        for parent in [
+            "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\n$INCLUDE two.inc\n$TTL 60\nafter A 192.0.2.9\n",
+            "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\nns A 192.0.2.1\n$INCLUDE two.inc\n",
+        ] {
+            let (zone, diags) = load_files(&[("z.zone", parent), ("two.inc", two)]);
+            assert!(zone.is_some() && diags.items.is_empty(), "{parent}: {diags}");
+        }
         // A blank owner first in an include is the includer's last owner;
         // after the include, the includer's blank owner is its own again.
         let parent_owned = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\nns A 192.0.2.1\nown A 192.0.2.3\n\
