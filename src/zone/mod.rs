@@ -948,9 +948,19 @@ impl Scanner {
                     // for entries after the include and before this file's
                     // next `$TTL`.
                     let next_ttl = ttls.iter().map(|&(at, _)| at as usize).find(|&at| at > line);
-                    let follows = lines
-                        .iter()
-                        .any(|&l| (l as usize) > line && next_ttl.is_none_or(|next| (l as usize) < next));
+                    let after = lines
+                        .get(entries)
+                        .map(|&l| l as usize)
+                        .filter(|&l| next_ttl.is_none_or(|n| l < n));
+                    // Where a line starts in the file (lines from 1).
+                    let at_line = |l: usize| match l {
+                        0 | 1 => 0,
+                        l => memchr::memchr_iter(b'\n', &src).nth(l - 2).map_or(src.len(), |i| i + 1),
+                    };
+                    let follows = after.is_some_and(|from| {
+                        let to = next_ttl.map_or(src.len(), at_line);
+                        extra::without_ttl(&src[at_line(from)..to]).is_some()
+                    });
                     if follows {
                         let keep = ttl.map_or("the last TTL written before them".to_string(), |t| t.to_string());
                         self.diags.warning(
@@ -1741,10 +1751,12 @@ mod tests {
             "{text}"
         );
         assert_eq!(diags.items.len(), 1, "{text}");
-        // Not when this file sets $TTL again first, nor when nothing follows.
+        // Not when this file sets $TTL again first, nor when nothing
+        // follows, nor when what follows has TTLs of its own.
         for parent in [
             "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\n$INCLUDE two.inc\n$TTL 60\nafter A 192.0.2.9\n",
             "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\nns A 192.0.2.1\n$INCLUDE two.inc\n",
+            "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n  NS ns\n$INCLUDE two.inc\na 60 A 192.0.2.9\nb IN 1h A 192.0.2.8\n",
         ] {
             let (zone, diags) = load_files(&[("z.zone", parent), ("two.inc", two)]);
             assert!(zone.is_some() && diags.items.is_empty(), "{parent}: {diags}");
