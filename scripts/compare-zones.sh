@@ -5,8 +5,8 @@
 # Usage: scripts/compare-zones.sh [options] [ORIGIN=FILE ...]
 #
 #   ORIGIN=FILE     a zone to compare (default: the zones of compare-peers.sh,
-#                   tests/data/zones/, tests/data/generate/generate.zone and
-#                   tests/data/bind/*.zone)
+#                   tests/data/zones/, tests/data/generate/generate.zone,
+#                   tests/data/bind/*.zone and the bundled example)
 #   --strict        exit 3 when lbdns and BIND differ on any zone
 #   --no-install    do not apt-get install BIND's tools (bind9-utils) when missing
 #   -o DIR          write each zone's records, as each read them, to DIR
@@ -63,6 +63,7 @@ if [ ${#ZONES[@]} -eq 0 ]; then
         "example.com.=$ROOT/tests/data/generate/generate.zone"
         "example.com.=$ROOT/tests/data/bind/bind-style.zone"
         "example.com.=$ROOT/tests/data/bind/types.zone"
+        "example.com.=$ROOT/examples/zones/example.com.zone"
     )
 fi
 
