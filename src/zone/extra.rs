@@ -808,10 +808,10 @@ impl Rewrite {
 }
 
 /// Rewrites TTLs with units, `@` in data, the records of types handled
-/// here, and `$GENERATE` (making at most `max_records` records in all);
+/// here, and `$GENERATE` (making at most what `budget` allows in all);
 /// `None` when `src` holds none of them. `origin` is the file's first
 /// origin, as text.
-pub fn rewrite(src: &[u8], origin: &str, max_records: usize) -> Option<Rewrite> {
+pub fn rewrite(src: &[u8], origin: &str, budget: generate::Budget) -> Option<Rewrite> {
     let mut out = Rewrite {
         text: Vec::with_capacity(src.len() + src.len() / 16),
         ..Rewrite::default()
@@ -820,7 +820,7 @@ pub fn rewrite(src: &[u8], origin: &str, max_records: usize) -> Option<Rewrite> 
     let mut tokens: Vec<Token<'_>> = Vec::new();
     let mut copied = 0;
     let mut changed = false;
-    let mut budget = max_records;
+    let mut budget = budget;
     entries(src, |entry| {
         let text = |w: &Lexed| &src[w.start..w.end];
         let words = entry.words;
@@ -844,7 +844,8 @@ pub fn rewrite(src: &[u8], origin: &str, max_records: usize) -> Option<Rewrite> 
                     let records = block.records;
                     // Its records may need what other records need (a TTL
                     // with units, `@` in data); they hold no `$GENERATE`.
-                    match rewrite(&block.text, &String::from_utf8_lossy(&origin), 0) {
+                    let none = generate::Budget { records: 0, bytes: 0 };
+                    match rewrite(&block.text, &String::from_utf8_lossy(&origin), none) {
                         Some(inner) => {
                             out.text.extend_from_slice(&inner.text);
                             out.fixes
@@ -1817,6 +1818,12 @@ fn show_amtrelay(data: &[u8]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    /// For a file with no `$GENERATE`, and for one with a few.
+    const NONE: generate::Budget = generate::Budget { records: 0, bytes: 0 };
+    const PLENTY: generate::Budget = generate::Budget {
+        records: 100,
+        bytes: 1 << 20,
+    };
     use super::*;
 
     fn words(text: &str) -> Vec<Token<'_>> {
@@ -1882,7 +1889,7 @@ mod tests {
         assert!(!line_needs(b"m MX @ x")); // the preference, not a name
         let src =
             b"www CNAME @\n$ORIGIN sub\nm MX 10 @\n@ SOA @ hm.@ 1 2 3 4 5\nt TXT @ \"@\"\n$ORIGIN other.\nk KX 1 @\n";
-        let rw = rewrite(src, "x.", 0).unwrap();
+        let rw = rewrite(src, "x.", NONE).unwrap();
         assert_eq!(
             String::from_utf8(rw.text).unwrap(),
             "www CNAME x.\n$ORIGIN sub\nm MX 10 sub.x.\n@ SOA sub.x. hm.@ 1 2 3 4 5\nt TXT @ \"@\"\n$ORIGIN other.\nk MX 1 other.\n"
@@ -1902,7 +1909,7 @@ mod tests {
         let rw = rewrite(
             b"k DNSKEY 256 3 RSASHA256 AwEA\ns RRSIG A ED25519 2 60 1 2 3 x. AA\n",
             "x.",
-            0,
+            NONE,
         )
         .unwrap();
         assert_eq!(
@@ -1968,7 +1975,7 @@ mod tests {
         let rw = rewrite(
             b"$TTL 1h\n@ SOA ns hm ( 1 ; 2h\n 2h 30m 1w 5m )\nw 1D IN A 192.0.2.1\n",
             "x.",
-            0,
+            NONE,
         )
         .unwrap();
         assert_eq!(
@@ -2126,7 +2133,7 @@ mod tests {
     #[test]
     fn rewrite_keeps_lines_and_marks_types_to_put_back() {
         let src = b"$ORIGIN x.\n@ SOA a b 1 2 3 4 5\nloc LOC ( 42 21 54 N ; a comment (\n 71 06 18 W -24m 30m )\nspf 60 IN SPF \"v=spf1 -all\"\n  KX 10 kx\nraw LOC \\# 1 00\nt TXT \"LOC\"\n";
-        let rw = rewrite(src, "x.", 0).unwrap();
+        let rw = rewrite(src, "x.", NONE).unwrap();
         let text = String::from_utf8(rw.text.clone()).unwrap();
         assert_eq!(text.lines().count(), String::from_utf8_lossy(src).lines().count());
         assert!(
@@ -2140,12 +2147,12 @@ mod tests {
         let fixed: Vec<_> = rw.fixes.iter().map(|f| (f.line, f.kind.name)).collect();
         assert_eq!(fixed, [(5, "SPF"), (6, "KX")]);
         assert!(rw.errors.is_empty());
-        assert!(rewrite(b"www A 192.0.2.1\nt TXT \"LOC\"\n", "x.", 0).is_none());
+        assert!(rewrite(b"www A 192.0.2.1\nt TXT \"LOC\"\n", "x.", NONE).is_none());
     }
 
     #[test]
     fn rewrite_closes_what_was_open_before_the_type_and_reports_bad_data() {
-        let rw = rewrite(b"a ( IN\n URI 1 2 )\nb EUI48 zz\n", "x.", 0).unwrap();
+        let rw = rewrite(b"a ( IN\n URI 1 2 )\nb EUI48 zz\n", "x.", NONE).unwrap();
         let text = String::from_utf8(rw.text).unwrap();
         assert_eq!(text, "a ( IN\n TYPE256 \\# 0 ())\nb TYPE108 \\# 0\n");
         assert_eq!(rw.errors.len(), 2);
@@ -2167,7 +2174,7 @@ mod tests {
     #[test]
     fn generated_records_map_back_to_their_lines() {
         let src = b"a A 10.0.0.1\n$GENERATE 1-3 g$ A 10.0.0.$\nb A 10.0.0.2\n$GENERATE 1-2 ( h$\n A 10.0.0.$ )\nc A 10.0.0.3\n$GENERATE 1-1 i$ A 10.0.0.$\n";
-        let rw = rewrite(src, "x.", 100).unwrap();
+        let rw = rewrite(src, "x.", PLENTY).unwrap();
         let text = String::from_utf8(rw.text.clone()).unwrap();
         assert_eq!(
             text,
@@ -2186,7 +2193,7 @@ mod tests {
         assert_eq!(rw.generated_record(4, 2), None);
         assert_eq!(rw.generated_record(3, 0), None);
         // A `$GENERATE` that fails leaves one blank line.
-        let rw = rewrite(b"$GENERATE 9-1 g$ A 10.0.0.$\nb A 10.0.0.2\n", "x.", 100).unwrap();
+        let rw = rewrite(b"$GENERATE 9-1 g$ A 10.0.0.$\nb A 10.0.0.2\n", "x.", PLENTY).unwrap();
         assert_eq!(rw.text, b"\nb A 10.0.0.2\n");
         assert_eq!(rw.source_line(2), 2);
         assert_eq!(rw.errors.len(), 1);
@@ -2209,7 +2216,7 @@ mod tests {
         // Only the words that need it, in data and owners; not in $INCLUDE.
         let src =
             "x TXT \"h\u{e9}llo\" plain \"t\tb\"\nd\u{e9}j\u{e0} A 192.0.2.1\n$INCLUDE f\u{e9}.inc\nok A 192.0.2.2\n";
-        let rw = rewrite(src.as_bytes(), "x.", 0).unwrap();
+        let rw = rewrite(src.as_bytes(), "x.", NONE).unwrap();
         assert_eq!(
             String::from_utf8(rw.text).unwrap(),
             "x TXT \"h\\195\\169llo\" plain \"t\\009b\"\nd\\195\\169j\\195\\160 A 192.0.2.1\n\

@@ -7,6 +7,15 @@ use std::io::Write as _;
 
 use super::extra::{Token, is_class, is_ttl, look, units_ttl};
 
+/// What a file's `$GENERATE`s may still make: records (at most
+/// `limits.zone_records`) and bytes of text (at most
+/// `limits.zone_file_size`, as for a file written out).
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub records: usize,
+    pub bytes: usize,
+}
+
 /// The records a `$GENERATE` made, one line each, without a final line
 /// feed.
 pub struct Block {
@@ -23,21 +32,21 @@ const GENERATE_USAGE: &str = "write `$GENERATE start-stop[/step] owner [TTL] [cl
 /// with the number put into the owner and the data by [`substitute`]. As
 /// in BIND, the data is one word, quoted when it has blanks, and read as
 /// the record's data once the number is in (`"10 mail$"` for an MX).
-/// Takes the records it makes from `budget`.
-pub fn expand(words: &[Token<'_>], budget: &mut usize) -> Result<Block, String> {
+/// Takes the records and bytes it makes from `budget`.
+pub fn expand(words: &[Token<'_>], budget: &mut Budget) -> Result<Block, String> {
     if !(4..=6).contains(&words.len()) {
         return Err(format!("{} words after the directive: {GENERATE_USAGE}", words.len()));
     }
     let (start, stop, step) = generate_range(&words[0])?;
     let count = (stop - start) / step + 1;
-    if count > *budget as u64 {
+    if count > budget.records as u64 {
         return Err(format!(
             "the range {} makes {count} records, over limits.zone_records ({} left)",
             String::from_utf8_lossy(words[0].text),
-            budget
+            budget.records
         ));
     }
-    *budget -= count as usize;
+    budget.records -= count as usize;
     let (owner, data) = (&words[1], &words[words.len() - 1]);
     if owner.quoted {
         return Err("the owner is in quotes; only the data may be".into());
@@ -75,6 +84,12 @@ pub fn expand(words: &[Token<'_>], budget: &mut usize) -> Result<Block, String> 
         }
         text.push(b' ');
         substitute(data.text, n, &mut text)?;
+        if text.len() > budget.bytes {
+            return Err(format!(
+                "its records come to more bytes than limits.zone_file_size allows ({} left), by the one for {n}",
+                budget.bytes
+            ));
+        }
         let look = look(&text[line..]);
         if look.lines > 0 || look.unclosed.is_some() {
             return Err(format!(
@@ -83,6 +98,7 @@ pub fn expand(words: &[Token<'_>], budget: &mut usize) -> Result<Block, String> 
             ));
         }
     }
+    budget.bytes -= text.len();
     Ok(Block {
         text,
         records: count as u32,

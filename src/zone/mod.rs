@@ -719,7 +719,14 @@ impl Scanner {
         let rewrite = if maybe_extra {
             let origin = origin.to_string();
             let origin = if origin.ends_with('.') { origin } else { origin + "." };
-            extra::rewrite(&src, &origin, self.limits.zone_records)
+            extra::rewrite(
+                &src,
+                &origin,
+                generate::Budget {
+                    records: self.limits.zone_records,
+                    bytes: usize::try_from(self.limits.zone_file_size).unwrap_or(usize::MAX),
+                },
+            )
         } else {
             None
         };
@@ -2151,6 +2158,23 @@ mod tests {
         assert!(
             diags.to_string().contains(
                 "z.zone:6: error: $GENERATE: the range 1-5 makes 5 records, over limits.zone_records (4 left)"
+            ),
+            "{diags}"
+        );
+        // And as many bytes as a file may have: a small file cannot make a
+        // huge one.
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&path, format!("{HEAD}$GENERATE 1-100 a$ TXT \"{}\"\n", "x".repeat(40))).unwrap();
+        let limits = Limits {
+            zone_file_size: 1000,
+            ..Limits::default()
+        };
+        let mut diags = Diagnostics::default();
+        assert!(load(&Name::from_str("example.com.").unwrap(), &path, &limits, &mut diags).is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            diags.to_string().contains(
+                "z.zone:5: error: $GENERATE: its records come to more bytes than limits.zone_file_size allows (1000 left), by the one for 21"
             ),
             "{diags}"
         );
