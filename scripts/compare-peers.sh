@@ -8,8 +8,9 @@
 #                      raw dig output and canonical answers go to FILE's folder, in raw/,
 #                      and the servers' configs and logs in logs/
 #   --strict           exit 3 when lbdns differs from both NSD and Knot on a query that
-#                      tests/data/compare-expected-diffs.txt does not list (exit 2 when
-#                      there is no lbdns binary to check)
+#                      tests/data/compare-expected-diffs.txt does not list, or reads other
+#                      records from the zone files than Knot does (exit 2 when there is
+#                      no lbdns binary to check)
 #   --queries FILE     queries to send (default tests/data/compare-queries.txt)
 #   --expected FILE    accepted lbdns differences (default tests/data/compare-expected-diffs.txt)
 #   --zones DIR        folder with example.com.zone, sub.example.com.zone and
@@ -727,5 +728,47 @@ set -e
 if [ -n "$LBDNS_PID" ] && ! session_alive "$LBDNS_PID"; then
     log "warning: lbdns exited during the comparison; last lines of its log:"
     tail -n 20 "$TMPD/lbdns.log" >&2 || true
+fi
+
+# --- zone contents ----------------------------------------------------------------
+# The answers above cover the queries asked; this covers every record. Knot
+# prints each record it loaded (knotc zone-read); lbdns reads that text and
+# its own reading of the files, prints both with `check --print`, and the
+# sorted lists must be equal. (scripts/compare-zones.sh does the same with
+# BIND; NSD's printer, nsd-checkzone -p, drops all but an SPF record's first
+# string, so NSD is compared by its answers only.)
+ZONE_RC=0
+if [ -n "$LBDNS_BIN" ] && command -v knotc >/dev/null 2>&1; then
+    zout="$(dirname "$REPORT")/zones"
+    rm -rf "$zout"
+    mkdir -p "$zout"
+    records() { # origin file out: lbdns's records of a file, sorted
+        "$LBDNS_BIN" check --zone "$1=$2" --print 2>"$3.log" | grep -v '^;' | LC_ALL=C sort >"$3"
+    }
+    for zone in example.com. sub.example.com.; do
+        if ! knotc -c "$TMPD/knot/knot.conf" zone-read "$zone" >"$zout/${zone}knot.raw" 2>&1; then
+            log "knotc zone-read $zone failed: $(head -n 3 "$zout/${zone}knot.raw")"
+            ZONE_RC=1
+            continue
+        fi
+        sed 's/^\[[^]]*\] //' "$zout/${zone}knot.raw" >"$zout/${zone}knot.zone"
+        if ! records "$zone" "$zout/${zone}knot.zone" "$zout/${zone}knot.txt" ||
+            ! records "$zone" "$TMPD/zones/${zone}zone" "$zout/${zone}lbdns.txt"; then
+            log "lbdns could not read $zone (see $zout)"
+            ZONE_RC=1
+            continue
+        fi
+        if diff -u "$zout/${zone}knot.txt" "$zout/${zone}lbdns.txt" >"$zout/${zone}diff"; then
+            log "zone $zone: lbdns reads the same $(wc -l <"$zout/${zone}lbdns.txt") records as Knot"
+            rm -f "$zout/${zone}diff"
+        else
+            log "zone $zone: lbdns and Knot read different records (- Knot, + lbdns):"
+            cat "$zout/${zone}diff" >&2
+            ZONE_RC=3
+        fi
+    done
+fi
+if [ "$PYRC" = 0 ] && [ "$ZONE_RC" = 3 ] && [ "$STRICT" = 1 ]; then
+    exit 3
 fi
 exit "$PYRC"

@@ -9,8 +9,9 @@
 #      (the README's way to start the server) picks lbdns
 #   3. conformance against NSD and Knot DNS: scripts/compare-peers.sh
 #      --strict serves the test zones from all three on loopback and fails
-#      on any difference not listed in tests/data/compare-expected-diffs.txt
-#      (installs nsd, knot and dnsutils with apt-get when missing); and
+#      on any difference not listed in tests/data/compare-expected-diffs.txt,
+#      or in the records Knot and lbdns read from the zone files (installs
+#      nsd, knot and dnsutils with apt-get when missing); and
 #      against BIND's reading of the zone files: scripts/compare-zones.sh
 #      --strict (installs bind9-utils when missing)
 #   4. unit and integration tests (cargo nextest, or cargo test without it)
