@@ -2139,45 +2139,37 @@ mod tests {
             assert!(diags.to_string().contains(want), "{text}: {diags}");
         }
         // As many records as the limits allow, over all of a file's
-        // `$GENERATE`s.
+        // `$GENERATE`s, and as many bytes as a file may have: a small file
+        // cannot make a huge one.
         let dir = std::env::temp_dir().join(format!("lbdns-gen-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("z.zone");
-        std::fs::write(
-            &path,
-            format!("{HEAD}$GENERATE 1-6 a$ A 10.0.0.$\n$GENERATE 1-5 b$ A 10.0.0.$\n"),
-        )
-        .unwrap();
-        let limits = Limits {
-            zone_records: 10,
-            ..Limits::default()
-        };
-        let mut diags = Diagnostics::default();
-        assert!(load(&Name::from_str("example.com.").unwrap(), &path, &limits, &mut diags).is_none());
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(
-            diags.to_string().contains(
-                "z.zone:6: error: $GENERATE: the range 1-5 makes 5 records, over limits.zone_records (4 left)"
+        let cases = [
+            (
+                "$GENERATE 1-6 a$ A 10.0.0.$\n$GENERATE 1-5 b$ A 10.0.0.$\n".to_string(),
+                Limits {
+                    zone_records: 10,
+                    ..Limits::default()
+                },
+                "z.zone:6: error: $GENERATE: the range 1-5 makes 5 records, over limits.zone_records (4 left)",
             ),
-            "{diags}"
-        );
-        // And as many bytes as a file may have: a small file cannot make a
-        // huge one.
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(&path, format!("{HEAD}$GENERATE 1-100 a$ TXT \"{}\"\n", "x".repeat(40))).unwrap();
-        let limits = Limits {
-            zone_file_size: 1000,
-            ..Limits::default()
-        };
-        let mut diags = Diagnostics::default();
-        assert!(load(&Name::from_str("example.com.").unwrap(), &path, &limits, &mut diags).is_none());
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(
-            diags.to_string().contains(
-                "z.zone:5: error: $GENERATE: its records come to more bytes than limits.zone_file_size allows (1000 left), by the one for 21"
+            (
+                format!("$GENERATE 1-100 a$ TXT \"{}\"\n", "x".repeat(40)),
+                Limits {
+                    zone_file_size: 1000,
+                    ..Limits::default()
+                },
+                "z.zone:5: error: $GENERATE: its records come to more bytes than limits.zone_file_size allows \
+                 (1000 left), by the one for 21",
             ),
-            "{diags}"
-        );
+        ];
+        for (text, limits, want) in cases {
+            std::fs::write(&path, format!("{HEAD}{text}")).unwrap();
+            let mut diags = Diagnostics::default();
+            assert!(load(&Name::from_str("example.com.").unwrap(), &path, &limits, &mut diags).is_none());
+            assert!(diags.to_string().contains(want), "{diags}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
