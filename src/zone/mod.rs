@@ -799,7 +799,14 @@ impl Scanner {
                     // reported one, if earlier: a bad directive). The scanner
                     // cannot go on after an error.
                     let err = err.to_string();
-                    let (reported, col, msg) = split_position(&err);
+                    let (mut reported, mut col, msg) = split_position(&err);
+                    if msg == "unexpected end of entry" && col == Some(1) && reported > 1 {
+                        // Reported where the scanner stood, past the line
+                        // feed: the entry that ended early is the line before
+                        // (a directive with no argument).
+                        reported -= 1;
+                        col = None;
+                    }
                     let reported = reported.saturating_sub(shift);
                     // A line of the rewritten text, back in the file as written.
                     let reported = match &rewrite {
@@ -2086,6 +2093,16 @@ mod tests {
         let (zone, diags) = load_text(&text);
         assert!(zone.is_none());
         assert!(diags.to_string().contains("z.zone:9: error:"), "{diags}");
+        // A directive with no argument is reported at its own line.
+        for directive in ["$ORIGIN", "$TTL"] {
+            let (_, diags) = load_text(&format!(
+                "{HEAD}$GENERATE 1-3 g$ A 10.0.0.1\n{directive}\nx A 10.0.0.2\n"
+            ));
+            assert!(
+                diags.to_string().contains("z.zone:6: error: unexpected end of entry\n"),
+                "{directive}: {diags}"
+            );
+        }
         let (_, diags) = load_text(&format!("{HEAD}$GENERATE 1-300 g$ A 10.0.0.1\n$TTL abc\n"));
         assert!(
             diags
