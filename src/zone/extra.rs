@@ -529,6 +529,48 @@ pub fn directive_ttl(src: &[u8]) -> Option<u32> {
     units_ttl(value)?.ok()
 }
 
+/// The name of an `$ORIGIN` directive at the start of `src`, when it has
+/// an empty label (`a..b`, `.a`): the scanner takes such a name as the
+/// labels before the empty one, without a word.
+pub fn bad_origin(src: &[u8]) -> Option<String> {
+    let mut lexer = Lexer::new(src);
+    let mut words = std::iter::from_fn(|| match lexer.next() {
+        Lex::Word { word, .. } if !word.quoted => Some(&src[word.start..word.end]),
+        _ => None,
+    });
+    if !words.next()?.eq_ignore_ascii_case(b"$ORIGIN") {
+        return None;
+    }
+    let name = words.next()?;
+    has_empty_label(name).then(|| String::from_utf8_lossy(name).into_owned())
+}
+
+/// Whether a name as written has an empty label: two dots in a row, or a
+/// leading dot (the root, `.`, has none). Escaped dots do not count.
+pub fn has_empty_label(name: &[u8]) -> bool {
+    if name == b"." {
+        return false;
+    }
+    // Whether the last byte was a label's end (or the name's start).
+    let mut at_end = true;
+    let mut i = 0;
+    while let Some(&b) = name.get(i) {
+        match b {
+            b'\\' => {
+                let digits = name.get(i + 1..i + 4).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+                i += if digits { 4 } else { 2 };
+                at_end = false;
+                continue;
+            }
+            b'.' if at_end => return true,
+            b'.' => at_end = true,
+            _ => at_end = false,
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The records of `src` that give no TTL of their own (a `$GENERATE`
 /// counts as one): the first one's line, and how many there are. Where a
 /// file sets no `$TTL`, servers disagree on the TTL these get.
@@ -2242,5 +2284,21 @@ mod tests {
             let err = kind(&words(text), b"x.").unwrap_err();
             assert!(err.contains(want), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn empty_labels_are_found_where_written() {
+        for name in ["a..b", ".a", "a..", "..", "x.\\.\\...y"] {
+            assert!(has_empty_label(name.as_bytes()), "{name}");
+        }
+        for name in [".", "a.b.", "a\\..b", "\\046.a", "a", "@", "x.\\.\\..y"] {
+            assert!(!has_empty_label(name.as_bytes()), "{name}");
+        }
+        assert_eq!(
+            bad_origin(b"$ORIGIN a..example.com.\nx A 1.2.3.4\n").as_deref(),
+            Some("a..example.com.")
+        );
+        assert_eq!(bad_origin(b"$origin example.com. ; fine\n"), None);
+        assert_eq!(bad_origin(b"$TTL 60\n"), None);
     }
 }

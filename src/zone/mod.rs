@@ -683,7 +683,18 @@ impl Scanner {
             unclosed,
             rewrite: maybe_extra,
             ttls,
+            bad_origins,
         } = entry_lines(&src);
+        for (line, name) in bad_origins {
+            let loc = Loc {
+                file: file.clone(),
+                line: line as usize,
+            };
+            self.diags.error(
+                Some(loc),
+                format!("$ORIGIN {name} has an empty label (two dots in a row, or a leading dot)"),
+            );
+        }
         if let Some((line, what)) = unclosed {
             // Caught here, with a clearer message than the scanner's (and
             // before `domain` 0.12.3's scanner can index past its buffer).
@@ -1133,6 +1144,8 @@ struct EntryLines {
     rewrite: bool,
     /// Each `$TTL` directive's line and seconds.
     ttls: Vec<(u32, u32)>,
+    /// `$ORIGIN` directives whose name has an empty label: line and name.
+    bad_origins: Vec<(u32, String)>,
 }
 
 /// The line each entry (record or `$INCLUDE`) of a zone file starts on,
@@ -1166,6 +1179,7 @@ fn entry_lines(src: &[u8]) -> EntryLines {
         unclosed: None,
         rewrite: false,
         ttls: Vec::new(),
+        bad_origins: Vec::new(),
     };
     // `i` is always at the start of a line outside parentheses.
     let (mut i, mut line) = (0, 1u32);
@@ -1176,6 +1190,11 @@ fn entry_lines(src: &[u8]) -> EntryLines {
             && let Some(ttl) = extra::directive_ttl(&src[i..])
         {
             found.ttls.push((line, ttl));
+        }
+        if text.get(..7).is_some_and(|d| d.eq_ignore_ascii_case(b"$ORIGIN"))
+            && let Some(name) = extra::bad_origin(&src[i..])
+        {
+            found.bad_origins.push((line, name));
         }
         if !text.iter().any(|&b| SPECIAL[usize::from(b)]) {
             // Most lines hold no comment, parenthesis, quote or escape:
@@ -1907,6 +1926,15 @@ mod tests {
         // The root and absolute names are fine.
         let (zone, diags) = load_text(&format!("{HEAD}x MX 0 .\ny CNAME a.b.\nz NS .\n"));
         assert!(zone.is_some(), "{diags}");
+        // An $ORIGIN with one is named at its own line.
+        let (zone, diags) = load_text(&format!("{HEAD}$ORIGIN a..example.com.\nx A 192.0.2.1\n"));
+        assert!(zone.is_none());
+        assert!(
+            diags
+                .to_string()
+                .contains("z.zone:5: error: $ORIGIN a..example.com. has an empty label"),
+            "{diags}"
+        );
     }
 
     #[test]
