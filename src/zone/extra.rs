@@ -428,6 +428,8 @@ pub struct Look {
     /// A quote or parenthesis left open at the end of `src`: its line
     /// (from 0) and which.
     pub unclosed: Option<(u32, &'static str)>,
+    /// Whether it is a record whose owner has an empty label.
+    pub bad_owner: bool,
 }
 
 /// Looks at the entry that starts `src` (at a line start, outside
@@ -477,7 +479,9 @@ pub fn look(src: &[u8]) -> Look {
         (None, 0) => None,
         (None, _) => Some((lexer.opened_at - 1, "parenthesis")),
     };
+    let bad_owner = owner && !directive && words.first().is_some_and(|w| !w.quoted && has_empty_label(w.text));
     Look {
+        bad_owner,
         start: start.map(|line| (line - 1, !directive)),
         needs: raw || !plan(words.iter().copied(), owner, || true).is_empty(),
         end,
@@ -1986,9 +1990,12 @@ mod tests {
                 needs: true,
                 end: 22,
                 lines: 2,
-                unclosed: None
+                unclosed: None,
+                bad_owner: false,
             }
         );
+        assert!(look(b"a..b ( A 1.2.3.4 )\n").bad_owner);
+        assert!(!look(b"a\\..b ( A 1.2.3.4 )\n").bad_owner);
         let comment = look(b"; a comment\nloc LOC 1 N 2 E 0\n");
         assert_eq!(
             (comment.start, comment.needs, comment.end, comment.lines),

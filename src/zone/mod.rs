@@ -684,7 +684,18 @@ impl Scanner {
             rewrite: maybe_extra,
             ttls,
             bad_origins,
+            bad_owners,
         } = entry_lines(&src);
+        for &line in &bad_owners {
+            let loc = Loc {
+                file: file.clone(),
+                line: line as usize,
+            };
+            self.diags.error(
+                Some(loc),
+                "the owner has an empty label (two dots in a row, or a leading dot)",
+            );
+        }
         for (line, name) in bad_origins {
             let loc = Loc {
                 file: file.clone(),
@@ -862,6 +873,9 @@ impl Scanner {
             };
             match entry {
                 Entry::Record(record) => {
+                    if bad_owners.binary_search(&(line as u32)).is_ok() {
+                        continue; // reported above; the scanner cut its owner short
+                    }
                     if record.class() != Class::IN {
                         self.diags.error(
                             Some(here),
@@ -1146,6 +1160,8 @@ struct EntryLines {
     ttls: Vec<(u32, u32)>,
     /// `$ORIGIN` directives whose name has an empty label: line and name.
     bad_origins: Vec<(u32, String)>,
+    /// The lines of records whose owner has an empty label.
+    bad_owners: Vec<u32>,
 }
 
 /// The line each entry (record or `$INCLUDE`) of a zone file starts on,
@@ -1180,6 +1196,7 @@ fn entry_lines(src: &[u8]) -> EntryLines {
         rewrite: false,
         ttls: Vec::new(),
         bad_origins: Vec::new(),
+        bad_owners: Vec::new(),
     };
     // `i` is always at the start of a line outside parentheses.
     let (mut i, mut line) = (0, 1u32);
@@ -1208,6 +1225,9 @@ fn entry_lines(src: &[u8]) -> EntryLines {
                 && (indented || !directive(word))
             {
                 found.lines.push(line);
+                if !indented && extra::has_empty_label(word) {
+                    found.bad_owners.push(line);
+                }
             }
             found.rewrite = found.rewrite || extra::line_needs(text);
             i = end + 1;
@@ -1220,6 +1240,9 @@ fn entry_lines(src: &[u8]) -> EntryLines {
             && counts
         {
             found.lines.push(line + from);
+            if look.bad_owner {
+                found.bad_owners.push(line + from);
+            }
         }
         found.rewrite = found.rewrite || look.needs;
         if let Some((from, what)) = look.unclosed {
@@ -1926,6 +1949,27 @@ mod tests {
         // The root and absolute names are fine.
         let (zone, diags) = load_text(&format!("{HEAD}x MX 0 .\ny CNAME a.b.\nz NS .\n"));
         assert!(zone.is_some(), "{diags}");
+        // So is an owner with one (which the scanner cut short to `a.`),
+        // once, at its line.
+        for owner in ["a..example.com.", "x..y"] {
+            let (zone, diags) = load_text(&format!("{HEAD}{owner} A 192.0.2.1\n{owner} TXT \"(x)\"\n"));
+            assert!(zone.is_none(), "{owner}");
+            let text = diags.to_string();
+            assert!(
+                text.contains("z.zone:5: error: the owner has an empty label")
+                    && text.contains("z.zone:6: error: the owner has an empty label"),
+                "{owner}: {text}"
+            );
+            assert_eq!(diags.items.len(), 2, "{owner}: {text}");
+        }
+        // A leading dot the scanner refuses itself, after this message.
+        let (_, diags) = load_text(&format!("{HEAD}.z A 192.0.2.1\n"));
+        assert!(
+            diags
+                .to_string()
+                .contains("z.zone:5: error: the owner has an empty label"),
+            "{diags}"
+        );
         // An $ORIGIN with one is named at its own line.
         let (zone, diags) = load_text(&format!("{HEAD}$ORIGIN a..example.com.\nx A 192.0.2.1\n"));
         assert!(zone.is_none());
