@@ -686,24 +686,19 @@ impl Scanner {
             bad_origins,
             bad_owners,
         } = entry_lines(&src);
-        for &line in &bad_owners {
+        let owners = bad_owners.iter().map(|&line| (line, "the owner".to_string()));
+        for (line, what) in owners.chain(
+            bad_origins
+                .into_iter()
+                .map(|(line, name)| (line, format!("$ORIGIN {name}"))),
+        ) {
             let loc = Loc {
                 file: file.clone(),
                 line: line as usize,
             };
             self.diags.error(
                 Some(loc),
-                "the owner has an empty label (two dots in a row, or a leading dot)",
-            );
-        }
-        for (line, name) in bad_origins {
-            let loc = Loc {
-                file: file.clone(),
-                line: line as usize,
-            };
-            self.diags.error(
-                Some(loc),
-                format!("$ORIGIN {name} has an empty label (two dots in a row, or a leading dot)"),
+                format!("{what} has an empty label (two dots in a row, or a leading dot)"),
             );
         }
         if let Some((line, what)) = unclosed {
