@@ -515,18 +515,24 @@ pub fn first_record(src: &[u8]) -> Option<(usize, bool)> {
     }
 }
 
-/// The seconds a `$TTL` directive at the start of `src` sets (plain or
-/// with units), for the loader to carry into `$INCLUDE`d files.
-pub fn directive_ttl(src: &[u8]) -> Option<u32> {
+/// The argument of the directive `name` at the start of `src`, if `src`
+/// starts with it.
+fn directive_arg<'a>(src: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     let mut lexer = Lexer::new(src);
     let mut words = std::iter::from_fn(|| match lexer.next() {
         Lex::Word { word, .. } if !word.quoted => Some(&src[word.start..word.end]),
         _ => None,
     });
-    if !words.next()?.eq_ignore_ascii_case(b"$TTL") {
+    if !words.next()?.eq_ignore_ascii_case(name) {
         return None;
     }
-    let value = words.next()?;
+    words.next()
+}
+
+/// The seconds a `$TTL` directive at the start of `src` sets (plain or
+/// with units), for the loader to carry into `$INCLUDE`d files.
+pub fn directive_ttl(src: &[u8]) -> Option<u32> {
+    let value = directive_arg(src, b"$TTL")?;
     if is_ttl(value) {
         return std::str::from_utf8(value).ok()?.parse().ok();
     }
@@ -537,15 +543,7 @@ pub fn directive_ttl(src: &[u8]) -> Option<u32> {
 /// an empty label (`a..b`, `.a`): the scanner takes such a name as the
 /// labels before the empty one, without a word.
 pub fn bad_origin(src: &[u8]) -> Option<String> {
-    let mut lexer = Lexer::new(src);
-    let mut words = std::iter::from_fn(|| match lexer.next() {
-        Lex::Word { word, .. } if !word.quoted => Some(&src[word.start..word.end]),
-        _ => None,
-    });
-    if !words.next()?.eq_ignore_ascii_case(b"$ORIGIN") {
-        return None;
-    }
-    let name = words.next()?;
+    let name = directive_arg(src, b"$ORIGIN")?;
     has_empty_label(name).then(|| String::from_utf8_lossy(name).into_owned())
 }
 
