@@ -5,8 +5,14 @@
 //! batches with `sendmmsg`/`recvmmsg`, so that one client core can keep
 //! one server core fully busy (dnsperf cannot, on this machine). It stops
 //! after `--count` queries or `--seconds`, then reports QPS, latency
-//! percentiles and lost queries. Only loopback addresses are accepted as
-//! targets.
+//! percentiles and lost queries. A query unanswered after `--timeout`
+//! counts as lost and gives its place in the window back, as in dnsperf:
+//! otherwise every loss (the kernel drops datagrams when a CPU's backlog
+//! or a socket's buffer is full) would shrink the window for good, and a
+//! burst of losses would stop the load. Only loopback addresses are
+//! accepted as targets.
+
+use std::collections::VecDeque;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -39,6 +45,10 @@ struct Args {
     /// Source sockets (ports), spread over the server's workers.
     #[arg(long, default_value = "16")]
     sockets: usize,
+    /// Seconds after which an unanswered query counts as lost and frees
+    /// its place in the window.
+    #[arg(long, default_value = "1")]
+    timeout: f64,
     /// Datagrams per sendmmsg/recvmmsg.
     #[arg(long, default_value = "32")]
     batch: usize,
@@ -137,10 +147,28 @@ fn main() -> ExitCode {
     let elapsed_us = |t: Instant| t.duration_since(start).as_micros() as u64 + 1;
     let mut sending = true;
     let mut last_reply = Instant::now();
+    // Every query sent, oldest first: (socket, ID, send time). One whose
+    // `sent_at` still holds that time when it expires was never answered.
+    let mut pending: VecDeque<(u32, u16, u64)> = VecDeque::new();
+    let timeout_us = (args.timeout.max(0.001) * 1e6) as u64;
+    let mut timed_out = 0u64;
     loop {
         let now = Instant::now();
         if sending && (now >= deadline || (args.count > 0 && sent >= args.count)) {
             sending = false;
+        }
+        let now_us = elapsed_us(now);
+        while let Some(&(s, id, at)) = pending.front() {
+            if at + timeout_us > now_us {
+                break;
+            }
+            pending.pop_front();
+            let slot = &mut sent_at[s as usize][usize::from(id)];
+            if *slot == at {
+                *slot = 0;
+                outstanding -= 1;
+                timed_out += 1;
+            }
         }
         for (s, socket) in sockets.iter().enumerate() {
             // Fill the window.
@@ -164,6 +192,9 @@ fn main() -> ExitCode {
                     }
                     let refs: Vec<&[u8]> = packets[..room].iter().map(|p| &p[..]).collect();
                     let n = send_connected(socket.as_raw_fd(), &refs).unwrap_or(0);
+                    for packet in &packets[..n] {
+                        pending.push_back((s as u32, u16::from_be_bytes([packet[0], packet[1]]), stamp));
+                    }
                     // Unsent ones are not outstanding.
                     for packet in &packets[n..room] {
                         let id = u16::from_be_bytes([packet[0], packet[1]]);
@@ -201,13 +232,23 @@ fn main() -> ExitCode {
     println!("server:   {}", args.server);
     println!("sent:     {sent}");
     println!("answered: {received}");
-    println!("lost:     {lost} ({:.3} %)", 100.0 * lost as f64 / sent.max(1) as f64);
+    println!(
+        "lost:     {lost} ({:.3} %, {timed_out} of them timed out after {} s)",
+        100.0 * lost as f64 / sent.max(1) as f64,
+        args.timeout
+    );
     println!("qps:      {:.0}", received as f64 / elapsed);
+    // The last bucket holds everything from 10 ms up.
+    let cap = (histogram.buckets.len() - 1) as u64;
+    let p = |q| match histogram.percentile(q) {
+        us if us >= cap => format!("{cap}+"),
+        us => us.to_string(),
+    };
     println!(
         "latency:  p50 {} us, p90 {} us, p99 {} us, max {} us",
-        histogram.percentile(0.50),
-        histogram.percentile(0.90),
-        histogram.percentile(0.99),
+        p(0.50),
+        p(0.90),
+        p(0.99),
         histogram.max_us
     );
     ExitCode::SUCCESS

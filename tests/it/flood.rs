@@ -208,3 +208,40 @@ fn the_load_generator_counts_every_answer() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2), "only loopback targets");
 }
+
+/// A query that is never answered frees its place in the window after
+/// `--timeout`, so losses cannot stop the load: against a socket that
+/// reads nothing, the generator keeps sending windows for as long as it
+/// runs, counts them all lost, and says they timed out.
+#[test]
+fn the_load_generator_reclaims_the_window_from_lost_queries() {
+    let hole = UdpSocket::bind("127.0.0.1:0").unwrap(); // never read
+    let queries = crate::support::data_dir().join("../../benches/data/queries.txt");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbdns-load"))
+        .args(["--server", &hole.local_addr().unwrap().to_string()])
+        .args(["-d", queries.to_str().unwrap(), "--seconds", "1.5", "--timeout", "0.1"])
+        .args(["--window", "16", "--sockets", "2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let field = |name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{text}"));
+        line[name.len()..].split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let sent = field("sent:");
+    // One window every 0.1 s for 1.5 s; without the timeout, just one.
+    assert!(sent >= 16 * 5, "windows sent again after the timeout: {text}");
+    assert_eq!(field("answered:"), 0, "{text}");
+    assert_eq!(field("lost:"), sent, "{text}");
+    let timed_out: u64 = text
+        .split(" of them timed out")
+        .next()
+        .and_then(|t| t.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(timed_out + 16 >= sent, "all but the last window timed out: {text}");
+}
