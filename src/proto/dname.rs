@@ -6,7 +6,9 @@
 //! and a pointer to the DNAME's target. When the new name is served here
 //! too, its answer follows (RFC 6672 §3.2, as NSD and Knot do): its
 //! template is copied behind the CNAME and each of its compression
-//! pointers moved to where the same name lies in this message.
+//! pointers moved to where the same name lies in this message. When the
+//! new name is below another DNAME, that DNAME is copied the same way and
+//! its CNAME written, up to [`MAX_DNAMES`].
 
 use super::{
     Answer, Client, IN, MAX_NAME_LEN, Outcome, Picker, Query, Snapshot, append_members, copy_body, fit, members_len,
@@ -20,10 +22,18 @@ use crate::zone::{is_compressible, rdata_names};
 /// pointer to the qname's suffix), TYPE, CLASS, TTL and RDLENGTH.
 const RDATA_AT: usize = 2 + 2 + 2 + 4 + 2;
 const CNAME: u16 = 5;
+/// DNAMEs followed for one query, the first one included, and so CNAMEs
+/// synthesised: five, where Knot DNS 3.2 stops too. (A chain that comes
+/// back to a name it went through stops there, as in NSD.)
+const MAX_DNAMES: usize = 5;
 
 /// Answers a name below a DNAME: the DNAME, the CNAME it synthesises,
-/// and the answer for the new name when it is served here. YXDOMAIN when
-/// the new name would be longer than 255 bytes (RFC 6672 §2.2).
+/// and the answer for the new name when it is served here. When the new
+/// name is below a DNAME too, that DNAME and its CNAME follow, and so on
+/// (RFC 6672 §3.2, as NSD and Knot do); a DNAME met twice is written
+/// once, and a chain stops at a name it already went through, with the
+/// CNAME to it. YXDOMAIN when a new name would be longer than 255 bytes (RFC
+/// 6672 §2.2).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_answer(
     out: &mut Vec<u8>,
@@ -50,37 +60,168 @@ pub(super) fn write_answer(
     if long {
         return reply(out, [1, 0, 0], rcode::YXDOMAIN, authoritative, false, q.edns, 0);
     }
-    out.extend_from_slice(&[0xC0, 12, 0, 5, 0, 1]);
-    out.extend_from_slice(&body[6..10]); // the DNAME's TTL
-    out.extend_from_slice(&((prefix_len + 2) as u16).to_be_bytes());
-    let prefix_at = out.len();
-    out.extend_from_slice(&query[12..12 + prefix_len]);
     let target_at = head + RDATA_AT;
+    let prefix = &query[12..12 + prefix_len];
+    let mut place = synthesise(out, 12, prefix, target_at, &body[6..10], new_len);
+    // The new name as the message spells it (the client's letter case,
+    // then the DNAME's target), to look up lower-cased.
+    let mut name = [0u8; MAX_NAME_LEN];
+    name[..prefix_len].copy_from_slice(prefix);
+    name[prefix_len..new_len].copy_from_slice(&body[RDATA_AT..]);
+    // The DNAMEs written, and where each one's target lies.
+    let mut written: [(*const Answer, usize); MAX_DNAMES] = [(std::ptr::null(), 0); MAX_DNAMES];
+    written[0] = (answer, target_at);
+    let mut dnames = 1;
+    let mut records = 2;
+    // Where each name the chain went through lies: the qname, then each
+    // new name.
+    let mut visited = [0usize; MAX_DNAMES + 1];
+    visited[0] = 12;
+    let mut truncated = false;
+    loop {
+        let mut key = name;
+        key[..place.new_len].make_ascii_lowercase();
+        let key = &key[..place.new_len];
+        if visited[..dnames].iter().any(|&at| same_name(out, at, key)) {
+            break;
+        }
+        visited[dnames] = place.name_at();
+        // QTYPE CNAME asked for the CNAME, which is there.
+        let next = (q.qtype != CNAME).then(|| snap.resolve(key, q.qtype)).flatten();
+        match next {
+            Some(next) if next.is_dname() => {
+                if dnames == MAX_DNAMES {
+                    break;
+                }
+                let seen = written[..dnames]
+                    .iter()
+                    .find(|(a, _)| std::ptr::eq(*a, next))
+                    .map(|&(_, at)| at);
+                match redirect(out, snap, next, seen, &place, &mut name, limit, q.edns) {
+                    Redirect::To(next_place, target_at, added) => {
+                        written[dnames] = (next, target_at);
+                        dnames += 1;
+                        records += added;
+                        place = next_place;
+                    }
+                    Redirect::TooLong(added) => {
+                        let counts = [records + added, 0, 0];
+                        return reply(out, counts, rcode::YXDOMAIN, authoritative, false, q.edns, 0);
+                    }
+                    Redirect::Stop(why) => {
+                        truncated = why == Unfit::NoRoom;
+                        break;
+                    }
+                }
+            }
+            Some(next) => match follow(
+                out,
+                snap,
+                next,
+                q,
+                limit,
+                picker,
+                client,
+                &place,
+                authoritative,
+                records,
+            ) {
+                Ok(outcome) => return outcome,
+                Err(why) => {
+                    truncated = why == Unfit::NoRoom;
+                    break;
+                }
+            },
+            None => break,
+        }
+    }
+    out.truncate(place.body_at);
+    reply(out, [records, 0, 0], 0, authoritative, truncated, q.edns, 0)
+}
+
+/// Appends the CNAME a DNAME synthesises: owned by the name at `owner`,
+/// with the DNAME's `ttl`, its target `prefix` then a pointer to the
+/// DNAME's target at `target_at`. Returns where the new name lies.
+fn synthesise(out: &mut Vec<u8>, owner: usize, prefix: &[u8], target_at: usize, ttl: &[u8], new_len: usize) -> Place {
+    out.extend_from_slice(&(0xC000 | owner as u16).to_be_bytes());
+    out.extend_from_slice(&CNAME.to_be_bytes());
+    out.extend_from_slice(&IN.to_be_bytes());
+    out.extend_from_slice(ttl);
+    out.extend_from_slice(&((prefix.len() + 2) as u16).to_be_bytes());
+    let prefix_at = out.len();
+    out.extend_from_slice(prefix);
     out.extend_from_slice(&(0xC000 | target_at as u16).to_be_bytes());
-    // The new name, lower-cased, to look up.
-    let mut key = [0u8; MAX_NAME_LEN];
-    key[..prefix_len].copy_from_slice(&query[12..12 + prefix_len]);
-    key[prefix_len..new_len].copy_from_slice(&body[RDATA_AT..]);
-    key[..new_len].make_ascii_lowercase();
-    let place = Place {
+    Place {
         new_len,
-        prefix_len,
+        prefix_len: prefix.len(),
         prefix_at,
         target_at,
         body_at: out.len(),
-    };
-    // QTYPE CNAME asked for the CNAME, which is there.
-    let next = (q.qtype != CNAME)
-        .then(|| snap.resolve(&key[..new_len], q.qtype))
-        .flatten()
-        .filter(|next| !next.is_dname());
-    if let Some(next) = next
-        && let Some(outcome) = follow(out, snap, next, q, limit, picker, client, &place, authoritative)
-    {
-        return outcome;
     }
-    out.truncate(place.body_at);
-    reply(out, [2, 0, 0], 0, authoritative, false, q.edns, 0)
+}
+
+/// What following one more DNAME came to.
+enum Redirect {
+    /// The next new name's place, where this DNAME's target lies, and the
+    /// records added (the CNAME, and the DNAME unless already there).
+    To(Place, usize, u16),
+    /// The new name would be too long; the DNAME was added unless already
+    /// there (the count of records added).
+    TooLong(u16),
+    /// It does not fit, or cannot be written here: stop before it.
+    Stop(Unfit),
+}
+
+/// Writes the DNAME `dname` the name at `place` is below (unless it is
+/// already in the message, its target at `seen`) and the CNAME it
+/// synthesises, and moves `name` on to the new name.
+#[allow(clippy::too_many_arguments)]
+fn redirect(
+    out: &mut Vec<u8>,
+    snap: &Snapshot,
+    dname: &Answer,
+    seen: Option<usize>,
+    place: &Place,
+    name: &mut [u8; MAX_NAME_LEN],
+    limit: usize,
+    edns: Option<super::Edns<'_>>,
+) -> Redirect {
+    let body = snap.body(dname);
+    if body.len() < RDATA_AT {
+        return Redirect::Stop(Unfit::Unplaceable);
+    }
+    let target = &body[RDATA_AT..];
+    let prefix_len = place.new_len.saturating_sub(usize::from(dname.base_qlen));
+    let new_len = prefix_len + target.len();
+    let long = new_len > MAX_NAME_LEN;
+    let dname_len = if seen.is_some() { 0 } else { body.len() };
+    let cname_len = if long { 0 } else { RDATA_AT + prefix_len + 2 };
+    if place.body_at + dname_len + cname_len + opt_len(edns) > limit {
+        return Redirect::Stop(Unfit::NoRoom);
+    }
+    let target_at = match seen {
+        Some(at) => at,
+        None => {
+            copy_body(out, snap, dname, place.new_len, body.len());
+            if relocate(out, place, 1).is_none() {
+                out.truncate(place.body_at);
+                return Redirect::Stop(Unfit::Unplaceable);
+            }
+            place.body_at + RDATA_AT
+        }
+    };
+    let added = u16::from(seen.is_none());
+    if long {
+        return Redirect::TooLong(added);
+    }
+    let owner = place.name_at();
+    if owner > 0x3FFF || target_at > 0x3FFF {
+        out.truncate(place.body_at);
+        return Redirect::Stop(Unfit::Unplaceable);
+    }
+    let next = synthesise(out, owner, &name[..prefix_len], target_at, &body[6..10], new_len);
+    name[prefix_len..new_len].copy_from_slice(target);
+    Redirect::To(next, target_at, added + 1)
 }
 
 /// Where the new name and the answer for it lie in the message.
@@ -96,6 +237,17 @@ struct Place {
 }
 
 impl Place {
+    /// Where the new name lies as a whole: the CNAME's target (its
+    /// prefix, then a pointer), or the DNAME's target when there is no
+    /// prefix.
+    fn name_at(&self) -> usize {
+        if self.prefix_len > 0 {
+            self.prefix_at
+        } else {
+            self.target_at
+        }
+    }
+
     /// Moves a compression pointer of a template laid out for the new name
     /// as the qname to where the same bytes lie in this message.
     fn pointer(&self, to: usize) -> Option<usize> {
@@ -111,8 +263,19 @@ impl Place {
     }
 }
 
-/// Appends the answer for the new name; `None` (and nothing appended)
-/// when it does not fit or cannot be placed here.
+/// Why the chain stops short of an answer (nothing of it appended).
+#[derive(Clone, Copy, PartialEq)]
+enum Unfit {
+    /// The message has no room for it: the reply gets TC, as from NSD and
+    /// Knot, so that the client asks again over TCP.
+    NoRoom,
+    /// It cannot be written here (a compression pointer out of reach, a
+    /// template that does not read): the reply ends before it.
+    Unplaceable,
+}
+
+/// Appends the answer for the new name; nothing appended when it does
+/// not fit or cannot be placed here.
 #[allow(clippy::too_many_arguments)]
 fn follow(
     out: &mut Vec<u8>,
@@ -124,8 +287,11 @@ fn follow(
     client: &Client,
     place: &Place,
     authoritative: bool,
-) -> Option<Outcome> {
-    let room = limit.checked_sub(place.body_at + opt_len(q.edns))?;
+    records_before: u16,
+) -> Result<Outcome, Unfit> {
+    let room = limit
+        .checked_sub(place.body_at + opt_len(q.edns))
+        .ok_or(Unfit::NoRoom)?;
     // A pool's pick, or when it has none to give, its NODATA answer; the
     // client subnet scope is the selection's either way.
     let (next, sel, scope) = if next.pool != NONE {
@@ -145,14 +311,14 @@ fn follow(
         Some(sel) => {
             let body_len = usize::from(next.body_len);
             if body_len + members_len(snap, sel) > room {
-                return None;
+                return Err(Unfit::NoRoom);
             }
             // A pool template holds answer records only (a CNAME chain).
             let chain = next.counts[0];
             (body_len, usize::from(chain), [chain + sel.count as u16, 0, 0], 0)
         }
         None => match fit(snap, next, room) {
-            (_, _, true) => return None,
+            (_, _, true) => return Err(Unfit::NoRoom),
             (take, counts, false) => {
                 let records = counts.iter().map(|&c| usize::from(c)).sum();
                 (take, records, counts, u16::from(next.rcode))
@@ -162,12 +328,12 @@ fn follow(
     copy_body(out, snap, next, place.new_len, take);
     if relocate(out, place, records).is_none() {
         out.truncate(place.body_at);
-        return None;
+        return Err(Unfit::Unplaceable);
     }
     if let Some(sel) = &sel {
         let Some(owner) = place.pointer(usize::from(pool_owner(next, place.new_len))) else {
             out.truncate(place.body_at);
-            return None;
+            return Err(Unfit::Unplaceable);
         };
         snap.pools()
             .count_selected(picker.row, sel.pool, &sel.members[..sel.count]);
@@ -175,15 +341,46 @@ fn follow(
     } else {
         shuffle_answer(out, place.body_at, next, take, picker);
     }
-    Some(reply(
+    Ok(reply(
         out,
-        [2 + counts[0], counts[1], counts[2]],
+        [records_before + counts[0], counts[1], counts[2]],
         rcode,
         authoritative,
         false,
         q.edns,
         scope,
     ))
+}
+
+/// Whether the name at `at` in the message, its pointers followed, is
+/// `key` (lower case) but for letter case.
+fn same_name(out: &[u8], mut at: usize, key: &[u8]) -> bool {
+    let mut i = 0;
+    // Enough for any name: pointers only lead backwards to names written
+    // before, and a name has at most 127 labels.
+    for _ in 0..256 {
+        let Some(&len) = out.get(at) else { return false };
+        match len {
+            0 => return i + 1 == key.len() && key[i] == 0,
+            1..=63 => {
+                let end = at + 1 + usize::from(len);
+                let (Some(label), Some(want)) = (out.get(at..end), key.get(i..i + 1 + usize::from(len))) else {
+                    return false;
+                };
+                if !label.eq_ignore_ascii_case(want) {
+                    return false;
+                }
+                i += label.len();
+                at = end;
+            }
+            0xC0.. => {
+                let Some(&low) = out.get(at + 1) else { return false };
+                at = usize::from(len & 0x3F) << 8 | usize::from(low);
+            }
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Moves every compression pointer in the `records` records from

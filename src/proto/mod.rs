@@ -28,8 +28,9 @@
 //!   cookie back; a valid server cookie marks the client as genuine (rate
 //!   limiting exempts it); a malformed option is FORMERR.
 //! - DNAME (RFC 6672): below the owner, the DNAME, a CNAME synthesised for
-//!   the qname and, when the new name is served here, its answer
-//!   (`dname.rs`); YXDOMAIN when the new name would exceed 255 bytes.
+//!   the qname and, when the new name is served here, its answer, or the
+//!   next DNAME and its CNAME (`dname.rs`); YXDOMAIN when a new name
+//!   would exceed 255 bytes; TC when what follows does not fit.
 //! - Pool names: A/AAAA picked per query by the pool's policy from its
 //!   live members ([`lb::select`]); none to give is NODATA.
 //! - Size (RFC 1035 §4.2.1, RFC 6891 §6.2.5, RFC 2181 §9): over UDP, at most
