@@ -63,32 +63,50 @@ fn client_of(data: &[u8]) -> SocketAddr {
     }
 }
 
-/// A CNAME synthesised from a DNAME in the answer must be the qname with
-/// the DNAME owner replaced by its target (RFC 6672 §2.2).
+/// Every CNAME that a DNAME in the answer synthesised, down the chain
+/// from the qname, points at its owner with the DNAME's owner replaced by
+/// the DNAME's target; and no DNAME or CNAME is there twice.
 fn check_dname(msg: &domain::base::Message<[u8]>) {
     let (Ok(question), Ok(answer)) = (msg.sole_question(), msg.answer()) else {
         return;
     };
-    let qname = question.qname().to_name::<Vec<u8>>();
-    let mut dname = None;
+    let mut current = question.qname().to_name::<Vec<u8>>();
+    type Name = domain::base::Name<Vec<u8>>;
+    // Each DNAME written: its owner and target.
+    let mut dnames: Vec<(Name, Name)> = Vec::new();
+    let mut seen: Vec<Vec<u8>> = Vec::new();
     for record in answer.limit_to::<AllRecordData<_, ParsedName<_>>>().flatten() {
+        let owner = record.owner().to_name::<Vec<u8>>();
+        if matches!(record.data(), AllRecordData::Dname(_) | AllRecordData::Cname(_)) {
+            let mut text = format!("{owner} {} {}", record.rtype(), record.data()).into_bytes();
+            text.make_ascii_lowercase();
+            assert!(
+                !seen.contains(&text),
+                "written twice: {}",
+                String::from_utf8_lossy(&text)
+            );
+            seen.push(text);
+        }
         match record.data() {
-            AllRecordData::Dname(d) => {
-                dname = Some((record.owner().to_name::<Vec<u8>>(), d.dname().to_name::<Vec<u8>>()))
-            }
-            AllRecordData::Cname(c) if record.owner().to_name::<Vec<u8>>() == qname => {
-                let Some((owner, target)) = &dname else { continue };
-                let (q, o) = (qname.as_slice(), owner.as_slice());
-                let prefix = q.len().checked_sub(o.len()).expect("the qname is below the DNAME");
-                assert!(
-                    q[prefix..].eq_ignore_ascii_case(o),
-                    "the qname ends with the DNAME owner"
-                );
-                let want = [&q[..prefix], target.as_slice()].concat();
-                assert!(
-                    c.cname().to_name::<Vec<u8>>().as_slice().eq_ignore_ascii_case(&want),
-                    "the synthesised CNAME points at the redirected name"
-                );
+            AllRecordData::Dname(d) => dnames.push((owner, d.dname().to_name::<Vec<u8>>())),
+            AllRecordData::Cname(c) if owner.name_eq(&current) => {
+                let target = c.cname().to_name::<Vec<u8>>();
+                // The DNAME this CNAME came from, if any: the last one
+                // written whose owner is above the current name.
+                if let Some((o, t)) = dnames
+                    .iter()
+                    .rev()
+                    .find(|(o, _)| current.ends_with(o) && !current.name_eq(o))
+                {
+                    let q = current.as_slice();
+                    let prefix = q.len() - o.as_slice().len();
+                    let want = [&q[..prefix], t.as_slice()].concat();
+                    assert!(
+                        target.as_slice().eq_ignore_ascii_case(&want),
+                        "the synthesised CNAME points at the redirected name"
+                    );
+                }
+                current = target;
             }
             _ => {}
         }
