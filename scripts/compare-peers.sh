@@ -12,6 +12,11 @@
 #                      records from the zone files than Knot does (exit 2 when there is
 #                      no lbdns binary to check)
 #   --queries FILE     queries to send (default tests/data/compare-queries.txt)
+#   --random N         also send N queries made up from the zones' owner names (with
+#                      a label or two in front, or letters in other case) and a mix
+#                      of types and dig options; the whole list is written beside
+#                      the report as queries.txt, for rerunning with --queries
+#   --seed S           the seed for --random (default 1: the same queries each run)
 #   --expected FILE    accepted lbdns differences (default tests/data/compare-expected-diffs.txt)
 #   --zones DIR        folder with example.com.zone, sub.example.com.zone and
 #                      included.inc (default tests/data/zones)
@@ -52,6 +57,8 @@ STRICT=0
 QUIET=0
 INSTALL=1
 KEEP=0
+RANDOM_N=0
+SEED=1
 NSD_PORT=${NSD_PORT:-5301}
 KNOT_PORT=${KNOT_PORT:-5302}
 LBDNS_PORT=${LBDNS_PORT:-5303}
@@ -70,6 +77,8 @@ while [ $# -gt 0 ]; do
         --queries) [ $# -ge 2 ] || die "--queries needs a file"; QUERIES=$(from_caller "$2"); shift 2 ;;
         --expected) [ $# -ge 2 ] || die "--expected needs a file"; EXPECTED=$(from_caller "$2"); shift 2 ;;
         --zones) [ $# -ge 2 ] || die "--zones needs a folder"; ZONEDIR=$(from_caller "$2"); shift 2 ;;
+        --random) [ $# -ge 2 ] || die "--random needs a count"; RANDOM_N=$2; shift 2 ;;
+        --seed) [ $# -ge 2 ] || die "--seed needs a number"; SEED=$2; shift 2 ;;
         -q|--quiet) QUIET=1; shift ;;
         --no-install) INSTALL=0; shift ;;
         --keep) KEEP=1; shift ;;
@@ -719,6 +728,52 @@ def main():
 if __name__ == "__main__":
     sys.exit(main())
 PYEOF
+
+if [ "$RANDOM_N" -gt 0 ]; then
+    # The fixed queries, then N made up from the zones (seeded: the same
+    # list each run unless --seed changes).
+    mkdir -p "$(dirname "$REPORT")"
+    ALL="$(dirname "$REPORT")/queries.txt"
+    python3 - "$QUERIES" "$ZONEDIR" "$RANDOM_N" "$SEED" >"$ALL" <<'GENEOF'
+import random, sys
+queries, zonedir, count, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+names = set()
+for file, origin in (("example.com.zone", "example.com."), ("sub.example.com.zone", "sub.example.com.")):
+    with open(f"{zonedir}/{file}", encoding="utf-8") as f:
+        for line in f:
+            tok = line.split(";", 1)[0].split()
+            if not tok or line[0] in " \t(":
+                continue
+            if tok[0] == "$ORIGIN" and len(tok) > 1:
+                origin = tok[1]
+            if tok[0].startswith("$") or "\\" in tok[0]:
+                continue
+            name = origin if tok[0] == "@" else tok[0] if tok[0].endswith(".") else f"{tok[0]}.{origin}"
+            names.add(name)
+names = sorted(names)
+types = ["A", "AAAA", "MX", "NS", "SOA", "TXT", "CNAME", "DNAME", "ANY", "SRV", "PTR", "DS", "CAA",
+         "NSEC", "RRSIG", "DNSKEY", "HTTPS", "NAPTR", "SSHFP", "TYPE65280"]
+# Not +cd nor another opcode: lbdns differs from both peers there on purpose
+# (tests/data/compare-expected-diffs.txt).
+options = ["", "", "", "+noedns", "+tcp", "+bufsize=512", "+dnssec", "+norec"]
+rng = random.Random(seed)
+with open(queries, encoding="utf-8") as f:
+    sys.stdout.write(f.read())
+print(f"\n# --- {count} made up by compare-peers.sh --random {count} --seed {seed} ---")
+for _ in range(count):
+    name = rng.choice(names)
+    r = rng.random()
+    if r < 0.25:
+        name = f"x{rng.randint(0, 9)}.{name}"
+    elif r < 0.35:
+        name = f"a.b.{name}"
+    elif r < 0.45:
+        name = "".join(c.upper() if rng.random() < 0.5 else c for c in name)
+    print(f"{name} {rng.choice(types)} {rng.choice(options)}".rstrip())
+GENEOF
+    QUERIES=$ALL
+    log "sending $RANDOM_N made-up queries too (seed $SEED); the list is $ALL"
+fi
 
 set +e
 python3 "$TMPD/compare.py" --queries "$QUERIES" --expected "$EXPECTED" --report "$REPORT" \
