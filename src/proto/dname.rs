@@ -307,7 +307,7 @@ fn follow(
         (next, None, 0)
     };
     // What to copy, how many records that is, and the reply's counts.
-    let (take, records, counts, rcode) = match &sel {
+    let (take, records, counts, rcode, truncated) = match &sel {
         Some(sel) => {
             let body_len = usize::from(next.body_len);
             if body_len + members_len(snap, sel) > room {
@@ -315,13 +315,14 @@ fn follow(
             }
             // A pool template holds answer records only (a CNAME chain).
             let chain = next.counts[0];
-            (body_len, usize::from(chain), [chain + sel.count as u16, 0, 0], 0)
+            (body_len, usize::from(chain), [chain + sel.count as u16, 0, 0], 0, false)
         }
+        // Too big: the whole RRsets of it that fit (a CNAME chain's), and TC.
         None => match fit(snap, next, room) {
-            (_, _, true) => return Err(Unfit::NoRoom),
-            (take, counts, false) => {
+            (0, _, true) => return Err(Unfit::NoRoom),
+            (take, counts, truncated) => {
                 let records = counts.iter().map(|&c| usize::from(c)).sum();
-                (take, records, counts, u16::from(next.rcode))
+                (take, records, counts, u16::from(next.rcode), truncated)
             }
         },
     };
@@ -346,7 +347,7 @@ fn follow(
         [records_before + counts[0], counts[1], counts[2]],
         rcode,
         authoritative,
-        false,
+        truncated,
         q.edns,
         scope,
     ))

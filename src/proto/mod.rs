@@ -36,8 +36,9 @@
 //! - Size (RFC 1035 §4.2.1, RFC 6891 §6.2.5, RFC 2181 §9): over UDP, at most
 //!   512 bytes without EDNS, else the client's size clamped to
 //!   512..=[`OUR_PAYLOAD_SIZE`]. Optional additional RRsets are dropped
-//!   from the end until it fits; if what must be sent does not fit, the
-//!   reply is empty with TC set.
+//!   from the end until it fits; if what must be sent does not fit, TC is
+//!   set and the reply keeps the whole answer RRsets that fit (a chain's
+//!   CNAMEs and DNAMEs), as NSD and Knot do.
 //!   Over TCP the whole answer is sent.
 
 use std::net::SocketAddr;
@@ -672,8 +673,10 @@ fn fit(snap: &Snapshot, answer: &Answer, room: usize) -> (usize, [u16; 3], bool)
         return (usize::from(answer.body_len), [an, ns, ar], false);
     }
     // Drop optional additional RRsets from the end until it fits; if even
-    // the required part does not, send no records and set TC (RFC 2181 §9,
-    // RFC 9471).
+    // the required part does not, set TC and send the whole answer RRsets
+    // that fit, in order: the CNAMEs of a chain whose end is too big, as
+    // NSD and Knot do; none when the first is too big (RFC 2181 §9, RFC
+    // 9471).
     match snap
         .cuts(answer)
         .iter()
@@ -681,7 +684,52 @@ fn fit(snap: &Snapshot, answer: &Answer, room: usize) -> (usize, [u16; 3], bool)
         .find(|&&(len, _)| usize::from(len) <= room)
     {
         Some(&(len, additional)) => (usize::from(len), [an, ns, additional], false),
-        None => (0, [0, 0, 0], true),
+        None => {
+            let (take, rrsets) = whole_rrsets(snap.body(answer), an, room);
+            (take, [rrsets, 0, 0], true)
+        }
+    }
+}
+
+/// The leading answer records of `body` (`an` of them) that make whole
+/// RRsets within `room` bytes: their length and count.
+fn whole_rrsets(body: &[u8], an: u16, room: usize) -> (usize, u16) {
+    let mut best = (0, 0);
+    let mut at = 0;
+    // The owner bytes (as written, a pointer or labels) and type of the
+    // RRset being walked.
+    let mut current: Option<(&[u8], &[u8])> = None;
+    for count in 0..an {
+        let Some(owner_end) = name_end(body, at) else { break };
+        let Some(fixed) = body.get(owner_end..owner_end + 10) else {
+            break;
+        };
+        let key = (&body[at..owner_end], &fixed[..2]);
+        if current.is_some_and(|c| c != key) {
+            if at > room {
+                return best;
+            }
+            best = (at, count);
+        }
+        current = Some(key);
+        at = owner_end + 10 + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    }
+    if at <= room && at <= body.len() {
+        best = (at, an);
+    }
+    best
+}
+
+/// Where the name that starts at `at` in `bytes` ends (after its root
+/// label or its compression pointer).
+fn name_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        match *bytes.get(at)? {
+            0 => return Some(at + 1),
+            len @ 1..=63 => at += 1 + usize::from(len),
+            0xC0.. => return Some(at + 2),
+            _ => return None,
+        }
     }
 }
 
