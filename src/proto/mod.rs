@@ -98,6 +98,7 @@ pub mod rcode {
     pub const REFUSED: u16 = 5;
     pub const YXDOMAIN: u16 = 6;
     pub const BADVERS: u16 = 16;
+    pub const BADCOOKIE: u16 = 23;
 }
 
 /// How the query arrived: it decides the size limit.
@@ -394,13 +395,10 @@ fn answer_query(
     out.extend_from_slice(&[0; 8]);
     let opcode = (query[2] >> 3) & 0x0F;
     let qdcount = u16::from_be_bytes([query[4], query[5]]);
-    if qdcount != 1 {
-        return error(out, rcode::FORMERR, false, None);
-    }
     let mut q = match parse(query, out, snap.settings.ecs, snap.settings.nsid.as_deref()) {
         Ok(q) => q,
         Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
-        Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, true, None),
+        Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, qdcount == 1, None),
     };
     // The lookup key is the qname lower-cased: the query's own bytes when
     // they hold no capital letter, as most do, else a copy.
@@ -425,6 +423,27 @@ fn answer_query(
             h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3);
         }
         info.question = lb::mix64(h);
+    }
+    if qdcount != 1 {
+        // RFC 7873 §5.4: a QUERY with no question and a cookie asks for a
+        // server cookie: NOERROR with one, or BADCOOKIE if the server
+        // cookie it sent is not ours or is stale. Any other question count
+        // is FORMERR (RFC 9619), with an OPT when the query had one (RFC
+        // 6891 §6.1.1).
+        if let Some(edns) = q.edns
+            && let Some(cookie) = edns.cookie
+            && qdcount == 0
+            && opcode == QUERY
+            && edns.version == 0
+        {
+            let rcode = if cookie.server_len > 0 && !cookie.valid {
+                rcode::BADCOOKIE
+            } else {
+                rcode::NOERROR
+            };
+            return error(out, rcode, false, q.edns);
+        }
+        return error(out, rcode::FORMERR, false, q.edns);
     }
     if opcode != QUERY {
         return error(out, rcode::NOTIMP, true, q.edns);
@@ -472,7 +491,30 @@ fn answer_query(
 fn parse<'s>(query: &[u8], out: &mut Vec<u8>, ecs: bool, nsid: Option<&'s [u8]>) -> Result<Query<'s>, Malformed> {
     let mut parser = Parser::from_ref(query);
     parser.advance(12).map_err(|_| Malformed::Header)?;
-    let question = Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
+    let field = |at: usize| u16::from_be_bytes([query[at], query[at + 1]]);
+    let mut q = match field(4) {
+        1 => parse_question(query, &mut parser, out)?,
+        // No question or several: none is echoed (the reply is FORMERR, or
+        // a cookie alone); the rest is read for its OPT.
+        count => {
+            for _ in 0..count {
+                Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
+            }
+            Query {
+                qtype: 0,
+                qclass: 0,
+                edns: None,
+                name_len: 0,
+            }
+        }
+    };
+    parse_records(query, &mut parser, &mut q, ecs, nsid)?;
+    Ok(q)
+}
+
+/// Reads the one question, and echoes it into `out`.
+fn parse_question<'s>(query: &[u8], parser: &mut Parser<'_, [u8]>, out: &mut Vec<u8>) -> Result<Query<'s>, Malformed> {
+    let question = Question::<ParsedName<&[u8]>>::parse(parser).map_err(|_| Malformed::Header)?;
     // A question name cannot be compressed (nothing but the header precedes
     // it), so the question is echoed below as the query's bytes. `domain`
     // calls a name that is only a pointer uncompressed (it is the name
@@ -486,24 +528,35 @@ fn parse<'s>(query: &[u8], out: &mut Vec<u8>, ecs: bool, nsid: Option<&'s [u8]>)
     // `domain` has checked label and name lengths; QTYPE and QCLASS end
     // the question.
     let field = |at: usize| u16::from_be_bytes([query[at], query[at + 1]]);
-    let mut q = Query {
+    // Echo the question with the client's letter case, in one copy.
+    out.extend_from_slice(&query[12..end]);
+    Ok(Query {
         qtype: field(end - 4),
         qclass: field(end - 2),
         edns: None,
         name_len: end - 4 - 12,
-    };
-    // Echo the question with the client's letter case, in one copy.
-    out.extend_from_slice(&query[12..end]);
+    })
+}
 
+/// Reads the answer, authority and additional sections: the OPT record,
+/// and the options lbdns answers.
+fn parse_records<'s>(
+    query: &[u8],
+    parser: &mut Parser<'_, [u8]>,
+    q: &mut Query<'s>,
+    ecs: bool,
+    nsid: Option<&'s [u8]>,
+) -> Result<(), Malformed> {
+    let field = |at: usize| u16::from_be_bytes([query[at], query[at + 1]]);
     let count = |at: usize| usize::from(field(at));
     for _ in 0..count(6) + count(8) {
-        RecordHeader::<ParsedName<&[u8]>>::parse_ref(&mut parser)
+        RecordHeader::<ParsedName<&[u8]>>::parse_ref(parser)
             .ok()
             .and_then(|h| parser.advance(usize::from(h.rdlen())).ok())
             .ok_or(Malformed::AfterQuestion)?;
     }
     for _ in 0..count(10) {
-        let header = RecordHeader::<ParsedName<&[u8]>>::parse_ref(&mut parser).map_err(|_| Malformed::AfterQuestion)?;
+        let header = RecordHeader::<ParsedName<&[u8]>>::parse_ref(parser).map_err(|_| Malformed::AfterQuestion)?;
         let rdlen = usize::from(header.rdlen());
         let rdata = parser.peek(rdlen).map_err(|_| Malformed::AfterQuestion)?;
         if header.rtype().to_int() == OPT {
@@ -540,7 +593,7 @@ fn parse<'s>(query: &[u8], out: &mut Vec<u8>, ecs: bool, nsid: Option<&'s [u8]>)
         }
         parser.advance(rdlen).map_err(|_| Malformed::AfterQuestion)?;
     }
-    Ok(q)
+    Ok(())
 }
 
 /// Whether OPT RDATA is a sequence of complete {code, length, data}

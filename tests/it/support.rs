@@ -92,7 +92,8 @@ impl QueryBuilder {
         out.extend_from_slice(&[0, 0, 0, 0]);
         out.extend_from_slice(&arcount.to_be_bytes());
         let name = Name::<Vec<u8>>::from_str(&self.qname).expect("test qname parses");
-        for _ in 0..self.qdcount.unwrap_or(1).max(1) {
+        // `qdcount 0` sends no question at all.
+        for _ in 0..self.qdcount.unwrap_or(1) {
             out.extend_from_slice(name.as_slice());
             out.extend_from_slice(&self.qtype.to_be_bytes());
             out.extend_from_slice(&self.qclass.to_be_bytes());
