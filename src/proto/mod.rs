@@ -425,15 +425,18 @@ fn answer_query(
         info.question = lb::mix64(h);
     }
     if qdcount != 1 {
-        // RFC 7873 §5.4: a QUERY with no question and a cookie asks for a
-        // server cookie: NOERROR with one, or BADCOOKIE if the server
-        // cookie it sent is not ours or is stale. Any other question count
-        // is FORMERR (RFC 9619), with an OPT when the query had one (RFC
-        // 6891 §6.1.1).
+        // An opcode we do not implement is NOTIMP whatever the question
+        // count, as from NSD and Knot. RFC 7873 §5.4: a QUERY with no
+        // question and a cookie asks for a server cookie: NOERROR with
+        // one, or BADCOOKIE if the server cookie it sent is not ours or is
+        // stale. Any other question count is FORMERR (RFC 9619). Each with
+        // an OPT when the query had one (RFC 6891 §6.1.1).
+        if opcode != QUERY {
+            return error(out, rcode::NOTIMP, false, q.edns);
+        }
         if let Some(edns) = q.edns
             && let Some(cookie) = edns.cookie
             && qdcount == 0
-            && opcode == QUERY
             && edns.version == 0
         {
             let rcode = if cookie.server_len > 0 && !cookie.valid {
