@@ -523,8 +523,8 @@ mod tests {
             "bind/types.zone",
             "bind/bind-style.zone",
         ] {
-            let mut diags = Diagnostics::default();
-            let zone = zone::load(&origin, &data.join(file), &Limits::default(), &mut diags).unwrap();
+            let mut first = Diagnostics::default();
+            let zone = zone::load(&origin, &data.join(file), &Limits::default(), &mut first).unwrap();
             let mut text = Vec::new();
             write_zone(&zone, &mut text).unwrap();
             let printed = String::from_utf8(text.clone()).unwrap();
@@ -540,7 +540,10 @@ mod tests {
                 &Limits::default(),
                 &mut diags,
             );
-            assert!(diags.items.is_empty(), "{file}: {diags}\n{printed}");
+            // The same warnings as the file (the zone's own, as DNAME
+            // loops), and nothing else.
+            let messages = |d: &Diagnostics| d.items.iter().map(|i| i.message.clone()).collect::<Vec<_>>();
+            assert_eq!(messages(&diags), messages(&first), "{file}: {diags}\n{printed}");
             let (before, after) = (records(&zone), records(&again.unwrap()));
             assert_eq!(before.len(), zone.record_count, "{file}");
             let only = |a: &[Record], b: &[Record]| a.iter().filter(|r| !b.contains(r)).cloned().collect::<Vec<_>>();

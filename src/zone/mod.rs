@@ -1497,6 +1497,63 @@ impl Zone {
         None
     }
 
+    /// Warns of DNAMEs that redirect names back below themselves, alone
+    /// (a target at or below its own owner) or through others in the zone:
+    /// such names are redirected over and over until the reply stops
+    /// following (after five DNAMEs) or the name grows past 255 bytes.
+    /// Each loop is reported once, at its first owner in key order.
+    fn dname_loops(&self, diags: &mut Diagnostics) {
+        let dname = u16::from(Rtype::DNAME);
+        // The DNAME whose redirection applies to the names below `target`.
+        let next = |target: &[u8]| {
+            self.get(target)
+                .filter(|n| !name::is_wildcard(target) && n.rrset(dname).is_some())
+                .or_else(|| self.dname_above(target))
+        };
+        let dnames: Vec<Node<'_>> = self
+            .nodes()
+            .filter(|n| !name::is_wildcard(n.key()) && n.rrset(dname).is_some())
+            .collect();
+        for start in &dnames {
+            let mut path = vec![*start];
+            let mut at = *start;
+            let looped = loop {
+                let Some(set) = at.rrset(dname) else { break false };
+                let target = name::to_key(set.rdatas().first());
+                let Some(node) = next(&target) else { break false };
+                if node.key() == start.key() {
+                    break true;
+                }
+                if path.iter().any(|n| n.key() == node.key()) || path.len() > dnames.len() {
+                    break false; // a loop that does not pass through `start`
+                }
+                path.push(node);
+                at = node;
+            };
+            if !looped || path.iter().any(|n| n.key() < start.key()) {
+                continue;
+            }
+            let Some(set) = start.rrset(dname) else { continue };
+            let message = if path.len() == 1 {
+                format!(
+                    "the DNAME at {} points at or below itself ({}): names below it are redirected \
+                     below it again, until a reply stops following (after five DNAMEs, or where a \
+                     name comes back) or the name passes 255 bytes",
+                    name::to_text(start.owner()),
+                    name::to_text(set.rdatas().first())
+                )
+            } else {
+                let owners: Vec<String> = path.iter().map(|n| name::to_text(n.owner())).collect();
+                format!(
+                    "the DNAMEs at {} redirect into each other: names below them loop, and a \
+                     reply stops where its name comes back",
+                    owners.join(", ")
+                )
+            };
+            diags.warning(Some(self.loc(set.loc)), message);
+        }
+    }
+
     /// Reports an RRset of a type that may hold one record only; `rule`
     /// (the RFC that says so) ends the message.
     fn only_one(&self, node: Node<'_>, set: RRset<'_>, rtype: &str, rule: &str, diags: &mut Diagnostics) {
@@ -1606,6 +1663,9 @@ impl Zone {
                     );
                 }
             }
+        }
+        if has_dname {
+            self.dname_loops(diags);
         }
         // In-zone delegations whose name servers lie below the cut need glue.
         for node in delegations {
@@ -1997,6 +2057,36 @@ mod tests {
                   e TYPE65280 \\# 3 abcdef\n";
         let (zone, diags) = load_text(&format!("{HEAD}{ok}"));
         assert!(zone.is_some(), "{diags}");
+    }
+
+    #[test]
+    fn dnames_that_loop_are_a_warning_once_each() {
+        let text = format!(
+            "{HEAD}grow DNAME a.grow.example.com.\nself DNAME self.example.com.\n\
+             one DNAME two.example.com.\ntwo DNAME x.three.example.com.\nthree DNAME one.example.com.\n\
+             chain DNAME apexward.example.com.\napexward DNAME example.com.\nout DNAME example.net.\n\
+             *.w DNAME a.b.w.example.com.\n"
+        );
+        let (zone, diags) = load_text(&text);
+        assert!(zone.is_some(), "{diags}");
+        let text = diags.to_string();
+        assert!(
+            text.contains("z.zone:5: warning: the DNAME at grow.example.com. points at or below itself"),
+            "{text}"
+        );
+        assert!(text.contains("z.zone:6: warning: the DNAME at self.example.com. points at or below itself"));
+        // A loop through three, reported once, at its first owner.
+        assert!(
+            text.contains(
+                "z.zone:7: warning: the DNAMEs at one.example.com., two.example.com., \
+                 three.example.com. redirect into each other"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("redirect into each other").count(), 1, "{text}");
+        // A chain that ends (at the apex, or out of the zone) is no loop;
+        // a DNAME at a wildcard redirects nothing (already warned of).
+        assert_eq!(diags.items.len(), 4, "{text}");
     }
 
     #[test]
