@@ -153,6 +153,44 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                 Place::Authoritative => out.authoritative(&view, key, info.node, nodata, diags),
             }
         }
+        // A hosted child that this zone does not delegate to: resolvers
+        // coming from the parent never reach it. DS at its apex is still
+        // the parent's to answer; the name is not the parent's, so NODATA
+        // with the parent's SOA, as NSD answers (not NXDOMAIN, which would
+        // deny the whole child, RFC 8020).
+        for (&child, &c) in origins.iter() {
+            let direct = name::parent(child).is_some_and(|up| {
+                let mut at = Some(up);
+                while let Some(k) = at {
+                    if let Some(&z) = origins.get(k) {
+                        return z == zidx;
+                    }
+                    at = name::parent(k);
+                }
+                false
+            });
+            if !direct {
+                continue;
+            }
+            let info = view.get(child);
+            if info.and_then(|i| i.node).and_then(|n| n.rrset(NS)).is_none() {
+                diags.warning(
+                    zones[c]
+                        .apex()
+                        .and_then(|a| a.rrset(SOA))
+                        .map(|set| zones[c].loc(set.loc)),
+                    format!(
+                        "zone {} is served here, but {} has no NS records for it: resolvers coming \
+                         from the parent will not find it",
+                        name::to_text(child),
+                        name::to_text(&zone.origin)
+                    ),
+                );
+            }
+            if info.is_none() {
+                out.overrides.push((child.into(), DS, nodata));
+            }
+        }
     }
     out.finish()
 }
@@ -915,6 +953,26 @@ impl Out {
                 self.store(view, rcode, true, what, diags)
             }
             End::Referral(cut) => {
+                // DS at the cut itself is the parent's to answer (RFC 4035
+                // §3.1.4.1): its DS RRset, or NODATA; other types get the
+                // referral.
+                if name::to_key(target) == cut {
+                    chain(&mut self.b);
+                    match view.get(cut).and_then(|i| i.node).and_then(|n| n.rrset(DS)) {
+                        Some(ds) => self.b.rrset(
+                            Section::Answer,
+                            Owner::Name(target),
+                            DS,
+                            ds.ttl,
+                            ds.rdatas().iter(),
+                            false,
+                        ),
+                        None => self.soa_authority(view),
+                    }
+                    if let Some(id) = self.store(view, NOERROR, true, what, diags) {
+                        self.a.types.push((DS, id));
+                    }
+                }
                 chain(&mut self.b);
                 self.cut_ns(view, cut);
                 self.store(view, NOERROR, true, what, diags)

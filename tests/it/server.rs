@@ -423,3 +423,64 @@ fn privileges_are_dropped_after_binding() {
     assert_eq!(reply.rcode, "NOERROR");
     assert_eq!(server.stop().code, Some(0));
 }
+
+/// Writes a parent zone with no NS records for its hosted child, and the
+/// child; returns their `--zone` arguments.
+fn undelegated_child() -> [String; 2] {
+    let dir = std::env::temp_dir().join(format!("lbdns-undelegated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let parent = dir.join("parent.zone");
+    std::fs::write(
+        &parent,
+        "$TTL 300\n@ SOA ns1 hm 1 2 3 4 60\n  NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n",
+    )
+    .unwrap();
+    let child = dir.join("child.zone");
+    std::fs::write(
+        &child,
+        "$TTL 300\n@ SOA ns1 hm 7 2 3 4 60\n  NS ns1\n  A 192.0.2.9\nns1 A 192.0.2.3\n",
+    )
+    .unwrap();
+    [
+        format!("example.org.={}", parent.display()),
+        format!("child.example.org.={}", child.display()),
+    ]
+}
+
+/// A hosted child its parent does not delegate to: `check` warns, and DS
+/// at its apex is still the parent's to answer (RFC 4035 §3.1.4.1):
+/// NODATA with the parent's SOA, as NSD answers, not the child's NODATA
+/// (nor NXDOMAIN, which would deny the child, RFC 8020).
+#[test]
+fn an_undelegated_child_warns_and_ds_at_its_apex_is_the_parents() {
+    let [parent, child] = undelegated_child();
+    let out = Command::new(env!("CARGO_BIN_EXE_lbdns"))
+        .args(["check", "--zone", &parent, "--zone", &child])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "child.zone:2: warning: zone child.example.org. is served here, but example.org. has no NS \
+             records for it"
+        ),
+        "{stderr}"
+    );
+    let server = Server::start(&["--zone", &parent, "--zone", &child]);
+    let reply = decode(&udp_query(
+        &server,
+        &QueryBuilder::new("child.example.org.", "DS").build(),
+    ));
+    assert_eq!(reply.rcode, "NOERROR", "{reply:?}");
+    assert!(reply.answer.is_empty(), "{reply:?}");
+    assert_eq!(reply.authority.len(), 1, "{reply:?}");
+    assert!(reply.authority[0].starts_with("example.org. 60 IN SOA"), "{reply:?}");
+    // The rest of the name is the child's.
+    let reply = decode(&udp_query(
+        &server,
+        &QueryBuilder::new("child.example.org.", "A").build(),
+    ));
+    assert_eq!(reply.answer, ["child.example.org. 300 IN A 192.0.2.9"], "{reply:?}");
+}
