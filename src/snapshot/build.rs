@@ -853,6 +853,8 @@ impl Out {
         let mut target: Cow<'z, [u8]> = Cow::Borrowed(first);
         let mut visited: AHashSet<Vec<u8>> = AHashSet::new();
         visited.insert(key.to_vec());
+        // The DNAMEs the chain went through (their owners' keys).
+        let mut applied: Vec<&[u8]> = Vec::new();
         let end = loop {
             let target_key = name::to_key(&target);
             if !visited.insert(target_key.clone()) || steps.len() >= MAX_CHAIN {
@@ -879,6 +881,13 @@ impl Out {
                 Lookup::NxDomain => break End::NxDomain,
                 Lookup::Delegated(cut) => break End::Referral(cut),
                 Lookup::Redirected(owner, dname) => {
+                    // A DNAME met a second time redirects into itself: the
+                    // chain stops there, as NSD's does, and no record is
+                    // written twice.
+                    if applied.contains(&owner.key()) {
+                        break End::Stop;
+                    }
+                    applied.push(owner.key());
                     // The target's labels above the DNAME owner, then the
                     // DNAME's target (letter case as written).
                     let prefix = &target[..target.len().saturating_sub(owner.key().len())];
