@@ -17,6 +17,10 @@
 #                      of types and dig options; the whole list is written beside
 #                      the report as queries.txt, for rerunning with --queries
 #   --seed S           the seed for --random (default 1: the same queries each run)
+#   --random-zone S    serve a random example.com. zone from scripts/random-zone.py S
+#                      (written beside the report, in random-zone/) instead of --zones;
+#                      without --queries, only the apex SOA and NS are asked besides
+#                      --random's
 #   --expected FILE    accepted lbdns differences (default tests/data/compare-expected-diffs.txt)
 #   --zones DIR        folder with example.com.zone, sub.example.com.zone and
 #                      included.inc (default tests/data/zones)
@@ -59,6 +63,8 @@ INSTALL=1
 KEEP=0
 RANDOM_N=0
 SEED=1
+RANDOM_ZONE=
+QUERIES_GIVEN=0
 NSD_PORT=${NSD_PORT:-5301}
 KNOT_PORT=${KNOT_PORT:-5302}
 LBDNS_PORT=${LBDNS_PORT:-5303}
@@ -74,11 +80,12 @@ while [ $# -gt 0 ]; do
         -o) [ $# -ge 2 ] || die "-o needs a file"; REPORT=$(from_caller "$2"); shift 2 ;;
         -o*) REPORT=$(from_caller "${1#-o}"); shift ;;
         --strict) STRICT=1; shift ;;
-        --queries) [ $# -ge 2 ] || die "--queries needs a file"; QUERIES=$(from_caller "$2"); shift 2 ;;
+        --queries) [ $# -ge 2 ] || die "--queries needs a file"; QUERIES=$(from_caller "$2"); QUERIES_GIVEN=1; shift 2 ;;
         --expected) [ $# -ge 2 ] || die "--expected needs a file"; EXPECTED=$(from_caller "$2"); shift 2 ;;
         --zones) [ $# -ge 2 ] || die "--zones needs a folder"; ZONEDIR=$(from_caller "$2"); shift 2 ;;
         --random) [ $# -ge 2 ] || die "--random needs a count"; RANDOM_N=$2; shift 2 ;;
         --seed) [ $# -ge 2 ] || die "--seed needs a number"; SEED=$2; shift 2 ;;
+        --random-zone) [ $# -ge 2 ] || die "--random-zone needs a seed"; RANDOM_ZONE=$2; shift 2 ;;
         -q|--quiet) QUIET=1; shift ;;
         --no-install) INSTALL=0; shift ;;
         --keep) KEEP=1; shift ;;
@@ -87,6 +94,19 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+if [ -n "$RANDOM_ZONE" ]; then
+    case "$RANDOM_ZONE" in ''|*[!0-9]*) die "--random-zone needs a number" ;; esac
+    ZONEDIR="$(dirname "$REPORT")/random-zone"
+    mkdir -p "$ZONEDIR"
+    python3 scripts/random-zone.py "$RANDOM_ZONE" >"$ZONEDIR/example.com.zone"
+    cp tests/data/zones/sub.example.com.zone "$ZONEDIR/"
+    : >"$ZONEDIR/included.inc"
+    if [ "$QUERIES_GIVEN" = 0 ]; then
+        QUERIES="$ZONEDIR/queries.txt"
+        printf 'example.com. SOA\nexample.com. NS\n' >"$QUERIES"
+    fi
+    log "serving the random zone $RANDOM_ZONE ($ZONEDIR/example.com.zone)"
+fi
 case "$ZONEDIR" in /*) ;; *) ZONEDIR="$ROOT/$ZONEDIR" ;; esac
 for f in "$QUERIES" "$EXPECTED" "$ZONEDIR/example.com.zone" "$ZONEDIR/sub.example.com.zone" "$ZONEDIR/included.inc"; do
     [ -f "$f" ] || die "missing $f"

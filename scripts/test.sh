@@ -11,7 +11,8 @@
 #      --strict serves the test zones from all three on loopback and fails
 #      on any difference not listed in tests/data/compare-expected-diffs.txt,
 #      or in the records Knot and lbdns read from the zone files (installs
-#      nsd, knot and dnsutils with apt-get when missing); and
+#      nsd, knot and dnsutils with apt-get when missing), then does the
+#      same over three random zones (scripts/random-zone.py); and
 #      against BIND's reading of the zone files: scripts/compare-zones.sh
 #      --strict (installs bind9-utils when missing)
 #   4. unit and integration tests (cargo nextest, or cargo test without it)
@@ -54,6 +55,12 @@ else
   step "conformance with NSD and Knot DNS"
   cargo build --quiet
   LBDNS=target/debug/lbdns scripts/compare-peers.sh --strict -q --random 400
+  # Three random zones (scripts/random-zone.py), 200 random queries each.
+  for zone in 1 2 3; do
+    LBDNS=target/debug/lbdns scripts/compare-peers.sh --strict -q --random-zone "$zone" \
+      --random 200 --seed "$zone" -o "target/compare-peers/random-zone-$zone/report.txt" |
+      tail -n 1
+  done
   step "zone files read as BIND reads them"
   LBDNS=target/debug/lbdns scripts/compare-zones.sh --strict
 fi
