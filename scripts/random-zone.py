@@ -21,7 +21,7 @@ import sys
 
 def zone(seed):
     rng = random.Random(seed)
-    labels = ["a", "b", "c", "d", "www", "mail", "*", "x", "y", "Z"]
+    labels = ["a", "b", "c", "d", "www", "mail", "*", "x", "y", "z"]
 
     def name():
         parts = [rng.choice(labels) for _ in range(rng.randint(1, 3))]

@@ -852,7 +852,12 @@ impl Out {
         }];
         let mut target: Cow<'z, [u8]> = Cow::Borrowed(first);
         let mut visited: AHashSet<Vec<u8>> = AHashSet::new();
-        visited.insert(key.to_vec());
+        // A wildcard's template answers for other names than its owner:
+        // a chain that leads to the owner itself (`* CNAME *`) goes there
+        // once, as in NSD and Knot.
+        if mode != Mode::Wildcard {
+            visited.insert(key.to_vec());
+        }
         // The DNAMEs the chain went through (their owners' keys).
         let mut applied: Vec<&[u8]> = Vec::new();
         let end = loop {
