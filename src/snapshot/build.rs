@@ -101,6 +101,20 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
             }
         }
     }
+    // Each hosted zone's hosted children, with no hosted zone between.
+    let mut children: Vec<Vec<(&[u8], usize)>> = vec![Vec::new(); zones.len()];
+    for (&child, &c) in origins.iter() {
+        let mut at = name::parent(child);
+        while let Some(k) = at {
+            if let Some(&parent) = origins.get(k) {
+                children[parent].push((child, c));
+                break;
+            }
+            at = name::parent(k);
+        }
+    }
+    // In name order, for warnings in the same order each run.
+    children.iter_mut().for_each(|list| list.sort_unstable());
     for (zidx, zone) in zones.iter().enumerate() {
         let view = View::new(zone, zidx, &origins, &pool_names[zidx]);
         for (key, &p) in view.pools.iter() {
@@ -158,20 +172,7 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
         // the parent's to answer; the name is not the parent's, so NODATA
         // with the parent's SOA, as NSD answers (not NXDOMAIN, which would
         // deny the whole child, RFC 8020).
-        for (&child, &c) in origins.iter() {
-            let direct = name::parent(child).is_some_and(|up| {
-                let mut at = Some(up);
-                while let Some(k) = at {
-                    if let Some(&z) = origins.get(k) {
-                        return z == zidx;
-                    }
-                    at = name::parent(k);
-                }
-                false
-            });
-            if !direct {
-                continue;
-            }
+        for &(child, c) in &children[zidx] {
             let info = view.get(child);
             if info.and_then(|i| i.node).and_then(|n| n.rrset(NS)).is_none() {
                 diags.warning(
