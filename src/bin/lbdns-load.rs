@@ -13,7 +13,6 @@
 //! accepted as targets.
 
 use std::collections::VecDeque;
-
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -187,6 +186,14 @@ fn main() -> ExitCode {
                         cursor += 1;
                         let id = next_id[s];
                         next_id[s] = id.wrapping_add(1);
+                        // Its ID came round again (65,536 sends on this
+                        // socket) before it was answered or timed out:
+                        // it is given up now, so that its place is not
+                        // lost.
+                        if sent_at[s][usize::from(id)] != 0 {
+                            outstanding -= 1;
+                            timed_out += 1;
+                        }
                         packet[..2].copy_from_slice(&id.to_be_bytes());
                         sent_at[s][usize::from(id)] = stamp;
                     }
