@@ -50,8 +50,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 # shellcheck source=scripts/lib-peers.sh
 . scripts/lib-peers.sh
-# paths given on the command line or in $LBDNS are relative to the caller's folder
-from_caller() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$CALLER_PWD/$1" ;; esac; }
 
 REPORT=target/compare-peers/report.txt
 QUERIES=tests/data/compare-queries.txt

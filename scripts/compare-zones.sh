@@ -36,7 +36,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 # shellcheck source=scripts/lib-peers.sh
 . scripts/lib-peers.sh
-from_caller() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$CALLER_PWD/$1" ;; esac; }
 
 log() { echo "compare-zones: $*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -4,6 +4,11 @@
 # configurations of the peer servers, each written for one UDP worker on
 # 127.0.0.1, its path printed.
 
+# A path as the user gave it, made absolute from the caller's folder
+# ($CALLER_PWD, set before the script changes to the repository root):
+# paths on the command line or in $LBDNS are the caller's.
+from_caller() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$CALLER_PWD/$1" ;; esac; }
+
 # as_root CMD...: runs CMD as root: directly when we are root, else
 # through sudo.
 as_root() {
