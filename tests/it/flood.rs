@@ -2,7 +2,7 @@
 //! 100,000 malformed and random datagrams, then normal queries must be
 //! answered by every worker, and memory must not have grown.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use lbdns::lb::Rng;
@@ -179,13 +179,29 @@ fn rate_limiting_through_the_server() {
     assert_eq!(stopped.code, Some(0));
 }
 
+/// `lbdns-load` aimed at `server` with the bench queries.
+fn load_command(server: &str) -> std::process::Command {
+    let queries = crate::support::data_dir().join("../../benches/data/queries.txt");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lbdns-load"));
+    cmd.args(["--server", server, "-d", queries.to_str().unwrap()]);
+    cmd
+}
+
+/// Runs `lbdns-load` against `server` with `args`; its report, once it
+/// has exited 0.
+fn load(server: SocketAddr, args: &[&str]) -> String {
+    let out = load_command(&server.to_string()).args(args).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
 #[test]
 fn the_load_generator_counts_every_answer() {
     let server = Server::start(&["--config", temp_config("").to_str().unwrap()]);
-    let queries = crate::support::data_dir().join("../../benches/data/queries.txt");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbdns-load"))
-        .args(["--server", &server.addr.to_string(), "-d", queries.to_str().unwrap()])
-        .args([
+    let text = load(
+        server.addr,
+        &[
             "--count",
             "20000",
             "--seconds",
@@ -194,18 +210,12 @@ fn the_load_generator_counts_every_answer() {
             "64",
             "--sockets",
             "4",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        ],
+    );
     assert!(text.contains("sent:     20000"), "{text}");
     assert!(text.contains("answered: 20000"), "{text}");
     assert!(text.contains("lost:     0 "), "{text}");
-    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_lbdns-load"))
-        .args(["--server", "192.0.2.1:53", "-d", queries.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let refused = load_command("192.0.2.1:53").output().unwrap();
     assert_eq!(refused.status.code(), Some(2), "only loopback targets");
 }
 
@@ -216,15 +226,19 @@ fn the_load_generator_counts_every_answer() {
 #[test]
 fn the_load_generator_reclaims_the_window_from_lost_queries() {
     let hole = UdpSocket::bind("127.0.0.1:0").unwrap(); // never read
-    let queries = crate::support::data_dir().join("../../benches/data/queries.txt");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbdns-load"))
-        .args(["--server", &hole.local_addr().unwrap().to_string()])
-        .args(["-d", queries.to_str().unwrap(), "--seconds", "1.5", "--timeout", "0.1"])
-        .args(["--window", "16", "--sockets", "2"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let text = load(
+        hole.local_addr().unwrap(),
+        &[
+            "--seconds",
+            "1.5",
+            "--timeout",
+            "0.1",
+            "--window",
+            "16",
+            "--sockets",
+            "2",
+        ],
+    );
     let field = |name: &str| -> u64 {
         let line = text
             .lines()
@@ -267,15 +281,21 @@ fn the_load_generator_gives_up_a_query_whose_id_comes_round() {
             let _ = responder.send_to(&buf[..len], from);
         }
     });
-    let queries = crate::support::data_dir().join("../../benches/data/queries.txt");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbdns-load"))
-        .args(["--server", &addr.to_string(), "-d", queries.to_str().unwrap()])
-        .args(["--count", "70000", "--seconds", "60", "--timeout", "100"])
-        .args(["--window", "32", "--sockets", "1"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let text = load(
+        addr,
+        &[
+            "--count",
+            "70000",
+            "--seconds",
+            "60",
+            "--timeout",
+            "100",
+            "--window",
+            "32",
+            "--sockets",
+            "1",
+        ],
+    );
     assert!(text.contains("sent:     70000"), "{text}");
     assert!(text.contains("answered: 69999"), "{text}");
     assert!(
