@@ -56,16 +56,7 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                     continue;
                 }
             };
-            let mut zone = None;
-            let mut at = Some(&key[..]);
-            while let Some(k) = at {
-                if let Some(&z) = origins.get(k) {
-                    zone = Some(z);
-                    break;
-                }
-                at = name::parent(k);
-            }
-            let Some(z) = zone else {
+            let Some(z) = enclosing_zone(&origins, Some(&key)) else {
                 diags.error(
                     pool.loc.clone(),
                     format!("pool {}: {} is in no zone served here", pool.name, name::to_text(&key)),
@@ -104,13 +95,8 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
     // Each hosted zone's hosted children, with no hosted zone between.
     let mut children: Vec<Vec<(&[u8], usize)>> = vec![Vec::new(); zones.len()];
     for (&child, &c) in origins.iter() {
-        let mut at = name::parent(child);
-        while let Some(k) = at {
-            if let Some(&parent) = origins.get(k) {
-                children[parent].push((child, c));
-                break;
-            }
-            at = name::parent(k);
+        if let Some(parent) = enclosing_zone(&origins, name::parent(child)) {
+            children[parent].push((child, c));
         }
     }
     // In name order, for warnings in the same order each run.
@@ -194,6 +180,19 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
         }
     }
     out.finish()
+}
+
+/// The hosted zone a name is in: the one of the longest origin at or
+/// above `key` (none for `None`).
+fn enclosing_zone(origins: &AHashMap<&[u8], usize>, key: Option<&[u8]>) -> Option<usize> {
+    let mut at = key;
+    while let Some(k) = at {
+        if let Some(&z) = origins.get(k) {
+            return Some(z);
+        }
+        at = name::parent(k);
+    }
+    None
 }
 
 /// Where a name stands in its zone.
