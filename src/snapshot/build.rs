@@ -101,8 +101,18 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
     }
     // In name order, for warnings in the same order each run.
     children.iter_mut().for_each(|list| list.sort_unstable());
-    for (zidx, zone) in zones.iter().enumerate() {
-        let view = View::new(zone, zidx, &origins, &pool_names[zidx]);
+    // Every zone's view first: a CNAME chain may go on in another
+    // hosted zone.
+    let views: Vec<View<'_>> = zones
+        .iter()
+        .enumerate()
+        .map(|(zidx, zone)| View::new(zone, zidx, &origins, &pool_names[zidx]))
+        .collect();
+    let hosted = Hosted {
+        views: &views,
+        origins: &origins,
+    };
+    for (zidx, (zone, view)) in zones.iter().zip(&views).enumerate() {
         for (key, &p) in view.pools.iter() {
             if view.get(key).is_some_and(|i| i.place != Place::Authoritative) {
                 diags.error(
@@ -128,14 +138,14 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                 );
             }
         }
-        out.reserve(&view);
-        let nxdomain = out.negative(&view, NXDOMAIN, diags);
+        out.reserve(view);
+        let nxdomain = out.negative(view, NXDOMAIN, diags);
         out.a.zones.push(ZoneInfo {
             origin: zone.origin.clone(),
             records: zone.record_count,
             nxdomain,
         });
-        let nodata = out.negative(&view, NOERROR, diags);
+        let nodata = out.negative(view, NOERROR, diags);
         for (key, info) in view.names() {
             match info.place {
                 Place::Occluded => {}
@@ -143,14 +153,14 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                 // (RFC 4035 §3.1.4.1); the rest of the child is the child's.
                 Place::InChild if origins.contains_key(key) => {
                     let ds = match info.node.and_then(|n| n.rrset(DS)) {
-                        Some(set) => out.single(&view, key, Mode::Exact, set, diags).unwrap_or(nodata),
+                        Some(set) => out.single(view, key, Mode::Exact, set, diags).unwrap_or(nodata),
                         None => nodata,
                     };
                     out.overrides.push((key.into(), DS, ds));
                 }
                 Place::InChild => {}
-                Place::Delegation => out.delegation(&view, key, info.node, nodata, diags),
-                Place::Authoritative => out.authoritative(&view, key, info.node, nodata, diags),
+                Place::Delegation => out.delegation(view, key, info.node, nodata, diags),
+                Place::Authoritative => out.authoritative(&hosted, view, key, info.node, nodata, diags),
             }
         }
         // A hosted child that this zone does not delegate to: resolvers
@@ -193,6 +203,19 @@ fn enclosing_zone(origins: &AHashMap<&[u8], usize>, key: Option<&[u8]>) -> Optio
         at = name::parent(k);
     }
     None
+}
+
+/// All the hosted zones' views, for chains that go from one to another.
+struct Hosted<'a, 'z> {
+    views: &'a [View<'z>],
+    origins: &'a AHashMap<&'a [u8], usize>,
+}
+
+impl<'z> Hosted<'_, 'z> {
+    /// The view of the hosted zone `key` is in, if any.
+    fn view_of(&self, key: &[u8]) -> Option<&View<'z>> {
+        enclosing_zone(self.origins, Some(key)).map(|z| &self.views[z])
+    }
 }
 
 /// Where a name stands in its zone.
@@ -738,11 +761,12 @@ impl Out {
     }
 
     /// A name with authoritative data (or none: an empty non-terminal).
-    fn authoritative(
+    fn authoritative<'z>(
         &mut self,
-        view: &View<'_>,
+        hosted: &Hosted<'_, 'z>,
+        view: &View<'z>,
         key: &[u8],
-        node: Option<zone::Node<'_>>,
+        node: Option<zone::Node<'z>>,
         nodata: AnswerId,
         diags: &mut Diagnostics,
     ) {
@@ -753,7 +777,7 @@ impl Out {
         };
         let types_at = self.a.types.len();
         let fallback = match node {
-            Some(n) if n.rrset(CNAME).is_some() => self.cname_answers(view, key, mode, n, diags),
+            Some(n) if n.rrset(CNAME).is_some() => self.cname_answers(hosted, view, key, mode, n, diags),
             Some(n) => {
                 for set in n.rrsets() {
                     if let Some(id) = self.single(view, key, mode, set, diags) {
@@ -826,10 +850,12 @@ impl Out {
     }
 
     /// Answers at a CNAME owner, pushed to `types`: the CNAME alone for
-    /// QTYPE CNAME, the chain followed inside the zone plus the data at its
-    /// end for the types found there. Returns the answer for other types.
+    /// QTYPE CNAME, the chain followed through the zones hosted here plus
+    /// the data at its end for the types found there. Returns the answer
+    /// for other types.
     fn cname_answers<'z>(
         &mut self,
+        hosted: &Hosted<'_, 'z>,
         view: &View<'z>,
         key: &[u8],
         mode: Mode,
@@ -860,15 +886,21 @@ impl Out {
         }
         // The DNAMEs the chain went through (their owners' keys).
         let mut applied: Vec<&[u8]> = Vec::new();
+        // The zone the chain is in: a name in another zone hosted here
+        // (a child's, the parent's) is looked up there, as RFC 1034 §4.3.2
+        // step 3a goes back to step 1 and as NSD does, and as the DNAMEs of
+        // the answer path do. Knot DNS stays in the zone.
+        let mut at: &View<'z> = view;
         let end = loop {
             let target_key = name::to_key(&target);
             if !visited.insert(target_key.clone()) || steps.len() >= MAX_CHAIN {
                 break End::Stop;
             }
-            if let Some(p) = view.pool_of(&target_key) {
-                break End::Pool(p, view.get(&target_key).and_then(|i| i.node));
+            at = hosted.view_of(&target_key).unwrap_or(at);
+            if let Some(p) = at.pool_of(&target_key) {
+                break End::Pool(p, at.get(&target_key).and_then(|i| i.node));
             }
-            match view.lookup(&target_key) {
+            match at.lookup(&target_key) {
                 Lookup::Found(Some(n)) => match n.rrset(CNAME) {
                     Some(next) => {
                         let rdata = next.rdatas().first();
@@ -934,10 +966,11 @@ impl Out {
         };
         let target = &target[..];
         match end {
-            End::Data(n) => self.chain_to(view, &chain, target, n.rrsets(), what, diags),
+            End::Data(n) => self.chain_to(view, at, &chain, target, n.rrsets(), what, diags),
             End::Pool(p, node) => {
                 let negative = self.chain_to(
                     view,
+                    at,
                     &chain,
                     target,
                     node.into_iter().flat_map(|n| n.rrsets()),
@@ -958,7 +991,7 @@ impl Out {
             // (RFC 2308 §2.1, §2.2).
             End::NoData | End::NxDomain => {
                 chain(&mut self.b);
-                self.soa_authority(view);
+                self.soa_authority(at);
                 let rcode = if matches!(end, End::NxDomain) {
                     NXDOMAIN
                 } else {
@@ -972,7 +1005,7 @@ impl Out {
                 // referral.
                 if name::to_key(target) == cut {
                     chain(&mut self.b);
-                    match view.get(cut).and_then(|i| i.node).and_then(|n| n.rrset(DS)) {
+                    match at.get(cut).and_then(|i| i.node).and_then(|n| n.rrset(DS)) {
                         Some(ds) => self.b.rrset(
                             Section::Answer,
                             Owner::Name(target),
@@ -981,14 +1014,14 @@ impl Out {
                             ds.rdatas().iter(),
                             false,
                         ),
-                        None => self.soa_authority(view),
+                        None => self.soa_authority(at),
                     }
                     if let Some(id) = self.store(view, NOERROR, true, what, diags) {
                         self.a.types.push((DS, id));
                     }
                 }
                 chain(&mut self.b);
-                self.cut_ns(view, cut);
+                self.cut_ns(at, cut);
                 self.store(view, NOERROR, true, what, diags)
             }
             End::Stop => {
@@ -999,10 +1032,13 @@ impl Out {
     }
 
     /// The chain, then each RRset at its end (pushed as types); returns
-    /// the chain with the SOA, for the other types (NODATA).
+    /// the chain with the SOA of the zone it ends in (`at`), for the other
+    /// types (NODATA).
+    #[allow(clippy::too_many_arguments)]
     fn chain_to<'z>(
         &mut self,
         view: &View<'_>,
+        at: &View<'_>,
         chain: &dyn Fn(&mut Builder),
         target: &[u8],
         rrsets: impl Iterator<Item = RRset<'z>>,
@@ -1019,13 +1055,13 @@ impl Out {
                 set.rdatas().iter(),
                 false,
             );
-            additional(view, &mut self.b, set, None);
+            additional(at, &mut self.b, set, None);
             if let Some(id) = self.store(view, NOERROR, true, what, diags) {
                 self.a.types.push((set.rtype, id));
             }
         }
         chain(&mut self.b);
-        self.soa_authority(view);
+        self.soa_authority(at);
         self.store(view, NOERROR, true, what, diags)
     }
 
