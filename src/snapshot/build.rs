@@ -152,9 +152,18 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                 // DS at the apex of a hosted child is the parent's to answer
                 // (RFC 4035 §3.1.4.1); the rest of the child is the child's.
                 Place::InChild if origins.contains_key(key) => {
-                    let ds = match info.node.and_then(|n| n.rrset(DS)) {
-                        Some(set) => out.single(view, key, Mode::Exact, set, diags).unwrap_or(nodata),
-                        None => nodata,
+                    let ds = match info.node {
+                        Some(n) if n.rrset(DS).is_some() => {
+                            let set = n.rrset(DS).expect("just checked");
+                            out.single(view, key, Mode::Exact, set, diags).unwrap_or(nodata)
+                        }
+                        // A CNAME of the parent's there (a child it does
+                        // not delegate to): DS follows it, as in NSD and
+                        // Knot.
+                        Some(n) if n.rrset(CNAME).is_some() => {
+                            out.cname_ds(&hosted, view, key, n, diags).unwrap_or(nodata)
+                        }
+                        _ => nodata,
                     };
                     out.overrides.push((key.into(), DS, ds));
                 }
@@ -821,6 +830,26 @@ impl Out {
             }
             None => self.node(view, key, NodeKind::Authoritative, types_at, fallback, any),
         }
+    }
+
+    /// The answer for DS at the CNAME owner `key`: the chain with what is
+    /// at its end. The other answers of the chain are left unused.
+    fn cname_ds<'z>(
+        &mut self,
+        hosted: &Hosted<'_, 'z>,
+        view: &View<'z>,
+        key: &[u8],
+        node: zone::Node<'z>,
+        diags: &mut Diagnostics,
+    ) -> Option<AnswerId> {
+        let types_at = self.a.types.len();
+        let other = self.cname_answers(hosted, view, key, Mode::Exact, node, diags);
+        let ds = self.a.types[types_at..]
+            .iter()
+            .find(|(t, _)| *t == DS)
+            .map(|&(_, id)| id);
+        self.a.types.truncate(types_at);
+        ds.or(other)
     }
 
     /// The answer for the names below a DNAME owner: the DNAME record,

@@ -424,15 +424,16 @@ fn privileges_are_dropped_after_binding() {
     assert_eq!(server.stop().code, Some(0));
 }
 
-/// Writes a parent zone with no NS records for its hosted child, and the
-/// child; returns their `--zone` arguments.
-fn undelegated_child() -> [String; 2] {
-    let dir = std::env::temp_dir().join(format!("lbdns-undelegated-{}", std::process::id()));
+/// Writes a parent zone with no NS records for its hosted child (and
+/// `extra` lines), and the child, in folder `tag`; returns their `--zone`
+/// arguments.
+fn undelegated_child(tag: &str, extra: &str) -> [String; 2] {
+    let dir = std::env::temp_dir().join(format!("lbdns-undelegated-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let parent = dir.join("parent.zone");
     std::fs::write(
         &parent,
-        "$TTL 300\n@ SOA ns1 hm 1 2 3 4 60\n  NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n",
+        format!("$TTL 300\n@ SOA ns1 hm 1 2 3 4 60\n  NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.2\n{extra}"),
     )
     .unwrap();
     let child = dir.join("child.zone");
@@ -453,7 +454,7 @@ fn undelegated_child() -> [String; 2] {
 /// (nor NXDOMAIN, which would deny the child, RFC 8020).
 #[test]
 fn an_undelegated_child_warns_and_ds_at_its_apex_is_the_parents() {
-    let [parent, child] = undelegated_child();
+    let [parent, child] = undelegated_child("plain", "");
     let out = Command::new(env!("CARGO_BIN_EXE_lbdns"))
         .args(["check", "--zone", &parent, "--zone", &child])
         .env("NO_COLOR", "1")
@@ -478,6 +479,32 @@ fn an_undelegated_child_warns_and_ds_at_its_apex_is_the_parents() {
     assert_eq!(reply.authority.len(), 1, "{reply:?}");
     assert!(reply.authority[0].starts_with("example.org. 60 IN SOA"), "{reply:?}");
     // The rest of the name is the child's.
+    let reply = decode(&udp_query(
+        &server,
+        &QueryBuilder::new("child.example.org.", "A").build(),
+    ));
+    assert_eq!(reply.answer, ["child.example.org. 300 IN A 192.0.2.9"], "{reply:?}");
+}
+
+/// DS at the apex of an undelegated child where the parent has a CNAME:
+/// the parent's chain, then its NODATA, as NSD and Knot answer; the
+/// other types are the child's.
+#[test]
+fn ds_at_an_undelegated_child_follows_the_parents_cname() {
+    let [parent, child] = undelegated_child("cname", "child CNAME www\n");
+    let server = Server::start(&["--zone", &parent, "--zone", &child]);
+    let reply = decode(&udp_query(
+        &server,
+        &QueryBuilder::new("child.example.org.", "DS").build(),
+    ));
+    assert_eq!(reply.rcode, "NOERROR", "{reply:?}");
+    assert_eq!(
+        reply.answer,
+        ["child.example.org. 300 IN CNAME www.example.org."],
+        "{reply:?}"
+    );
+    assert_eq!(reply.authority.len(), 1, "{reply:?}");
+    assert!(reply.authority[0].starts_with("example.org. 60 IN SOA"), "{reply:?}");
     let reply = decode(&udp_query(
         &server,
         &QueryBuilder::new("child.example.org.", "A").build(),
