@@ -33,6 +33,8 @@ const AAAA: u16 = 28;
 const SRV: u16 = 33;
 const DS: u16 = 43;
 const DNAME: u16 = 39;
+const RRSIG: u16 = 46;
+const NSEC: u16 = 47;
 /// Longest CNAME chain followed (RFC 1034 §3.6.2 asks only that loops end).
 const MAX_CHAIN: usize = 16;
 
@@ -786,7 +788,21 @@ impl Out {
         };
         let types_at = self.a.types.len();
         let fallback = match node {
-            Some(n) if n.rrset(CNAME).is_some() => self.cname_answers(hosted, view, key, mode, n, diags),
+            Some(n) if n.rrset(CNAME).is_some() => {
+                // RRSIG and NSEC may sit beside a CNAME (RFC 2181 §10.1,
+                // RFC 4035 §2): asked for, they are the owner's own, its
+                // RRset or NODATA, not the chain's (as Knot answers).
+                for rtype in [RRSIG, NSEC] {
+                    let id = match n.rrset(rtype) {
+                        Some(set) => self.single(view, key, mode, set, diags),
+                        None => Some(nodata),
+                    };
+                    if let Some(id) = id {
+                        self.a.types.push((rtype, id));
+                    }
+                }
+                self.cname_answers(hosted, view, key, mode, n, diags)
+            }
             Some(n) => {
                 for set in n.rrsets() {
                     if let Some(id) = self.single(view, key, mode, set, diags) {
