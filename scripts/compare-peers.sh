@@ -17,7 +17,8 @@
 #                      of types and dig options; the whole list is written beside
 #                      the report as queries.txt, for rerunning with --queries
 #   --seed S           the seed for --random (default 1: the same queries each run)
-#   --random-zone S    serve a random example.com. zone from scripts/random-zone.py S
+#   --random-zone S    serve a random example.com. zone and its hosted child
+#                      sub.example.com. from scripts/random-zone.py [--sub] S
 #                      (written beside the report, in random-zone/) instead of --zones;
 #                      without --queries, only the apex SOA and NS are asked besides
 #                      --random's
@@ -97,7 +98,7 @@ if [ -n "$RANDOM_ZONE" ]; then
     ZONEDIR="$(dirname "$REPORT")/random-zone"
     mkdir -p "$ZONEDIR"
     python3 scripts/random-zone.py "$RANDOM_ZONE" >"$ZONEDIR/example.com.zone"
-    cp tests/data/zones/sub.example.com.zone "$ZONEDIR/"
+    python3 scripts/random-zone.py --sub "$RANDOM_ZONE" >"$ZONEDIR/sub.example.com.zone"
     : >"$ZONEDIR/included.inc"
     if [ "$QUERIES_GIVEN" = 0 ]; then
         QUERIES="$ZONEDIR/queries.txt"

@@ -2,41 +2,86 @@
 """random-zone.py: a small random example.com. zone for differential tests.
 
 Usage: scripts/random-zone.py SEED > example.com.zone
+       scripts/random-zone.py --sub SEED > sub.example.com.zone
 
 The same SEED gives the same zone. Owners are one to three labels drawn
 from a few (a wildcard only as the leftmost), so that names nest, meet
 and shadow one another: A, AAAA, MX, TXT (some long enough to need
-truncation over UDP), SRV, CNAME chains, DNAMEs (into the zone, below
+truncation over UDP), SRV, a few PTR, CAA, HINFO and NAPTR, CNAME chains, DNAMEs (into the zone, below
 themselves, or out of it), delegations with and without glue, and
 wildcards. A CNAME or DNAME owner gets nothing else, and nothing is put
 below a DNAME (RFC 6672 §2.4), so lbdns, NSD and Knot all load it. It ends
 with `$INCLUDE included.inc`, as the compare zone does.
 
-scripts/compare-peers.sh --random-zone SEED serves it from all three
+With --sub, it writes a random sub.example.com. zone instead, to be
+served beside it as a hosted child: its names point into the parent and
+out of both. The parent sometimes delegates sub (with or without glue),
+sometimes not, and sometimes holds other records at sub itself (a CNAME
+there leads DS, the parent's to answer, away).
+
+scripts/compare-peers.sh --random-zone SEED serves both from all three
 servers. Addresses are documentation ranges: nothing is sent to them.
 """
 import random
 import sys
 
 
-def zone(seed):
-    rng = random.Random(seed)
+def zone(seed, sub=False):
+    # The child's names come from another stream than the parent's, so
+    # that the same seed does not make the two zones alike.
+    rng = random.Random(seed * 2 + 1 if sub else seed)
     labels = ["a", "b", "c", "d", "www", "mail", "*", "x", "y", "z"]
+    if not sub:
+        labels.append("sub")
 
     def name():
         parts = [rng.choice(labels) for _ in range(rng.randint(1, 3))]
         parts = [p for i, p in enumerate(parts) if p != "*" or i == 0]
-        return ".".join(parts)
+        target = ".".join(parts)
+        # Names across the zone cut: from the child up into the parent,
+        # from the parent into the child.
+        if sub and rng.random() < 0.25:
+            return f"{target}.example.com."
+        if not sub and rng.random() < 0.1:
+            return f"{target}.sub"
+        return target
 
     lines = [
         "$TTL 300",
         "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300",
         "@ IN NS ns1",
-        "ns1 IN A 192.0.2.53",
+        f"ns1 IN A 192.0.2.{210 if sub else 53}",
     ]
     kinds = {}
+    if not sub:
+        roll = rng.random()
+        if roll < 0.4:
+            # Delegated to the hosted child, with glue or without.
+            kinds["sub"] = "NS"
+            lines.append("sub IN NS ns1.sub")
+            if roll < 0.25:
+                lines.append("ns1.sub IN A 192.0.2.210")
+    extra = ["PTR", "CAA", "HINFO", "NAPTR"]
     for i in range(rng.randint(25, 60)):
         owner = name()
+        # The parent's names below the child's apex would be hidden by the
+        # child, and NSD, which keeps both zones in one tree, lets them
+        # show through in the child's answers: none but glue.
+        if owner.endswith(".") or (not sub and owner.endswith(".sub")):
+            continue
+        if rng.random() < 0.05:
+            kind = rng.choice(extra)
+            data = {
+                "PTR": f"{name()}",
+                "CAA": '0 issue "ca.example.net"',
+                "HINFO": '"cpu" "os"',
+                "NAPTR": f'10 20 "s" "SIP+D2U" "" _sip._udp.{name()}',
+            }[kind]
+            if kinds.get(owner) in ("CNAME", "DNAME", "NS"):
+                continue
+            kinds.setdefault(owner, kind)
+            lines.append(f"{owner} IN {kind} {data}")
+            continue
         roll = rng.random()
         if kinds.get(owner) in ("CNAME", "DNAME", "NS"):
             continue
@@ -57,10 +102,15 @@ def zone(seed):
                 continue
             kind, data = "CNAME", name()
         elif roll < 0.86:
-            if owner in kinds or owner.startswith("*"):
+            # No DNAME in the parent at or below the child's apex: the
+            # child's names would be below it (NSD refuses that).
+            if owner in kinds or owner.startswith("*") or (not sub and (owner == "sub" or owner.endswith(".sub"))):
                 continue
             kind = "DNAME"
-            data = f"{name()}.example.com." if rng.random() < 0.7 else "example.net."
+            target = name()
+            if not target.endswith("."):
+                target += ".sub.example.com." if sub else ".example.com."
+            data = target if rng.random() < 0.7 else "example.net."
         else:
             if owner in kinds or owner.startswith("*"):
                 continue
@@ -79,7 +129,12 @@ def zone(seed):
     return "\n".join(lines) + "\n"
 
 
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or not sys.argv[1].isdigit():
-        sys.exit("usage: scripts/random-zone.py SEED")
-    sys.stdout.write(zone(int(sys.argv[1])))
+    args = sys.argv[1:]
+    sub = args[:1] == ["--sub"]
+    if sub:
+        args = args[1:]
+    if len(args) != 1 or not args[0].isdigit():
+        sys.exit("usage: scripts/random-zone.py [--sub] SEED")
+    sys.stdout.write(zone(int(args[0]), sub))
