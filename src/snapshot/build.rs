@@ -223,6 +223,15 @@ struct Hosted<'a, 'z> {
 }
 
 impl<'z> Hosted<'_, 'z> {
+    /// The view of the zone a hosted zone whose apex is `key` is under,
+    /// if that is hosted here too.
+    fn parent_of_apex(&self, key: &[u8]) -> Option<&View<'z>> {
+        if !self.origins.contains_key(key) {
+            return None;
+        }
+        enclosing_zone(self.origins, name::parent(key)).map(|z| &self.views[z])
+    }
+
     /// The view of the hosted zone `key` is in, if any.
     fn view_of(&self, key: &[u8]) -> Option<&View<'z>> {
         enclosing_zone(self.origins, Some(key)).map(|z| &self.views[z])
@@ -1010,6 +1019,10 @@ impl Out {
             }
         };
         let target = &target[..];
+        // So is DS at the apex of a zone hosted here under another.
+        if let Some(parent) = hosted.parent_of_apex(&name::to_key(target)) {
+            self.chain_ds(view, parent, &chain, target, what, diags);
+        }
         match end {
             End::Data(n) => self.chain_to(view, at, &chain, target, n.rrsets(), what, diags),
             End::Pool(p, node) => {
@@ -1049,21 +1062,7 @@ impl Out {
                 // §3.1.4.1): its DS RRset, or NODATA; other types get the
                 // referral.
                 if name::to_key(target) == cut {
-                    chain(&mut self.b);
-                    match at.get(cut).and_then(|i| i.node).and_then(|n| n.rrset(DS)) {
-                        Some(ds) => self.b.rrset(
-                            Section::Answer,
-                            Owner::Name(target),
-                            DS,
-                            ds.ttl,
-                            ds.rdatas().iter(),
-                            false,
-                        ),
-                        None => self.soa_authority(at),
-                    }
-                    if let Some(id) = self.store(view, NOERROR, true, what, diags) {
-                        self.a.types.push((DS, id));
-                    }
+                    self.chain_ds(view, at, &chain, target, what, diags);
                 }
                 chain(&mut self.b);
                 self.cut_ns(at, cut);
@@ -1073,6 +1072,36 @@ impl Out {
                 chain(&mut self.b);
                 self.store(view, NOERROR, true, what, diags)
             }
+        }
+    }
+
+    /// The answer for DS at the end of a chain, pushed as a type: the
+    /// chain, then the DS RRset at `target` in the parent's zone
+    /// (`parent`), or its NODATA.
+    fn chain_ds(
+        &mut self,
+        view: &View<'_>,
+        parent: &View<'_>,
+        chain: &dyn Fn(&mut Builder),
+        target: &[u8],
+        what: impl Fn() -> String + Copy,
+        diags: &mut Diagnostics,
+    ) {
+        chain(&mut self.b);
+        let key = name::to_key(target);
+        match parent.get(&key).and_then(|i| i.node).and_then(|n| n.rrset(DS)) {
+            Some(ds) => self.b.rrset(
+                Section::Answer,
+                Owner::Name(target),
+                DS,
+                ds.ttl,
+                ds.rdatas().iter(),
+                false,
+            ),
+            None => self.soa_authority(parent),
+        }
+        if let Some(id) = self.store(view, NOERROR, true, what, diags) {
+            self.a.types.push((DS, id));
         }
     }
 
