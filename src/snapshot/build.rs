@@ -516,6 +516,9 @@ struct Out {
     a: Arenas,
     /// DS entries for child apexes, applied at the end.
     overrides: Vec<(Box<[u8]>, u16, AnswerId)>,
+    /// Wildcard nodes that answer only for the names they stand in for:
+    /// the owner asked for itself has a node of its own, the next one.
+    synth_only: Vec<u32>,
     /// The template being rendered (reused).
     b: Builder,
 }
@@ -790,12 +793,36 @@ impl Out {
         nodata: AnswerId,
         diags: &mut Diagnostics,
     ) {
-        let mode = if name::is_wildcard(key) {
-            Mode::Wildcard
-        } else {
-            Mode::Exact
-        };
+        if !name::is_wildcard(key) {
+            self.authoritative_as(hosted, view, key, node, nodata, Mode::Exact, diags);
+            return;
+        }
+        // A wildcard whose CNAME chain comes back to its own owner (`*.w
+        // CNAME *.w`) goes there once for the names it stands in for, as
+        // NSD and Knot do; the owner asked for itself would then get that
+        // CNAME twice. It gets a node of its own, whose chain stops there.
+        let at = self.a.nodes.len() as u32;
+        if self.authoritative_as(hosted, view, key, node, nodata, Mode::Wildcard, diags) {
+            self.synth_only.push(at);
+            self.authoritative_as(hosted, view, key, node, nodata, Mode::Exact, diags);
+        }
+    }
+
+    /// Adds the node for `key`, its answers rendered in `mode`; returns
+    /// whether its CNAME chain went through `key` itself.
+    #[allow(clippy::too_many_arguments)]
+    fn authoritative_as<'z>(
+        &mut self,
+        hosted: &Hosted<'_, 'z>,
+        view: &View<'z>,
+        key: &[u8],
+        node: Option<zone::Node<'z>>,
+        nodata: AnswerId,
+        mode: Mode,
+        diags: &mut Diagnostics,
+    ) -> bool {
         let types_at = self.a.types.len();
+        let mut through_owner = false;
         let fallback = match node {
             Some(n) if n.rrset(CNAME).is_some() => {
                 // RRSIG and NSEC may sit beside a CNAME (RFC 2181 §10.1,
@@ -810,7 +837,9 @@ impl Out {
                         self.a.types.push((rtype, id));
                     }
                 }
-                self.cname_answers(hosted, view, key, mode, n, diags)
+                let (other, through) = self.cname_answers(hosted, view, key, mode, n, diags);
+                through_owner = through;
+                other
             }
             Some(n) => {
                 for set in n.rrsets() {
@@ -855,6 +884,7 @@ impl Out {
             }
             None => self.node(view, key, NodeKind::Authoritative, types_at, fallback, any),
         }
+        through_owner
     }
 
     /// The answer for DS at the CNAME owner `key`: the chain with what is
@@ -868,7 +898,7 @@ impl Out {
         diags: &mut Diagnostics,
     ) -> Option<AnswerId> {
         let types_at = self.a.types.len();
-        let other = self.cname_answers(hosted, view, key, Mode::Exact, node, diags);
+        let (other, _) = self.cname_answers(hosted, view, key, Mode::Exact, node, diags);
         let ds = self.a.types[types_at..]
             .iter()
             .find(|(t, _)| *t == DS)
@@ -906,7 +936,8 @@ impl Out {
     /// Answers at a CNAME owner, pushed to `types`: the CNAME alone for
     /// QTYPE CNAME, the chain followed through the zones hosted here plus
     /// the data at its end for the types found there. Returns the answer
-    /// for other types.
+    /// for other types, and whether the chain went through `key` itself
+    /// (a wildcard's, for the names it stands in for).
     fn cname_answers<'z>(
         &mut self,
         hosted: &Hosted<'_, 'z>,
@@ -915,7 +946,7 @@ impl Out {
         mode: Mode,
         node: zone::Node<'z>,
         diags: &mut Diagnostics,
-    ) -> Option<AnswerId> {
+    ) -> (Option<AnswerId>, bool) {
         let cname = node.rrset(CNAME).expect("caller checked");
         if let Some(id) = self.single(view, key, mode, cname, diags) {
             self.a.types.push((CNAME, id));
@@ -945,11 +976,13 @@ impl Out {
         // step 3a goes back to step 1 and as NSD does, and as the DNAMEs of
         // the answer path do. Knot DNS stays in the zone.
         let mut at: &View<'z> = view;
+        let mut through_owner = false;
         let end = loop {
             let target_key = name::to_key(&target);
             if !visited.insert(target_key.clone()) || steps.len() >= MAX_CHAIN {
                 break End::Stop;
             }
+            through_owner |= target_key == key;
             at = hosted.view_of(&target_key).unwrap_or(at);
             if let Some(p) = at.pool_of(&target_key) {
                 break End::Pool(p, at.get(&target_key).and_then(|i| i.node));
@@ -1023,7 +1056,7 @@ impl Out {
         if let Some(parent) = hosted.parent_of_apex(&name::to_key(target)) {
             self.chain_ds(view, parent, &chain, target, what, diags);
         }
-        match end {
+        let other = match end {
             End::Data(n) => self.chain_to(view, at, &chain, target, n.rrsets(), what, diags),
             End::Pool(p, node) => {
                 let negative = self.chain_to(
@@ -1072,7 +1105,8 @@ impl Out {
                 chain(&mut self.b);
                 self.store(view, NOERROR, true, what, diags)
             }
-        }
+        };
+        (other, through_owner)
     }
 
     /// The answer for DS at the end of a chain, pushed as a type: the
@@ -1148,7 +1182,13 @@ impl Out {
             n.name_at as usize..n.name_at as usize + usize::from(n.name_len)
         };
         let mut table = HashTable::with_capacity(self.a.nodes.len());
+        // A wildcard's node for the names it stands in for is reached
+        // through its parent only; its twin, next, answers the owner.
+        let synth_only: AHashSet<u32> = std::mem::take(&mut self.synth_only).into_iter().collect();
         for i in 0..self.a.nodes.len() as u32 {
+            if synth_only.contains(&i) {
+                continue;
+            }
             let hash = hasher.hash_one(&self.a.names[name_of(&self.a.nodes, i)]);
             table.insert_unique(hash, i, |&j| hasher.hash_one(&self.a.names[name_of(&self.a.nodes, j)]));
         }
@@ -1175,7 +1215,7 @@ impl Out {
         }
         for i in 0..self.a.nodes.len() {
             let key = &self.a.names[name_of(&self.a.nodes, i as u32)];
-            if !name::is_wildcard(key) {
+            if !name::is_wildcard(key) || (i > 0 && synth_only.contains(&(i as u32 - 1))) {
                 continue;
             }
             let Some(parent) = name::parent(key) else { continue };
