@@ -35,6 +35,7 @@ const DS: u16 = 43;
 const DNAME: u16 = 39;
 const RRSIG: u16 = 46;
 const NSEC: u16 = 47;
+const NSEC3: u16 = 50;
 /// Longest CNAME chain followed (RFC 1034 §3.6.2 asks only that loops end).
 const MAX_CHAIN: usize = 16;
 
@@ -203,6 +204,18 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
     out.finish()
 }
 
+/// Whether a node holds NSEC3 records (and their signatures) only: its
+/// hashed name is not in the zone's namespace (RFC 5155 §7.2.8), so it is
+/// answered as a name that does not exist, as NSD and Knot do.
+fn nsec3_only(node: zone::Node<'_>) -> bool {
+    node.rrset(NSEC3).is_some() && node.rrsets().all(|r| r.rtype == NSEC3 || r.rtype == RRSIG)
+}
+
+/// Whether the zone has a name `key` of its own namespace.
+fn shown(zone: &Zone, key: &[u8]) -> bool {
+    zone.get(key).is_some_and(|n| !nsec3_only(n))
+}
+
 /// The hosted zone a name is in: the one of the longest origin at or
 /// above `key` (none for `None`).
 fn enclosing_zone(origins: &AHashMap<&[u8], usize>, key: Option<&[u8]>) -> Option<usize> {
@@ -286,7 +299,7 @@ impl<'z> View<'z> {
         let mut add_ents = |key: &[u8]| {
             let mut anc = name::parent(key);
             while let Some(a) = anc {
-                if a.len() <= zone.origin.len() || zone.contains(a) || ents.contains(a) || pools.contains_key(a) {
+                if a.len() <= zone.origin.len() || shown(zone, a) || ents.contains(a) || pools.contains_key(a) {
                     break;
                 }
                 ents.insert(a.into());
@@ -295,7 +308,7 @@ impl<'z> View<'z> {
         };
         // Cuts, and hosted zones below this one: where places change.
         let mut marks: AHashMap<&[u8], Place> = AHashMap::new();
-        for node in zone.nodes() {
+        for node in zone.nodes().filter(|&n| !nsec3_only(n)) {
             let key = node.key();
             add_ents(key);
             if *key != *zone.origin && node.rrset(NS).is_some() {
@@ -362,7 +375,7 @@ impl<'z> View<'z> {
 
     /// What the zone has at `key`, if the name exists.
     fn get(&self, key: &[u8]) -> Option<NameInfo<'z>> {
-        let node = match self.zone.get(key) {
+        let node = match self.zone.get(key).filter(|&n| !nsec3_only(n)) {
             Some(node) => Some(node),
             None if self.ents.contains(key) || self.pools.contains_key(key) => None,
             None => return None,
@@ -376,6 +389,7 @@ impl<'z> View<'z> {
         let place = |key: &[u8]| self.places.get(key).copied().unwrap_or(Place::Authoritative);
         let zone: &'z Zone = self.zone;
         zone.nodes()
+            .filter(|&n| !nsec3_only(n))
             .map(move |n| {
                 (
                     n.key(),
