@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lbdns::proto::Transport;
 
 use crate::cases;
-use crate::support::{self, QueryBuilder, Server, decode, temp_config};
+use crate::support::{self, QueryBuilder, Reply, Server, decode, temp_config};
 
 fn start(extra: &[&str]) -> Server {
     let zones = support::data_dir().join("zones");
@@ -469,21 +469,28 @@ fn an_undelegated_child_warns_and_ds_at_its_apex_is_the_parents() {
         ),
         "{stderr}"
     );
-    let server = Server::start(&["--zone", &parent, "--zone", &child]);
-    let reply = decode(&udp_query(
-        &server,
-        &QueryBuilder::new("child.example.org.", "DS").build(),
-    ));
-    assert_eq!(reply.rcode, "NOERROR", "{reply:?}");
+    let reply = ds_at_undelegated_child(&parent, &child);
     assert!(reply.answer.is_empty(), "{reply:?}");
+}
+
+/// DS at the apex of the undelegated child, from a server that serves
+/// both zones: NOERROR with the parent's SOA (the caller checks the
+/// answer). A there is the child's.
+fn ds_at_undelegated_child(parent: &str, child: &str) -> Reply {
+    let server = Server::start(&["--zone", parent, "--zone", child]);
+    let ask = |rtype| {
+        decode(&udp_query(
+            &server,
+            &QueryBuilder::new("child.example.org.", rtype).build(),
+        ))
+    };
+    let reply = ask("A");
+    assert_eq!(reply.answer, ["child.example.org. 300 IN A 192.0.2.9"], "{reply:?}");
+    let reply = ask("DS");
+    assert_eq!(reply.rcode, "NOERROR", "{reply:?}");
     assert_eq!(reply.authority.len(), 1, "{reply:?}");
     assert!(reply.authority[0].starts_with("example.org. 60 IN SOA"), "{reply:?}");
-    // The rest of the name is the child's.
-    let reply = decode(&udp_query(
-        &server,
-        &QueryBuilder::new("child.example.org.", "A").build(),
-    ));
-    assert_eq!(reply.answer, ["child.example.org. 300 IN A 192.0.2.9"], "{reply:?}");
+    reply
 }
 
 /// DS at the apex of an undelegated child where the parent has a CNAME:
@@ -492,22 +499,10 @@ fn an_undelegated_child_warns_and_ds_at_its_apex_is_the_parents() {
 #[test]
 fn ds_at_an_undelegated_child_follows_the_parents_cname() {
     let [parent, child] = undelegated_child("cname", "child CNAME www\n");
-    let server = Server::start(&["--zone", &parent, "--zone", &child]);
-    let reply = decode(&udp_query(
-        &server,
-        &QueryBuilder::new("child.example.org.", "DS").build(),
-    ));
-    assert_eq!(reply.rcode, "NOERROR", "{reply:?}");
+    let reply = ds_at_undelegated_child(&parent, &child);
     assert_eq!(
         reply.answer,
         ["child.example.org. 300 IN CNAME www.example.org."],
         "{reply:?}"
     );
-    assert_eq!(reply.authority.len(), 1, "{reply:?}");
-    assert!(reply.authority[0].starts_with("example.org. 60 IN SOA"), "{reply:?}");
-    let reply = decode(&udp_query(
-        &server,
-        &QueryBuilder::new("child.example.org.", "A").build(),
-    ));
-    assert_eq!(reply.answer, ["child.example.org. 300 IN A 192.0.2.9"], "{reply:?}");
 }
