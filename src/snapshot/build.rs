@@ -1177,7 +1177,12 @@ impl Out {
                 set.rdatas().iter(),
                 false,
             );
-            additional(at, &mut self.b, set, None);
+            // Additional data as NSD adds it at the end of a chain into
+            // another zone: the addresses of an NS RRset's names from its
+            // own zone, those of the others' names from the zone the
+            // query is in (so none from the other zone).
+            let from = if set.rtype == NS { at } else { view };
+            additional(from, &mut self.b, set, None);
             if let Some(id) = self.store(view, NOERROR, true, what, diags) {
                 self.a.types.push((set.rtype, id));
             }
