@@ -22,6 +22,7 @@ use crate::zone::{is_compressible, rdata_names};
 /// pointer to the qname's suffix), TYPE, CLASS, TTL and RDLENGTH.
 const RDATA_AT: usize = 2 + 2 + 2 + 4 + 2;
 const CNAME: u16 = 5;
+const NS: u16 = 2;
 /// DNAMEs followed for one query, the first one included, and so CNAMEs
 /// synthesised: five, where Knot DNS 3.2 stops too. (A chain that comes
 /// back to a name it went through stops there, as in NSD.)
@@ -78,6 +79,14 @@ pub(super) fn write_answer(
     let mut visited = [0usize; MAX_DNAMES + 1];
     visited[0] = 12;
     let mut truncated = false;
+    // The zone the query is in, the first DNAME's: a new name's answer in
+    // another zone comes without its optional additional data (but an NS
+    // RRset's), as NSD answers and as a CNAME chain does (snapshot/build.rs).
+    let mut owner = [0u8; MAX_NAME_LEN];
+    let owner_len = q.name_len - prefix_len;
+    owner[..owner_len].copy_from_slice(&query[12 + prefix_len..12 + q.name_len]);
+    owner[..owner_len].make_ascii_lowercase();
+    let home = snap.zone_of(&owner[..owner_len]);
     loop {
         let mut key = name;
         key[..place.new_len].make_ascii_lowercase();
@@ -125,6 +134,7 @@ pub(super) fn write_answer(
                 &place,
                 authoritative,
                 records,
+                q.qtype != NS && snap.zone_of(key) != home,
             ) {
                 Ok(outcome) => return outcome,
                 Err(why) => {
@@ -288,6 +298,7 @@ fn follow(
     place: &Place,
     authoritative: bool,
     records_before: u16,
+    bare: bool,
 ) -> Result<Outcome, Unfit> {
     let room = limit
         .checked_sub(place.body_at + opt_len(q.edns))
@@ -320,7 +331,12 @@ fn follow(
         // Too big: the whole RRsets of it that fit (a CNAME chain's), and TC.
         None => match fit(snap, next, room) {
             (0, _, true) => return Err(Unfit::NoRoom),
-            (take, counts, truncated) => {
+            (mut take, mut counts, truncated) => {
+                // `bare`: without the optional additional RRsets.
+                if let Some(&(len, additional)) = snap.cuts(next).first().filter(|_| bare && !truncated) {
+                    take = take.min(usize::from(len));
+                    counts[2] = counts[2].min(additional);
+                }
                 let records = counts.iter().map(|&c| usize::from(c)).sum();
                 (take, records, counts, u16::from(next.rcode), truncated)
             }

@@ -320,6 +320,22 @@ impl Index {
         Some(&self.a.answers[id as usize])
     }
 
+    /// The zone hosted here that answers for `key` (a lower-cased wire
+    /// name): the one of the name or of its closest encloser.
+    pub fn zone_of(&self, key: &[u8]) -> Option<u32> {
+        let mut at = 0;
+        loop {
+            if let Some(node) = self.find(key.get(at..)?) {
+                return Some(node.zone);
+            }
+            let len = usize::from(*key.get(at)?);
+            if len == 0 {
+                return None;
+            }
+            at += 1 + len;
+        }
+    }
+
     /// An answer by id.
     #[inline]
     pub(crate) fn answer(&self, id: AnswerId) -> &Answer {
