@@ -155,15 +155,12 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                 // DS at the apex of a hosted child is the parent's to answer
                 // (RFC 4035 §3.1.4.1); the rest of the child is the child's.
                 Place::InChild if origins.contains_key(key) => {
-                    let ds = match info.node {
-                        Some(n) if n.rrset(DS).is_some() => {
-                            let set = n.rrset(DS).expect("just checked");
-                            out.single(view, key, Mode::Exact, set, diags).unwrap_or(nodata)
-                        }
+                    let ds = match info.node.map(|n| (n, n.rrset(DS))) {
+                        Some((_, Some(set))) => out.single(view, key, Mode::Exact, set, diags).unwrap_or(nodata),
                         // A CNAME of the parent's there (a child it does
                         // not delegate to): DS follows it, as in NSD and
                         // Knot.
-                        Some(n) if n.rrset(CNAME).is_some() => {
+                        Some((n, None)) if n.rrset(CNAME).is_some() => {
                             out.cname_ds(&hosted, view, key, n, diags).unwrap_or(nodata)
                         }
                         _ => nodata,
