@@ -34,7 +34,7 @@ const MAX_DNAMES: usize = 5;
 /// (RFC 6672 §3.2, as NSD and Knot do); a DNAME met twice is written
 /// once, and a chain stops at a name it already went through, with the
 /// CNAME to it. YXDOMAIN when a new name would be longer than 255 bytes (RFC
-/// 6672 §2.2).
+/// 6672 §2.2). `qkey` is the qname lower-cased, as looked up.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_answer(
     out: &mut Vec<u8>,
@@ -42,6 +42,7 @@ pub(super) fn write_answer(
     answer: &Answer,
     q: &Query,
     query: &[u8],
+    qkey: &[u8],
     limit: usize,
     picker: &mut Picker,
     client: &Client,
@@ -79,14 +80,6 @@ pub(super) fn write_answer(
     let mut visited = [0usize; MAX_DNAMES + 1];
     visited[0] = 12;
     let mut truncated = false;
-    // The zone the query is in, the first DNAME's: a new name's answer in
-    // another zone comes without its optional additional data (but an NS
-    // RRset's), as NSD answers and as a CNAME chain does (snapshot/build.rs).
-    let mut owner = [0u8; MAX_NAME_LEN];
-    let owner_len = q.name_len - prefix_len;
-    owner[..owner_len].copy_from_slice(&query[12 + prefix_len..12 + q.name_len]);
-    owner[..owner_len].make_ascii_lowercase();
-    let home = snap.zone_of(&owner[..owner_len]);
     loop {
         let mut key = name;
         key[..place.new_len].make_ascii_lowercase();
@@ -134,7 +127,11 @@ pub(super) fn write_answer(
                 &place,
                 authoritative,
                 records,
-                q.qtype != NS && snap.zone_of(key) != home,
+                // A new name's answer in another zone than the first
+                // DNAME's (the query's) comes without its optional
+                // additional data (but an NS RRset's), as NSD answers and
+                // as a CNAME chain does (snapshot/build.rs).
+                q.qtype != NS && snap.zone_of(key) != snap.zone_of(&qkey[prefix_len..]),
             ) {
                 Ok(outcome) => return outcome,
                 Err(why) => {

@@ -481,7 +481,7 @@ fn answer_query(
     };
     if answer.pool != NONE {
         if answer.is_dname() {
-            return dname::write_answer(out, snap, answer, &q, query, limit, picker, client);
+            return dname::write_answer(out, snap, answer, &q, query, key, limit, picker, client);
         }
         return write_pool_answer(out, snap, answer, &q, limit, picker, client);
     }
