@@ -772,9 +772,12 @@ for file, origin in (("example.com.zone", "example.com."), ("sub.example.com.zon
 names = sorted(names)
 types = ["A", "AAAA", "MX", "NS", "SOA", "TXT", "CNAME", "DNAME", "ANY", "SRV", "PTR", "DS", "CAA",
          "NSEC", "RRSIG", "DNSKEY", "HTTPS", "NAPTR", "SSHFP", "TYPE65280"]
-# Not +cd nor another opcode: lbdns differs from both peers there on purpose
-# (tests/data/compare-expected-diffs.txt).
-options = ["", "", "", "+noedns", "+tcp", "+bufsize=512", "+dnssec", "+norec"]
+# Not +cd, another opcode, -c ANY nor +subnet: lbdns differs from both peers
+# there on purpose (tests/data/compare-expected-diffs.txt, and neither peer
+# is set up for EDNS Client Subnet).
+options = ["", "", "", "+noedns", "+tcp", "+bufsize=512", "+dnssec", "+norec",
+           "+noedns +dnssec", "+dnssec +bufsize=512", "+nsid", "+edns=1", "-c CH",
+           "+ednsflags=0x4000", "+bufsize=1232 +dnssec", "+tcp +dnssec"]
 rng = random.Random(seed)
 with open(queries, encoding="utf-8") as f:
     sys.stdout.write(f.read())
