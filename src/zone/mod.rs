@@ -1015,11 +1015,14 @@ impl Scanner {
 }
 
 /// Checks what the scanner lets through and NSD, Knot or BIND refuse:
-/// names with empty labels ([`names_read_back`]), an empty CAA tag (RFC
-/// 8659 §4.1), and SSHFP, TLSA or SMIMEA records without their
-/// fingerprint or certificate data.
+/// names with empty labels ([`has_names`]), an empty CAA tag (RFC
+/// 8659 §4.1), SSHFP, TLSA or SMIMEA records without their fingerprint
+/// or certificate data, a ZONEMD digest under 12 bytes (RFC 8976
+/// §2.2.4), and any other data that does not read back as its type, as a
+/// client reading the answer would parse it.
 fn check_data(rtype: u16, rdata: &[u8]) -> Result<(), String> {
-    if !names_read_back(rtype, rdata) {
+    let has_names = has_names(rtype);
+    if has_names && !reads_back(rtype, rdata) {
         return Err(format!(
             "a name in the data is malformed: an empty label, as in `a..b` or `.a`? ({} data does not \
              read back)",
@@ -1031,6 +1034,16 @@ fn check_data(rtype: u16, rdata: &[u8]) -> Result<(), String> {
         257 if rdata.get(1).is_none_or(|&len| len == 0) => Err("CAA: the tag is empty (RFC 8659 §4.1)".into()),
         44 if rdata.len() <= 2 => Err("SSHFP: no fingerprint".into()),
         52 if rdata.len() <= 3 => Err("TLSA: no certificate association data".into()),
+        63 if rdata.len() < 6 + 12 => Err(format!(
+            "ZONEMD: the digest is {} bytes; it must be at least 12 (RFC 8976 §2.2.4)",
+            rdata.len().saturating_sub(6)
+        )),
+        // A and AAAA data is an address of its size: nothing to read back.
+        1 | 28 => Ok(()),
+        _ if !has_names && !reads_back(rtype, rdata) => Err(format!(
+            "the {0} data is not valid: it does not read back as {0}",
+            Rtype::from_int(rtype)
+        )),
         _ => Ok(()),
     }
 }
@@ -1059,16 +1072,15 @@ fn digest_length(rtype: u16, rdata: &[u8]) -> Option<String> {
     })
 }
 
-/// Whether the data of a type with domain names in it reads back as that
-/// type, to its end. `domain`'s scanner writes a name with an empty label
-/// (`a..b`, `.a`) as the labels before it, a root label, and the rest:
-/// data no one reading the answer could parse. Other types are taken as
-/// they are.
-fn names_read_back(rtype: u16, rdata: &[u8]) -> bool {
+/// Whether a type's data has domain names in it. `domain`'s scanner
+/// writes a name with an empty label (`a..b`, `.a`) as the labels before
+/// it, a root label, and the rest: data no one reading the answer could
+/// parse, which [`check_data`] reports as a malformed name.
+fn has_names(rtype: u16) -> bool {
     // NS, MD, MF, CNAME, SOA, MB, MG, MR, PTR, MINFO, MX, RP, SRV, NAPTR,
     // DNAME, IPSECKEY, RRSIG, NSEC, SVCB, HTTPS (and the types read as
     // one of these: KX, RT, AFSDB, LP as MX; SIG as RRSIG; ...).
-    !matches!(rtype, 2..=9 | 12 | 14 | 15 | 17 | 33 | 35 | 39 | 45..=47 | 64 | 65) || reads_back(rtype, rdata)
+    matches!(rtype, 2..=9 | 12 | 14 | 15 | 17 | 33 | 35 | 39 | 45..=47 | 64 | 65)
 }
 
 /// Whether `rdata` reads as its type to the end, for a type whose data
@@ -2045,6 +2057,11 @@ mod tests {
             ("x SMIMEA 3 1 1", "TLSA: no certificate association data"),
             ("x A \\# 3 c00002", "the \\# data is not valid A data"),
             ("x MX \\# 2 000a", "the \\# data is not valid MX data"),
+            (
+                "x ZONEMD 8 1 1 0011",
+                "ZONEMD: the digest is 2 bytes; it must be at least 12",
+            ),
+            ("x TYPE63 8 2 0", "ZONEMD: the digest is 0 bytes"),
         ] {
             let (zone, diags) = load_text(&format!("{HEAD}{text}\n"));
             assert!(zone.is_none(), "{text}");
@@ -2054,9 +2071,22 @@ mod tests {
             );
         }
         let ok = "a CAA 128 Issue1 \"ca.example\"\nb SSHFP 1 1 ab\nc TLSA 3 1 1 ab\nd A \\# 4 c0000201\n\
-                  e TYPE65280 \\# 3 abcdef\n";
+                  e TYPE65280 \\# 3 abcdef\nf ZONEMD 1 1 1 000102030405060708090a0b\n";
         let (zone, diags) = load_text(&format!("{HEAD}{ok}"));
         assert!(zone.is_some(), "{diags}");
+    }
+
+    #[test]
+    fn data_that_does_not_read_back_is_an_error() {
+        // A DS shorter than its fixed fields: the scanner never writes
+        // one, but a client would fail to parse any answer holding it.
+        assert_eq!(
+            check_data(43, &[0, 1, 13]),
+            Err("the DS data is not valid: it does not read back as DS".into())
+        );
+        assert_eq!(check_data(43, &[0, 1, 13, 2, 0xab]), Ok(()));
+        // Unknown types are taken as they are.
+        assert_eq!(check_data(65280, &[1]), Ok(()));
     }
 
     #[test]
