@@ -129,33 +129,43 @@ pub fn handle(data: &[u8]) {
         match proto::handle(data, &client, snap, &mut picker, &mut out) {
             Outcome::Drop => assert!(data.len() < 12 || data[2] & 0x80 != 0),
             Outcome::Reply { .. } => {
-                assert_eq!(out[..2], data[..2], "ID echoed");
-                if transport == Transport::Udp {
-                    assert!(out.len() <= usize::from(proto::OUR_PAYLOAD_SIZE));
-                }
-                let msg = domain::base::Message::from_slice(&out).expect("a header");
-                for section in [msg.answer(), msg.authority(), msg.additional()] {
-                    for record in section.expect("sections parse") {
-                        // The RDATA too: names in it, and where their
-                        // compression pointers lead.
-                        record
-                            .expect("records parse")
-                            .to_any_record::<AllRecordData<_, ParsedName<_>>>()
-                            .expect("record data parses");
-                    }
-                }
-                check_dname(msg);
-                for question in msg.question() {
-                    let question = question.expect("the question parses");
-                    // A question is only ever the query's, echoed byte for
-                    // byte (uncompressed, letter case kept).
-                    let len = usize::from(question.qname().compose_len()) + 4;
-                    assert!(!question.qname().is_compressed(), "question name compressed");
-                    assert_eq!(out.get(12..12 + len), data.get(12..12 + len), "question echoed");
-                }
+                let limit = match transport {
+                    Transport::Udp => usize::from(proto::OUR_PAYLOAD_SIZE),
+                    Transport::Tcp => proto::MAX_MESSAGE,
+                };
+                check_reply(data, &out, limit);
             }
         }
     }
+}
+
+/// What every reply must be: the query's ID, at most `limit` bytes, every
+/// record and its data parseable, synthesised CNAMEs right, and the
+/// question the query's, byte for byte.
+fn check_reply<'o>(query: &[u8], out: &'o [u8], limit: usize) -> &'o domain::base::Message<[u8]> {
+    assert_eq!(out[..2], query[..2], "ID echoed");
+    assert!(out.len() <= limit, "{} bytes, over the limit of {limit}", out.len());
+    let msg = domain::base::Message::from_slice(out).expect("a header");
+    for section in [msg.answer(), msg.authority(), msg.additional()] {
+        for record in section.expect("sections parse") {
+            // The RDATA too: names in it, and where their
+            // compression pointers lead.
+            record
+                .expect("records parse")
+                .to_any_record::<AllRecordData<_, ParsedName<_>>>()
+                .expect("record data parses");
+        }
+    }
+    check_dname(msg);
+    for question in msg.question() {
+        let question = question.expect("the question parses");
+        // A question is only ever the query's, echoed byte for
+        // byte (uncompressed, letter case kept).
+        let len = usize::from(question.qname().compose_len()) + 4;
+        assert!(!question.qname().is_compressed(), "question name compressed");
+        assert_eq!(out.get(12..12 + len), query.get(12..12 + len), "question echoed");
+    }
+    msg
 }
 
 /// Under the fuzzer, a panic aborts the process. Panics of `domain`'s
@@ -176,29 +186,108 @@ fn let_scanner_panics_unwind() {
     });
 }
 
-/// A zone file: any bytes in; errors are fine, panics are not. A zone that
-/// loads is compiled and queried once.
+/// Types asked of each name of a fuzzed zone.
+const ZONE_QTYPES: [u16; 10] = [1, 28, 15, 2, 43, 5, 39, 255, 16, 33];
+/// How many names of each fuzzed zone are asked about.
+const ZONE_NAMES: usize = 24;
+
+/// Zone files: any bytes in; errors are fine, panics are not. The text is
+/// `example.com.`, and what follows a line `%%` is its hosted child
+/// `sub.example.com.`, so that chains, referrals and DS can cross between
+/// the two. What loads is compiled, and its names (and a name below each)
+/// are asked for several types, with and without EDNS, over UDP and TCP:
+/// each reply must pass the checks of [`handle`], fit 512 bytes when the
+/// query had no EDNS, and be a whole answer: REFUSED never (every name is
+/// in a zone), and, unless truncated, a negative answer or referral with
+/// its SOA or NS.
 pub fn zone(data: &[u8]) {
     let_scanner_panics_unwind();
-    let origin = domain::base::name::Name::from_str("example.com.").expect("literal");
+    let (parent, child) = match data.windows(4).position(|w| w == b"\n%%\n") {
+        Some(at) => (&data[..at + 1], Some(&data[at + 4..])),
+        None => (data, None),
+    };
     let mut diags = Diagnostics::default();
     let limits = crate::zone::Limits {
         zone_file_size: 1 << 20,
         zone_records: 10_000,
         include_depth: 0,
     };
-    if let Some(zone) = crate::zone::load_bytes(&origin, Path::new("fuzz.zone"), data, &limits, &mut diags) {
-        let pools = crate::lb::Pools::build(&[], &mut diags);
-        let index = crate::snapshot::build(std::slice::from_ref(&zone), &pools, &mut diags);
-        let snap = Snapshot::new(index, pools, crate::lb::Live::default(), Default::default());
-        let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
-        let query = b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x01\x00\x01";
-        let client = Client {
-            addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
-            transport: Transport::Udp,
-            now: || 0,
-        };
-        let _ = proto::handle(query, &client, &snap, &mut Picker::with_seed(1), &mut out);
+    let mut zones = Vec::new();
+    for (text, origin) in [(Some(parent), "example.com."), (child, "sub.example.com.")] {
+        let origin = domain::base::name::Name::from_str(origin).expect("literal");
+        if let Some(zone) =
+            text.and_then(|text| crate::zone::load_bytes(&origin, Path::new("fuzz.zone"), text, &limits, &mut diags))
+        {
+            zones.push(zone);
+        }
+    }
+    if zones.is_empty() {
+        return;
+    }
+    let pools = crate::lb::Pools::build(&[], &mut diags);
+    let index = crate::snapshot::build(&zones, &pools, &mut diags);
+    let snap = Snapshot::new(index, pools, crate::lb::Live::default(), Default::default());
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for zone in &zones {
+        for node in zone.nodes().take(ZONE_NAMES) {
+            names.push(node.owner().to_vec());
+            if node.owner().len() + 2 <= 255 {
+                names.push([b"\x01x", node.owner()].concat());
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(proto::MAX_MESSAGE);
+    let mut query = Vec::with_capacity(300);
+    let mut picker = Picker::with_seed(1);
+    for name in &names {
+        for qtype in ZONE_QTYPES {
+            for edns in [false, true] {
+                query.clear();
+                query.extend_from_slice(&[0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
+                query.extend_from_slice(name);
+                query.extend_from_slice(&qtype.to_be_bytes());
+                query.extend_from_slice(&[0, 1]);
+                if edns {
+                    // OPT: 1232 bytes, DO set.
+                    query.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+                }
+                for transport in [Transport::Udp, Transport::Tcp] {
+                    let client = Client {
+                        addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
+                        transport,
+                        now: || 0,
+                    };
+                    let outcome = proto::handle(&query, &client, &snap, &mut picker, &mut out);
+                    assert!(matches!(outcome, Outcome::Reply { .. }), "a query gets a reply");
+                    let limit = match (transport, edns) {
+                        (Transport::Tcp, _) => proto::MAX_MESSAGE,
+                        (Transport::Udp, false) => 512,
+                        (Transport::Udp, true) => 1232,
+                    };
+                    check_whole_answer(check_reply(&query, &out, limit));
+                }
+            }
+        }
+    }
+}
+
+/// A reply to a query for a name in a zone served here: never REFUSED,
+/// and a negative answer or a referral says so in its authority section
+/// (RFC 2308 §2, RFC 1034 §4.3.2), unless it was truncated.
+fn check_whole_answer(msg: &domain::base::Message<[u8]>) {
+    let header = msg.header();
+    let rcode = header.rcode();
+    assert_ne!(
+        rcode,
+        domain::base::iana::Rcode::REFUSED,
+        "REFUSED for a name in a zone"
+    );
+    if header.tc() {
+        return;
+    }
+    let counts = msg.header_counts();
+    if counts.ancount() == 0 {
+        assert!(counts.nscount() > 0, "{rcode} with nothing in answer or authority");
     }
 }
 
