@@ -1607,6 +1607,18 @@ impl Zone {
         if self.apex().and_then(|apex| apex.rrset(ns)).is_none() {
             diags.error(Some(zone_loc), format!("no NS records at the apex {origin_text}"));
         }
+        // A signed zone: lbdns serves its records as data, but adds no
+        // signatures or denial proofs to answers.
+        if let Some(set) = self.apex().and_then(|apex| apex.rrset(u16::from(Rtype::DNSKEY))) {
+            diags.warning(
+                Some(self.loc(set.loc)),
+                format!(
+                    "{origin_text} is signed (DNSKEY at the apex), but lbdns does not serve DNSSEC: \
+                     answers to queries with the DO bit get no RRSIG, NSEC or NSEC3, so validating \
+                     resolvers will find them bogus while the parent holds a DS for the zone"
+                ),
+            );
+        }
         let dname = u16::from(Rtype::DNAME);
         let mut delegations = Vec::new();
         let mut has_dname = false;
@@ -1939,6 +1951,25 @@ mod tests {
                 .contains("z.zone:7: error: owner bad.example.org. is outside"),
             "{diags}"
         );
+    }
+
+    #[test]
+    fn a_signed_zone_is_a_warning() {
+        let soa = "@ 300 IN SOA ns1 host 1 2 3 4 5\n@ 300 IN NS ns1\nns1 300 IN A 192.0.2.1\n";
+        let key = "@ 300 IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==\n";
+        let (zone, diags) = load_text(&format!("{soa}{key}"));
+        assert!(zone.is_some(), "{diags}");
+        let text = diags.to_string();
+        assert!(
+            text.contains(
+                "z.zone:4: warning: example.com. is signed (DNSKEY at the apex), but lbdns does not serve DNSSEC"
+            ),
+            "{text}"
+        );
+        // A DNSKEY below the apex is only data.
+        let (zone, diags) = load_text(&format!("{soa}key {}", &key[2..]));
+        assert!(zone.is_some(), "{diags}");
+        assert!(!diags.to_string().contains("signed"), "{diags}");
     }
 
     #[test]
