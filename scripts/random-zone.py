@@ -7,11 +7,15 @@ Usage: scripts/random-zone.py SEED > example.com.zone
 The same SEED gives the same zone. Owners are one to three labels drawn
 from a few (a wildcard only as the leftmost), so that names nest, meet
 and shadow one another: A, AAAA, MX, TXT (some long enough to need
-truncation over UDP), SRV, a few PTR, CAA, HINFO and NAPTR, CNAME chains, DNAMEs (into the zone, below
-themselves, or out of it), delegations with and without glue, and
-wildcards. A CNAME or DNAME owner gets nothing else, and nothing is put
-below a DNAME (RFC 6672 §2.4), so lbdns, NSD and Knot all load it. It ends
-with `$INCLUDE included.inc`, as the compare zone does.
+truncation over UDP), SRV, a few PTR, CAA, HINFO and NAPTR, CNAME
+chains, DNAMEs (into the zone, below themselves, or out of it),
+delegations with and without glue, and wildcards. Some RRsets have
+their own TTL, the SOA's TTL and MINIMUM vary (the negative TTL is the
+smaller), some names hold a big A RRset (9 to 46 records: too big for
+512 bytes from about 30), and some delegations have a DS (the parent's
+to the child too). A CNAME or DNAME owner gets nothing else, and nothing
+is put below a DNAME (RFC 6672 §2.4), so lbdns, NSD and Knot all load
+it. It ends with `$INCLUDE included.inc`, as the compare zone does.
 
 With --sub, it writes a random sub.example.com. zone instead, to be
 served beside it as a hosted child: its names point into the parent and
@@ -30,6 +34,18 @@ def zone(seed, sub=False):
     # The child's names come from another stream than the parent's, so
     # that the same seed does not make the two zones alike.
     rng = random.Random(seed * 2 + 1 if sub else seed)
+    # TTLs, RRset sizes and DS come from a stream of their own, so that a
+    # seed keeps the names and types it had before they were added.
+    more = random.Random(seed * 7 + (5 if sub else 3))
+    ttls = {}
+
+    def ttl(owner, kind):
+        # One TTL per RRset: a TTL that differs within an RRset is a known
+        # difference between servers, not what this looks for.
+        key = (owner.lower(), kind)
+        if key not in ttls:
+            ttls[key] = more.choice(["", "", "", "60 ", "3600 ", "86400 "])
+        return ttls[key]
     labels = ["a", "b", "c", "d", "www", "mail", "*", "x", "y", "z"]
     if not sub:
         labels.append("sub")
@@ -48,7 +64,9 @@ def zone(seed, sub=False):
 
     lines = [
         "$TTL 300",
-        "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300",
+        # The negative TTL is the smaller of the SOA's TTL and MINIMUM.
+        f"@ {more.choice(['', '60 ', '3600 '])}IN SOA ns1 hostmaster 1 7200 3600 1209600 "
+        f"{more.choice([300, 30, 86400])}",
         "@ IN NS ns1",
         f"ns1 IN A 192.0.2.{210 if sub else 53}",
     ]
@@ -61,6 +79,8 @@ def zone(seed, sub=False):
             lines.append("sub IN NS ns1.sub")
             if roll < 0.25:
                 lines.append("ns1.sub IN A 192.0.2.210")
+            if more.random() < 0.5:
+                lines.append(f"sub IN DS 2371 13 2 {more.getrandbits(256):064x}")
     extra = ["PTR", "CAA", "HINFO", "NAPTR"]
     for i in range(rng.randint(25, 60)):
         owner = name()
@@ -121,7 +141,15 @@ def zone(seed, sub=False):
             else:
                 data = "ns.example.net."
         kinds.setdefault(owner, kind)
-        lines.append(f"{owner} IN {kind} {data}")
+        lines.append(f"{owner} {ttl(owner, kind)}IN {kind} {data}")
+        if kind == "A" and more.random() < 0.08:
+            # A big RRset: too big for 512 bytes from about 30 records on,
+            # in an answer, as glue or as an MX target's addresses.
+            for n in range(more.randint(8, 45)):
+                lines.append(f"{owner} {ttl(owner, kind)}IN A 198.51.100.{n + 1}")
+        if kind == "NS" and more.random() < 0.4:
+            # A DS beside the delegation, for the parent to answer.
+            lines.append(f"{owner} {ttl(owner, 'DS')}IN DS {more.randint(1, 65535)} 13 2 {more.getrandbits(256):064x}")
     # Nothing below a DNAME owner.
     dnames = [o for o, k in kinds.items() if k == "DNAME"]
     lines = [l for l in lines if not any(l.split()[0].endswith("." + d) for d in dnames)]
