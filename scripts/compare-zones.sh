@@ -7,6 +7,10 @@
 #   ORIGIN=FILE     a zone to compare (default: the zones of compare-peers.sh,
 #                   tests/data/zones/, tests/data/generate/generate.zone,
 #                   tests/data/bind/*.zone and the bundled example)
+#   --random N      also compare N zone files written by scripts/random-syntax.py
+#                   (seeds S to S+N-1), in the many forms of master-file syntax
+#                   BIND reads; each is kept in DIR/random/
+#   --seed S        the first seed for --random (default 1)
 #   --strict        exit 3 when lbdns and BIND differ on any zone
 #   --no-install    do not apt-get install BIND's tools (bind9-utils) when missing
 #   -o DIR          write each zone's records, as each read them, to DIR
@@ -43,11 +47,15 @@ usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
 STRICT=0
 INSTALL=1
+RANDOM_N=0
+SEED=1
 OUT=target/compare-zones
 ZONES=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --strict) STRICT=1; shift ;;
+        --random) [ $# -ge 2 ] || die "--random needs a count"; RANDOM_N=$2; shift 2 ;;
+        --seed) [ $# -ge 2 ] || die "--seed needs a number"; SEED=$2; shift 2 ;;
         --no-install) INSTALL=0; shift ;;
         -o) [ $# -ge 2 ] || die "-o needs a folder"; OUT=$(from_caller "$2"); shift 2 ;;
         -h|--help) usage; exit 0 ;;
@@ -88,6 +96,16 @@ case "$LBDNS_BIN" in "" | */) die "no lbdns binary: build it or set LBDNS" ;; es
 
 mkdir -p "$OUT"
 case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac
+
+case "$RANDOM_N$SEED" in *[!0-9]*) die "--random and --seed need numbers" ;; esac
+if [ "$RANDOM_N" -gt 0 ]; then
+    rm -rf "$OUT/random"
+    mkdir -p "$OUT/random"
+    for ((s = SEED; s < SEED + RANDOM_N; s++)); do
+        python3 scripts/random-syntax.py "$s" >"$OUT/random/syntax-$s.zone"
+        ZONES+=("example.com.=$OUT/random/syntax-$s.zone")
+    done
+fi
 
 # The records lbdns reads from a file, one per line, sorted.
 lbdns_records() { # origin file out
