@@ -186,7 +186,8 @@ fn let_scanner_panics_unwind() {
     });
 }
 
-/// Types asked of each name of a fuzzed zone.
+/// Types asked of each name of a fuzzed zone: A, AAAA, MX, NS, DS, CNAME,
+/// DNAME, ANY, TXT and SRV.
 const ZONE_QTYPES: [u16; 10] = [1, 28, 15, 2, 43, 5, 39, 255, 16, 33];
 /// How many names of each fuzzed zone are asked about.
 const ZONE_NAMES: usize = 24;
