@@ -80,6 +80,7 @@ pub(super) fn write_answer(
     let mut visited = [0usize; MAX_DNAMES + 1];
     visited[0] = 12;
     let mut truncated = false;
+    let mut rcode = 0;
     loop {
         let mut key = name;
         key[..place.new_len].make_ascii_lowercase();
@@ -111,7 +112,7 @@ pub(super) fn write_answer(
                         return reply(out, counts, rcode::YXDOMAIN, authoritative, false, q.edns, 0);
                     }
                     Redirect::Stop(why) => {
-                        truncated = why == Unfit::NoRoom;
+                        (truncated, rcode) = why.truncated();
                         break;
                     }
                 }
@@ -135,7 +136,7 @@ pub(super) fn write_answer(
             ) {
                 Ok(outcome) => return outcome,
                 Err(why) => {
-                    truncated = why == Unfit::NoRoom;
+                    (truncated, rcode) = why.truncated();
                     break;
                 }
             },
@@ -143,7 +144,7 @@ pub(super) fn write_answer(
         }
     }
     out.truncate(place.body_at);
-    reply(out, [records, 0, 0], 0, authoritative, truncated, q.edns, 0)
+    reply(out, [records, 0, 0], rcode, authoritative, truncated, q.edns, 0)
 }
 
 /// Appends the CNAME a DNAME synthesises: owned by the name at `owner`,
@@ -204,7 +205,7 @@ fn redirect(
     let dname_len = if seen.is_some() { 0 } else { body.len() };
     let cname_len = if long { 0 } else { RDATA_AT + prefix_len + 2 };
     if place.body_at + dname_len + cname_len + opt_len(edns) > limit {
-        return Redirect::Stop(Unfit::NoRoom);
+        return Redirect::Stop(Unfit::NoRoom(0));
     }
     let target_at = match seen {
         Some(at) => at,
@@ -274,11 +275,23 @@ impl Place {
 #[derive(Clone, Copy, PartialEq)]
 enum Unfit {
     /// The message has no room for it: the reply gets TC, as from NSD and
-    /// Knot, so that the client asks again over TCP.
-    NoRoom,
+    /// Knot, so that the client asks again over TCP, and this RCODE, the
+    /// answer's that did not fit (NXDOMAIN at the end of the chain stays
+    /// NXDOMAIN, as from NSD and as a CNAME chain's does).
+    NoRoom(u16),
     /// It cannot be written here (a compression pointer out of reach, a
     /// template that does not read): the reply ends before it.
     Unplaceable,
+}
+
+impl Unfit {
+    /// Whether the reply is truncated, and its RCODE.
+    fn truncated(self) -> (bool, u16) {
+        match self {
+            Unfit::NoRoom(rcode) => (true, rcode),
+            Unfit::Unplaceable => (false, 0),
+        }
+    }
 }
 
 /// Appends the answer for the new name; nothing appended when it does
@@ -299,7 +312,7 @@ fn follow(
 ) -> Result<Outcome, Unfit> {
     let room = limit
         .checked_sub(place.body_at + opt_len(q.edns))
-        .ok_or(Unfit::NoRoom)?;
+        .ok_or(Unfit::NoRoom(u16::from(next.rcode)))?;
     // A pool's pick, or when it has none to give, its NODATA answer; the
     // client subnet scope is the selection's either way.
     let (next, sel, scope) = if next.pool != NONE {
@@ -319,7 +332,7 @@ fn follow(
         Some(sel) => {
             let body_len = usize::from(next.body_len);
             if body_len + members_len(snap, sel) > room {
-                return Err(Unfit::NoRoom);
+                return Err(Unfit::NoRoom(0));
             }
             // A pool template holds answer records only (a CNAME chain).
             let chain = next.counts[0];
@@ -327,7 +340,7 @@ fn follow(
         }
         // Too big: the whole RRsets of it that fit (a CNAME chain's), and TC.
         None => match fit(snap, next, room) {
-            (0, _, true) => return Err(Unfit::NoRoom),
+            (0, _, true) => return Err(Unfit::NoRoom(u16::from(next.rcode))),
             (mut take, mut counts, truncated) => {
                 // `bare`: without the optional additional RRsets.
                 if let Some(&(len, additional)) = snap.cuts(next).first().filter(|_| bare && !truncated) {
