@@ -252,7 +252,10 @@ pub fn zone(data: &[u8]) {
                     // OPT: 1232 bytes, DO set.
                     query.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
                 }
-                for transport in [Transport::Udp, Transport::Tcp] {
+                // TCP first: its reply is whole, and the UDP one is held
+                // to it.
+                let mut whole = None;
+                for transport in [Transport::Tcp, Transport::Udp] {
                     let client = Client {
                         addr: SocketAddr::from(([127, 0, 0, 1], 5353)),
                         transport,
@@ -265,9 +268,80 @@ pub fn zone(data: &[u8]) {
                         (Transport::Udp, false) => 512,
                         (Transport::Udp, true) => 1232,
                     };
-                    check_whole_answer(check_reply(&query, &out, limit));
+                    let msg = check_reply(&query, &out, limit);
+                    check_whole_answer(msg);
+                    match &whole {
+                        None => whole = Some(Sections::of(msg)),
+                        Some(tcp) => tcp.check_udp(&Sections::of(msg)),
+                    }
                 }
             }
+        }
+    }
+}
+
+/// A reply's rcode, AA and TC, and each section's records as text,
+/// sorted (A and AAAA RRsets are shuffled).
+#[derive(Debug)]
+struct Sections {
+    rcode: domain::base::iana::Rcode,
+    aa: bool,
+    tc: bool,
+    answer: Vec<String>,
+    authority: Vec<String>,
+    additional: Vec<String>,
+}
+
+impl Sections {
+    fn of(msg: &domain::base::Message<[u8]>) -> Sections {
+        let text = |section: domain::base::message::RecordSection<'_, [u8]>| {
+            let mut records: Vec<String> = section
+                .flatten()
+                .filter_map(|r| {
+                    let record = r.to_any_record::<AllRecordData<_, ParsedName<_>>>().ok()?;
+                    Some(record.to_string())
+                })
+                .collect();
+            records.sort();
+            records
+        };
+        let header = msg.header();
+        Sections {
+            rcode: header.rcode(),
+            aa: header.aa(),
+            tc: header.tc(),
+            answer: msg.answer().map(text).unwrap_or_default(),
+            authority: msg.authority().map(text).unwrap_or_default(),
+            additional: msg.additional().map(text).unwrap_or_default(),
+        }
+    }
+
+    /// The UDP reply to the query `self` (over TCP) answered: the same
+    /// rcode and AA; untruncated, the same answer and authority, and
+    /// additional records from the TCP reply's only (some dropped to
+    /// fit); truncated, answer records from the TCP reply's only.
+    fn check_udp(&self, udp: &Sections) {
+        assert!(!self.tc, "TC over TCP: {self:?}");
+        assert_eq!((udp.rcode, udp.aa), (self.rcode, self.aa), "UDP {udp:?}\nTCP {self:?}");
+        let within = |part: &[String], whole: &[String]| {
+            let mut rest = whole.to_vec();
+            part.iter().all(|r| match rest.iter().position(|w| w == r) {
+                Some(at) => {
+                    rest.swap_remove(at);
+                    true
+                }
+                None => false,
+            })
+        };
+        if udp.tc {
+            assert!(within(&udp.answer, &self.answer), "UDP {udp:?}\nTCP {self:?}");
+        } else {
+            assert_eq!(
+                (&udp.answer, &udp.authority),
+                (&self.answer, &self.authority),
+                "UDP {udp:?}\nTCP {self:?}"
+            );
+            assert!(within(&udp.additional, &self.additional), "UDP {udp:?}\nTCP {self:?}");
         }
     }
 }
