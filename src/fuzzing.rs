@@ -317,12 +317,21 @@ impl Sections {
     }
 
     /// The UDP reply to the query `self` (over TCP) answered: the same
-    /// rcode and AA; untruncated, the same answer and authority, and
+    /// AA and RCODE (or NOERROR where a truncated chain was cut short);
+    /// untruncated, the same answer and authority, and
     /// additional records from the TCP reply's only (some dropped to
     /// fit); truncated, answer records from the TCP reply's only.
     fn check_udp(&self, udp: &Sections) {
         assert!(!self.tc, "TC over TCP: {self:?}");
-        assert_eq!((udp.rcode, udp.aa), (self.rcode, self.aa), "UDP {udp:?}\nTCP {self:?}");
+        // A truncated reply that holds the whole answer section knows how
+        // the chain ended; one cut short in a chain (before a DNAME that
+        // did not fit) does not, and says NOERROR, as Knot does.
+        let cut_short = udp.tc && udp.answer.len() < self.answer.len();
+        assert!(
+            udp.aa == self.aa
+                && (udp.rcode == self.rcode || cut_short && udp.rcode == domain::base::iana::Rcode::NOERROR),
+            "UDP {udp:?}\nTCP {self:?}"
+        );
         let within = |part: &[String], whole: &[String]| {
             let mut rest = whole.to_vec();
             part.iter().all(|r| match rest.iter().position(|w| w == r) {
