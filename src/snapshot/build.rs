@@ -168,6 +168,9 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                     out.overrides.push((key.into(), DS, ds));
                 }
                 Place::InChild => {}
+                Place::Delegation if name::is_wildcard(key) => {
+                    out.wildcard_delegation(&hosted, view, key, info.node, nodata, diags)
+                }
                 Place::Delegation => out.delegation(view, key, info.node, nodata, diags),
                 Place::Authoritative => out.authoritative(&hosted, view, key, info.node, nodata, diags),
             }
@@ -451,9 +454,13 @@ impl<'z> View<'z> {
                             .and_then(|n| Some((n, n.rrset(DNAME)?)));
                         let mut wild = b"\x01*".to_vec();
                         wild.extend_from_slice(k);
+                        // NS at a wildcard is data for the names it stands
+                        // in for (Out::wildcard_delegation).
                         match (dname, self.get(&wild)) {
                             (Some((node, set)), _) => Lookup::Redirected(node, set),
-                            (None, Some(w)) if w.place == Place::Authoritative => Lookup::Found(w.node),
+                            (None, Some(w)) if matches!(w.place, Place::Authoritative | Place::Delegation) => {
+                                Lookup::Found(w.node)
+                            }
                             _ => Lookup::NxDomain,
                         }
                     }
@@ -792,6 +799,30 @@ impl Out {
         let types_at = self.a.types.len();
         self.a.types.push((DS, ds));
         self.node(view, key, NodeKind::Delegation, types_at, referral, referral);
+    }
+
+    /// NS at a wildcard, whose meaning RFC 4592 §4.2 leaves open: the
+    /// names it stands in for get its records as data, the NS RRset too
+    /// (QTYPE NS gets it as an answer, other types NODATA), as RFC 1034
+    /// §4.3.2 step 3c reads and as NSD answers; Knot refers them to the
+    /// wildcard's own name. The owner itself is a cut like any other.
+    fn wildcard_delegation<'z>(
+        &mut self,
+        hosted: &Hosted<'_, 'z>,
+        view: &View<'z>,
+        key: &[u8],
+        node: Option<zone::Node<'z>>,
+        nodata: AnswerId,
+        diags: &mut Diagnostics,
+    ) {
+        let at = self.a.nodes.len() as u32;
+        self.authoritative_as(hosted, view, key, node, nodata, Mode::Wildcard, diags);
+        self.delegation(view, key, node, nodata, diags);
+        // The first node answers for the names the wildcard stands in for,
+        // its twin for the owner (see `finish`).
+        if self.a.nodes.len() as u32 == at + 2 {
+            self.synth_only.push(at);
+        }
     }
 
     /// A name with authoritative data (or none: an empty non-terminal).

@@ -1667,7 +1667,19 @@ impl Zone {
                     has_dname = true;
                 }
             }
-            if !is_apex && node.rrset(ns).is_some() {
+            if let Some(set) = node.rrset(ns).filter(|_| !is_apex) {
+                if name::is_wildcard(key) {
+                    diags.warning(
+                        Some(self.loc(set.loc)),
+                        format!(
+                            "NS at the wildcard {}: the names it stands in for get these records as \
+                             data, NODATA for other types, and no referral (as NSD answers; Knot \
+                             refers them to the wildcard's name). RFC 4592 §4.2 leaves this open; \
+                             delegate each name instead",
+                            name::to_text(node.owner())
+                        ),
+                    );
+                }
                 delegations.push(node);
             }
         }
@@ -1949,6 +1961,18 @@ mod tests {
             diags
                 .to_string()
                 .contains("z.zone:7: error: owner bad.example.org. is outside"),
+            "{diags}"
+        );
+    }
+
+    #[test]
+    fn ns_at_a_wildcard_is_a_warning() {
+        let (zone, diags) = load_text(&format!("{HEAD}*.w NS ns.example.net.\n"));
+        assert!(zone.is_some(), "{diags}");
+        assert!(
+            diags
+                .to_string()
+                .contains("z.zone:5: warning: NS at the wildcard *.w.example.com.: the names it stands in for"),
             "{diags}"
         );
     }

@@ -24,7 +24,7 @@ fn check(args: &[&str]) -> (i32, String, String) {
 fn good_config_checks_clean() {
     let (code, stdout, stderr) = check(&["--config", "zones/lbdns.toml"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("ok: 2 zone(s)"), "{stdout}");
+    assert!(stdout.contains("ok: 3 zone(s)"), "{stdout}");
     assert!(!stderr.contains("error"), "{stderr}");
 }
 
