@@ -12,8 +12,8 @@ chains, DNAMEs (into the zone, below themselves, or out of it),
 delegations with and without glue, and wildcards. Some RRsets have
 their own TTL, the SOA's TTL and MINIMUM vary (the negative TTL is the
 smaller), some names hold a big A RRset (9 to 46 records: too big for
-512 bytes from about 30), and some delegations have a DS (the parent's
-to the child too). A CNAME or DNAME owner gets nothing else, and nothing
+512 bytes from about 30), some delegations have a DS (the parent's to
+the child too), and now and then a wildcard owns NS records. A CNAME or DNAME owner gets nothing else, and nothing
 is put below a DNAME (RFC 6672 §2.4), so lbdns, NSD and Knot all load
 it. It ends with `$INCLUDE included.inc`, as the compare zone does.
 
@@ -132,10 +132,21 @@ def zone(seed, sub=False):
                 target += ".sub.example.com." if sub else ".example.com."
             data = target if rng.random() < 0.7 else "example.net."
         else:
-            if owner in kinds or owner.startswith("*"):
+            if owner in kinds:
                 continue
             kind = "NS"
-            if rng.random() < 0.5:
+            if owner.startswith("*"):
+                # Now and then NS at a wildcard, which lbdns answers as NSD
+                # does (data for the names it stands in for). Its own
+                # stream, so that the other seeds' zones stay as they were.
+                if more.random() >= 0.3:
+                    continue
+                host = f"ns.{owner[2:]}" if len(owner) > 1 else "nsw"
+                data = "ns.example.net."
+                if more.random() < 0.5:
+                    data = host
+                    lines.append(f"{host} IN A 192.0.2.{more.randint(1, 250)}")
+            elif rng.random() < 0.5:
                 data = f"ns.{owner}"
                 lines.append(f"ns.{owner} IN A 192.0.2.{rng.randint(1, 250)}")
             else:
