@@ -169,10 +169,10 @@ pub fn build(zones: &[Zone], pools: &Pools, diags: &mut Diagnostics) -> Index {
                 }
                 Place::InChild => {}
                 Place::Delegation if name::is_wildcard(key) => {
-                    out.wildcard_delegation(&hosted, view, key, info.node, nodata, diags)
+                    out.authoritative(&hosted, view, key, info.node, nodata, true, diags)
                 }
                 Place::Delegation => out.delegation(view, key, info.node, nodata, diags),
-                Place::Authoritative => out.authoritative(&hosted, view, key, info.node, nodata, diags),
+                Place::Authoritative => out.authoritative(&hosted, view, key, info.node, nodata, false, diags),
             }
         }
         // A hosted child that this zone does not delegate to: resolvers
@@ -455,7 +455,7 @@ impl<'z> View<'z> {
                         let mut wild = b"\x01*".to_vec();
                         wild.extend_from_slice(k);
                         // NS at a wildcard is data for the names it stands
-                        // in for (Out::wildcard_delegation).
+                        // in for (Out::authoritative).
                         match (dname, self.get(&wild)) {
                             (Some((node, set)), _) => Lookup::Redirected(node, set),
                             (None, Some(w)) if matches!(w.place, Place::Authoritative | Place::Delegation) => {
@@ -801,31 +801,15 @@ impl Out {
         self.node(view, key, NodeKind::Delegation, types_at, referral, referral);
     }
 
-    /// NS at a wildcard, whose meaning RFC 4592 §4.2 leaves open: the
-    /// names it stands in for get its records as data, the NS RRset too
-    /// (QTYPE NS gets it as an answer, other types NODATA), as RFC 1034
-    /// §4.3.2 step 3c reads and as NSD answers; Knot refers them to the
-    /// wildcard's own name. The owner itself is a cut like any other.
-    fn wildcard_delegation<'z>(
-        &mut self,
-        hosted: &Hosted<'_, 'z>,
-        view: &View<'z>,
-        key: &[u8],
-        node: Option<zone::Node<'z>>,
-        nodata: AnswerId,
-        diags: &mut Diagnostics,
-    ) {
-        let at = self.a.nodes.len() as u32;
-        self.authoritative_as(hosted, view, key, node, nodata, Mode::Wildcard, diags);
-        self.delegation(view, key, node, nodata, diags);
-        // The first node answers for the names the wildcard stands in for,
-        // its twin for the owner (see `finish`).
-        if self.a.nodes.len() as u32 == at + 2 {
-            self.synth_only.push(at);
-        }
-    }
-
-    /// A name with authoritative data (or none: an empty non-terminal).
+    /// A name with authoritative data (or none: an empty non-terminal), or
+    /// a wildcard that is also a cut (`cut`: it owns NS).
+    ///
+    /// NS at a wildcard, whose meaning RFC 4592 §4.2 leaves open, is data
+    /// for the names it stands in for (QTYPE NS gets the RRset as an
+    /// answer, other types NODATA), as RFC 1034 §4.3.2 step 3c reads and
+    /// as NSD answers; Knot refers them to the wildcard's own name. The
+    /// owner itself is a cut like any other.
+    #[allow(clippy::too_many_arguments)]
     fn authoritative<'z>(
         &mut self,
         hosted: &Hosted<'_, 'z>,
@@ -833,20 +817,28 @@ impl Out {
         key: &[u8],
         node: Option<zone::Node<'z>>,
         nodata: AnswerId,
+        cut: bool,
         diags: &mut Diagnostics,
     ) {
         if !name::is_wildcard(key) {
             self.authoritative_as(hosted, view, key, node, nodata, Mode::Exact, diags);
             return;
         }
-        // A wildcard whose CNAME chain comes back to its own owner (`*.w
-        // CNAME *.w`) goes there once for the names it stands in for, as
-        // NSD and Knot do; the owner asked for itself would then get that
-        // CNAME twice. It gets a node of its own, whose chain stops there.
+        // A wildcard's node answers for the names it stands in for, and
+        // for its owner too unless the owner needs one of its own, added
+        // next (see `finish`): a cut, or a wildcard whose CNAME chain comes
+        // back to its own owner (`*.w CNAME *.w`), which goes there once
+        // for the names it stands in for, as NSD and Knot do, while the
+        // owner asked for itself would get that CNAME twice.
         let at = self.a.nodes.len() as u32;
-        if self.authoritative_as(hosted, view, key, node, nodata, Mode::Wildcard, diags) {
-            self.synth_only.push(at);
+        let through_owner = self.authoritative_as(hosted, view, key, node, nodata, Mode::Wildcard, diags);
+        if cut {
+            self.delegation(view, key, node, nodata, diags);
+        } else if through_owner {
             self.authoritative_as(hosted, view, key, node, nodata, Mode::Exact, diags);
+        }
+        if self.a.nodes.len() as u32 == at + 2 {
+            self.synth_only.push(at);
         }
     }
 
