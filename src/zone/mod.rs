@@ -904,9 +904,6 @@ impl Scanner {
                         self.diags.error(Some(here), msg);
                         continue;
                     }
-                    if let Some(msg) = digest_length(rtype, &self.rdata) {
-                        self.diags.warning(Some(here.clone()), msg);
-                    }
                     if let Ok(at) = fixes.binary_search_by_key(&(line as u32), |f| f.line) {
                         // Scanned as a look-alike type: put the real one back.
                         let kind = fixes[at].kind;
@@ -915,6 +912,9 @@ impl Scanner {
                             continue;
                         }
                         rtype = kind.rtype;
+                    }
+                    if let Some(msg) = digest_length(rtype, &self.rdata) {
+                        self.diags.warning(Some(here.clone()), msg);
                     }
                     last_owner.clear();
                     last_owner.extend_from_slice(&self.owner);
@@ -1048,26 +1048,32 @@ fn check_data(rtype: u16, rdata: &[u8]) -> Result<(), String> {
     }
 }
 
-/// A DS (or CDS, TA, DLV) digest whose length is not its digest type's:
-/// no key will match it, so the delegation fails to validate. BIND
-/// refuses such a record; NSD and Knot load it. A warning here.
+/// A digest whose length is not its type's, in a DS (or CDS, TA, DLV),
+/// an SSHFP, or a TLSA (or SMIMEA): no key or certificate will match it,
+/// so validation fails. BIND refuses such a DS or SSHFP (not a TLSA);
+/// NSD and Knot load them all. A warning here.
 fn digest_length(rtype: u16, rdata: &[u8]) -> Option<String> {
-    if !matches!(rtype, 43 | 59 | 32768 | 32769) || rdata.len() < 4 {
-        return None;
-    }
-    let (name, want) = match rdata[3] {
-        1 => ("SHA-1", 20),
-        2 => ("SHA-256", 32),
-        3 => ("GOST R 34.11-94", 32),
-        4 => ("SHA-384", 48),
+    // Where the digest type is, where the digest starts, and what it is.
+    let (type_at, data_at, what, matches) = match rtype {
+        43 | 59 | 32768 | 32769 => (3, 4, "a digest", "no key"),
+        44 => (1, 2, "a fingerprint", "no key"),
+        52 | 53 => (2, 3, "association data", "no certificate"),
         _ => return None,
     };
-    let has = rdata.len() - 4;
+    let kind = *rdata.get(type_at)?;
+    let (name, want) = match (rtype, kind) {
+        (43 | 59 | 32768 | 32769 | 44, 1) => ("SHA-1", 20),
+        (43 | 59 | 32768 | 32769 | 44, 2) | (52 | 53, 1) => ("SHA-256", 32),
+        (43 | 59 | 32768 | 32769, 3) => ("GOST R 34.11-94", 32),
+        (43 | 59 | 32768 | 32769, 4) => ("SHA-384", 48),
+        (52 | 53, 2) => ("SHA-512", 64),
+        _ => return None,
+    };
+    let has = rdata.len().checked_sub(data_at)?;
     (has != want).then(|| {
         format!(
-            "{}: a digest of type {} ({name}) is {want} bytes, this one {has}: no key will match it",
+            "{}: {what} of type {kind} ({name}) is {want} bytes, this one {has}: {matches} will match it",
             Rtype::from_int(rtype),
-            rdata[3]
         )
     })
 }
@@ -2190,6 +2196,28 @@ mod tests {
         assert!(text.contains("z.zone:7: warning: DS: a digest of type 1 (SHA-1) is 20 bytes, this one 32"));
         assert!(text.contains("z.zone:9: warning: CDS: a digest of type 4 (SHA-384) is 48 bytes, this one 1"));
         // Right lengths, and digest types not known here, pass.
+        assert_eq!(diags.items.len(), 3, "{text}");
+    }
+
+    #[test]
+    fn an_sshfp_or_tlsa_digest_of_the_wrong_length_is_a_warning() {
+        let sha1 = "dbbbe5ce7f8fbeebef7a58f99d96fb2a06311873";
+        let sha256 = "49FD46E6C4B45C55D4AC69CBD3CD34409D6DEB8C8C5A41F4A5A8E5A23F2E2C1A";
+        let text = format!(
+            "{HEAD}s SSHFP 4 2 {sha1}\ns SSHFP 4 1 {sha1}\nt TLSA 3 1 1 abcd\nt TLSA 3 1 1 {sha256}\n\
+             _m SMIMEA 3 0 2 {sha256}\nt TLSA 3 0 0 abcd\ns SSHFP 1 9 ab\n"
+        );
+        let (zone, diags) = load_text(&text);
+        assert!(zone.is_some(), "{diags}");
+        let text = diags.to_string();
+        for want in [
+            "z.zone:5: warning: SSHFP: a fingerprint of type 2 (SHA-256) is 32 bytes, this one 20: no key will match it",
+            "z.zone:7: warning: TLSA: association data of type 1 (SHA-256) is 32 bytes, this one 2: no certificate",
+            "z.zone:9: warning: SMIMEA: association data of type 2 (SHA-512) is 64 bytes, this one 32",
+        ] {
+            assert!(text.contains(want), "{want}\n{text}");
+        }
+        // Right lengths, full data (type 0) and types not known here pass.
         assert_eq!(diags.items.len(), 3, "{text}");
     }
 
