@@ -207,7 +207,9 @@ const ZONE_NAMES: usize = 24;
 /// each reply must pass the checks of [`handle`], fit 512 bytes when the
 /// query had no EDNS, and be a whole answer: REFUSED never (every name is
 /// in a zone), and, unless truncated, a negative answer or referral with
-/// its SOA or NS.
+/// its SOA or NS. The UDP reply must agree with the TCP one
+/// (`Sections::check_udp`), and over TCP the reply with EDNS with the
+/// one without.
 pub fn zone(data: &[u8]) {
     let_scanner_panics_unwind();
     let (parent, child) = match data.windows(4).position(|w| w == b"\n%%\n") {
