@@ -1021,8 +1021,9 @@ impl Scanner {
 /// §2.2.4), and any other data that does not read back as its type, as a
 /// client reading the answer would parse it.
 fn check_data(rtype: u16, rdata: &[u8]) -> Result<(), String> {
-    let has_names = has_names(rtype);
-    if has_names && !reads_back(rtype, rdata) {
+    // A and AAAA data is an address of its size: nothing to read back.
+    let reads = matches!(rtype, 1 | 28) || reads_back(rtype, rdata);
+    if has_names(rtype) && !reads {
         return Err(format!(
             "a name in the data is malformed: an empty label, as in `a..b` or `.a`? ({} data does not \
              read back)",
@@ -1038,9 +1039,7 @@ fn check_data(rtype: u16, rdata: &[u8]) -> Result<(), String> {
             "ZONEMD: the digest is {} bytes; it must be at least 12 (RFC 8976 §2.2.4)",
             rdata.len().saturating_sub(6)
         )),
-        // A and AAAA data is an address of its size: nothing to read back.
-        1 | 28 => Ok(()),
-        _ if !has_names && !reads_back(rtype, rdata) => Err(format!(
+        _ if !reads => Err(format!(
             "the {0} data is not valid: it does not read back as {0}",
             Rtype::from_int(rtype)
         )),
@@ -1053,22 +1052,24 @@ fn check_data(rtype: u16, rdata: &[u8]) -> Result<(), String> {
 /// so validation fails. BIND refuses such a DS or SSHFP (not a TLSA);
 /// NSD and Knot load them all. A warning here.
 fn digest_length(rtype: u16, rdata: &[u8]) -> Option<String> {
+    // Each family's digest types: number, name, length in bytes.
+    const DS: &[(u8, &str, usize)] = &[
+        (1, "SHA-1", 20),
+        (2, "SHA-256", 32),
+        (3, "GOST R 34.11-94", 32),
+        (4, "SHA-384", 48),
+    ];
+    const SSHFP: &[(u8, &str, usize)] = &[(1, "SHA-1", 20), (2, "SHA-256", 32)];
+    const TLSA: &[(u8, &str, usize)] = &[(1, "SHA-256", 32), (2, "SHA-512", 64)];
     // Where the digest type is, where the digest starts, and what it is.
-    let (type_at, data_at, what, matches) = match rtype {
-        43 | 59 | 32768 | 32769 => (3, 4, "a digest", "no key"),
-        44 => (1, 2, "a fingerprint", "no key"),
-        52 | 53 => (2, 3, "association data", "no certificate"),
+    let (type_at, data_at, what, matches, types) = match rtype {
+        43 | 59 | 32768 | 32769 => (3, 4, "a digest", "no key", DS),
+        44 => (1, 2, "a fingerprint", "no key", SSHFP),
+        52 | 53 => (2, 3, "association data", "no certificate", TLSA),
         _ => return None,
     };
     let kind = *rdata.get(type_at)?;
-    let (name, want) = match (rtype, kind) {
-        (43 | 59 | 32768 | 32769 | 44, 1) => ("SHA-1", 20),
-        (43 | 59 | 32768 | 32769 | 44, 2) | (52 | 53, 1) => ("SHA-256", 32),
-        (43 | 59 | 32768 | 32769, 3) => ("GOST R 34.11-94", 32),
-        (43 | 59 | 32768 | 32769, 4) => ("SHA-384", 48),
-        (52 | 53, 2) => ("SHA-512", 64),
-        _ => return None,
-    };
+    let &(_, name, want) = types.iter().find(|&&(k, _, _)| k == kind)?;
     let has = rdata.len().checked_sub(data_at)?;
     (has != want).then(|| {
         format!(
