@@ -272,7 +272,7 @@ impl Place {
 }
 
 /// Why the chain stops short of an answer (nothing of it appended).
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Unfit {
     /// The message has no room for it: the reply gets TC, as from NSD and
     /// Knot, so that the client asks again over TCP, and this RCODE, the
