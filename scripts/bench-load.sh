@@ -91,12 +91,7 @@ PY
 
 # cpu_s PID: user+system CPU seconds used so far by PID and its children.
 cpu_s() {
-  local p ticks=0 t
-  for p in $1 $(descendants "$1"); do
-    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
-    ticks=$((ticks + ${t:-0}))
-  done
-  echo "$ticks $(getconf CLK_TCK)" | awk '{printf "%.2f", $1 / $2}'
+  echo "$(tree_cpu_ticks "$1") $(getconf CLK_TCK)" | awk '{printf "%.2f", $1 / $2}'
 }
 
 # measure NAME PORT CMD...: prints "load_s cpu_s rss_mb hwm_mb"

@@ -75,15 +75,6 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 ticks=$(getconf CLK_TCK)
-# CPU ticks of a process and all its descendants (NSD serves from a child).
-cpu_ticks() {
-  local total=0 p
-  for p in $1 $(descendants "$1"); do
-    # Fields after the command name, which may hold spaces ("nsd: main").
-    [ -r "/proc/$p/stat" ] && total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
-  done
-  echo "$total"
-}
 
 wait_answer() { # port
   for _ in $(seq 1 100); do
@@ -102,13 +93,13 @@ start() {
 # run NAME MODE PORT PID -> "qps avg_ms lost cpu_pct us_per_answer"
 run() {
   local name=$1 mode=$2 port=$3 pid=$4 before after text
-  before=$(cpu_ticks "$pid")
+  before=$(tree_cpu_ticks "$pid")
   case "$mode" in
     full) text=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$queries" -l "$seconds" -c 8 -q 200 2>&1) ;;
     rate) text=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$queries" -l "$seconds" -c 8 -q 200 -Q "$rate" 2>&1) ;;
     saturated) text=$(taskset -c 1 target/release/lbdns-load --server "127.0.0.1:$port" -d "$queries" --seconds "$seconds" 2>&1) ;;
   esac
-  after=$(cpu_ticks "$pid")
+  after=$(tree_cpu_ticks "$pid")
   awk -v b="$before" -v a="$after" -v t="$ticks" -v s="$seconds" '
     /Queries completed:/ { done = $3 }
     /Queries lost:/ { lost = $3 }

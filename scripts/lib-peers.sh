@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # lib-peers.sh: what the benchmark and comparison scripts share (sourced,
-# not run): the installation of missing packages, process trees, and
-# configurations of the peer servers, each written for one UDP worker on
-# 127.0.0.1, its path printed.
+# not run): the installation of missing packages, process trees and their
+# CPU time, and configurations of the peer servers, each written for one
+# UDP worker (or the number given) on 127.0.0.1, its path printed.
 
 # A path as the user gave it, made absolute from the caller's folder
 # ($CALLER_PWD, set before the script changes to the repository root):
@@ -85,16 +85,28 @@ descendants() {
   done
 }
 
-# knot_conf DIR PORT DOMAIN ZONEFILE
+# tree_cpu_ticks PID: user+system CPU ticks (getconf CLK_TCK a second)
+# used so far by PID and all its descendants (NSD serves from children).
+tree_cpu_ticks() {
+  local total=0 p t
+  for p in $1 $(descendants "$1"); do
+    # The fields after the command name, which may hold spaces ("nsd: main").
+    t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+
+# knot_conf DIR PORT DOMAIN ZONEFILE [WORKERS]
 knot_conf() {
-  local dir=$1 port=$2 domain=$3 file=$4
+  local dir=$1 port=$2 domain=$3 file=$4 workers=${5:-1}
   mkdir -p "$dir"
   cat >"$dir/knot.conf" <<KNOT
 server:
     rundir: "$dir"
     user: $(id -un):$(id -gn)
     listen: 127.0.0.1@$port
-    udp-workers: 1
+    udp-workers: $workers
     tcp-workers: 1
     background-workers: 1
 log:
@@ -115,13 +127,17 @@ KNOT
   echo "$dir/knot.conf"
 }
 
-# nsd_conf DIR PORT DOMAIN ZONEFILE (rate limiting off, minimal responses)
+# nsd_conf DIR PORT DOMAIN ZONEFILE [WORKERS] (rate limiting off, minimal
+# responses; WORKERS server processes, each with its own SO_REUSEPORT
+# socket when there are several)
 nsd_conf() {
-  local dir=$1 port=$2 domain=$3 file=$4
+  local dir=$1 port=$2 domain=$3 file=$4 workers=${5:-1} reuse=no
+  [ "$workers" = 1 ] || reuse=yes
   mkdir -p "$dir"
   cat >"$dir/nsd.conf" <<NSD
 server:
-    server-count: 1
+    server-count: $workers
+    reuseport: $reuse
     ip-address: 127.0.0.1@$port
     username: ""
     zonesdir: "$dir"
@@ -141,26 +157,32 @@ NSD
   echo "$dir/nsd.conf"
 }
 
-# start_peer NAME PORT DIR ZONEFILE: starts NAME (lbdns, lbdns-uring, echo,
-# knot, nsd or gdnsd) serving example.com. from ZONEFILE on 127.0.0.1:PORT with one UDP
-# thread, pinned to CPU 0, its files and log (DIR/NAME.log) in DIR; sets
-# last_pid. Run from the repository root, after a release build.
+# start_peer NAME PORT DIR ZONEFILE [WORKERS]: starts NAME (lbdns,
+# lbdns-uring, echo, knot, nsd or gdnsd) serving example.com. from ZONEFILE
+# on 127.0.0.1:PORT with WORKERS UDP threads or processes (default 1),
+# pinned to CPUs 0..WORKERS-1 (lbdns and the echo pin each thread to one of
+# them; the peers' threads share the set), its files and log (DIR/NAME.log)
+# in DIR; sets last_pid. lbdns's UDP back end is $LBDNS_IO (default mmsg)
+# and lbdns-uring's is uring. Run from the repository root; lbdns and
+# udp-echo come from $BIN (default target/release), built before.
 start_peer() {
-  local name=$1 port=$2 tmp=$3 zone=$4 conf
+  local name=$1 port=$2 tmp=$3 zone=$4 workers=${5:-1} conf cpus bin=${BIN:-target/release}
+  cpus=0-$((workers - 1))
   case "$name" in
     lbdns | lbdns-uring)
-      local io=mmsg
+      local io=${LBDNS_IO:-mmsg}
       [ "$name" = lbdns ] || io=uring
-      taskset -c 0 target/release/lbdns serve --workers 1 --io "$io" --listen "127.0.0.1:$port" \
+      taskset -c "$cpus" "$bin/lbdns" serve --workers "$workers" --io "$io" --listen "127.0.0.1:$port" \
         --zone "example.com.=$zone" --log-level warn >/dev/null 2>"$tmp/$name.log" & ;;
     echo)
-      taskset -c 0 target/release/udp-echo --listen "127.0.0.1:$port" >/dev/null 2>"$tmp/echo.log" & ;;
+      taskset -c "$cpus" "$bin/udp-echo" --threads "$workers" --listen "127.0.0.1:$port" \
+        >/dev/null 2>"$tmp/echo.log" & ;;
     knot)
-      conf=$(knot_conf "$tmp/knot" "$port" example.com. "$PWD/$zone")
-      taskset -c 0 knotd -c "$conf" >/dev/null 2>"$tmp/knot.log" & ;;
+      conf=$(knot_conf "$tmp/knot" "$port" example.com. "$PWD/$zone" "$workers")
+      taskset -c "$cpus" knotd -c "$conf" >/dev/null 2>"$tmp/knot.log" & ;;
     nsd)
-      conf=$(nsd_conf "$tmp/nsd" "$port" example.com. "$PWD/$zone")
-      taskset -c 0 nsd -d -c "$conf" >/dev/null 2>"$tmp/nsd.log" & ;;
+      conf=$(nsd_conf "$tmp/nsd" "$port" example.com. "$PWD/$zone" "$workers")
+      taskset -c "$cpus" nsd -d -c "$conf" >/dev/null 2>"$tmp/nsd.log" & ;;
     gdnsd)
       mkdir -p "$tmp/gdnsd/zones"; cp "$zone" "$tmp/gdnsd/zones/example.com"
       cat >"$tmp/gdnsd/config" <<GDNSD
@@ -168,11 +190,11 @@ options => {
   listen => [ 127.0.0.1:$port ]
   run_dir => "$tmp/gdnsd/run"
   state_dir => "$tmp/gdnsd/state"
-  udp_threads => 1
+  udp_threads => $workers
   tcp_threads => 1
 }
 GDNSD
-      taskset -c 0 gdnsd -c "$tmp/gdnsd" -D -f start >/dev/null 2>"$tmp/gdnsd.log" & ;;
+      taskset -c "$cpus" gdnsd -c "$tmp/gdnsd" -D -f start >/dev/null 2>"$tmp/gdnsd.log" & ;;
     *) echo "unknown server $name" >&2; return 2 ;;
   esac
   # shellcheck disable=SC2034 # the caller reads it
