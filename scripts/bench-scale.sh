@@ -1,42 +1,63 @@
 #!/usr/bin/env bash
-# bench-scale.sh: how lbdns scales with UDP workers on a many-core host.
+# bench-scale.sh: how lbdns scales with UDP workers on a many-core host,
+# beside a bare echo and, if asked, Knot DNS, NSD and gdnsd.
 #
 # Usage: scripts/bench-scale.sh [--workers "1 2 4 8"] [--seconds S]
-#                               [--loaders N] [--rounds R] [--io BACKEND]
-#                               [--servers "lbdns echo"] [-o DIR]
+#                               [--loaders N] [--window Q] [--rounds R] [--io BACKEND]
+#                               [--servers "lbdns echo gdnsd nsd knot"] [-o DIR]
 #
-# For each worker count W, lbdns serves examples/zones/example.com.zone on
-# 127.0.0.1 with W workers on CPUs 0..W-1 (taskset; each worker pins itself
-# to one of them), and N lbdns-load processes (default: one per CPU left
-# after the largest W, at least one) each pinned to its own CPU after
-# those, send benches/data/queries.txt as fast as they can for S seconds
-# (default 5). Reports per W: answers per second (all loaders together),
-# lost queries, server CPU (utime+stime over the run, in cores) and CPU
-# microseconds per answer, the speed-up over the first W, and the
-# datagrams the kernel dropped from a full per-CPU input backlog
-# (netdev_max_backlog, /proc/net/softnet_stat), which no socket counts.
-# lbdns-load gives a lost query's place in its window back after 1 s.
+# For each worker count W, each server serves examples/zones/example.com.zone
+# on 127.0.0.1 with W workers on CPUs 0..W-1 (taskset), and N lbdns-load
+# processes (default: one per CPU left after the largest W, at least one)
+# each pinned to its own CPU after those, send benches/data/queries.txt as
+# fast as they can for S seconds (default 5). Reports per W: answers per
+# second (all loaders together), lost queries, server CPU (utime+stime of
+# the server's processes over the run, in cores) and CPU microseconds per
+# answer, the speed-up over the first W, and the datagrams the kernel
+# dropped from a full per-CPU input backlog (netdev_max_backlog,
+# /proc/net/softnet_stat), which no socket counts. lbdns-load gives a lost
+# query's place in its window back after 1 s. Each loader keeps
+# 128 * W / N queries outstanding (at least 16; --window sets it), so that
+# about 128 wait per worker: enough to keep a worker busy, and few enough
+# for a socket buffer of the kernel's default size, which the peers keep
+# (lbdns asks for 4 MiB). With 256 a worker, gdnsd and Knot dropped some on
+# the 2-core machine, and each loss holds its place for the 1 s timeout.
 #
-# `--servers "lbdns echo"` also runs `udp-echo --threads W` the same way:
-# W SO_REUSEPORT sockets, a thread pinned to each of CPUs 0..W-1, no DNS
-# work. It is the ceiling at each W, and tells the kernel's share of any
-# shortfall in scaling from lbdns's. `--rounds R` repeats everything R
-# times, servers interleaved within each round, and ends with the medians
-# and, per W, the median of lbdns's CPU per answer over the echo's in the
-# same round. `--io` picks lbdns's UDP back end (auto, mmsg, uring).
+# Servers (--servers, default "lbdns"):
+#   lbdns        W workers, each pinned to one CPU; --io picks its UDP back
+#                end (auto, mmsg, uring); lbdns-uring is lbdns on uring
+#   echo         `udp-echo --threads W`: W SO_REUSEPORT sockets, a thread
+#                pinned to each CPU, no DNS work: the ceiling at each W,
+#                which tells the kernel's share of a shortfall in scaling
+#   knot         Knot DNS, udp-workers: W
+#   nsd          NSD, server-count: W, reuseport: yes
+#   gdnsd        gdnsd, udp_threads => W
+# The peers' threads share CPUs 0..W-1 rather than one each: none of them
+# is told to pin. Missing peers are installed with apt-get when possible
+# and skipped otherwise; a server that does not answer at some W is
+# skipped there. Every start uses a new port, so that a process still
+# exiting cannot take the next server's queries.
+#
+# `--rounds R` repeats everything R times, servers interleaved within each
+# round, and ends with the medians and, per W, the median over the rounds
+# of each server's CPU per answer over lbdns's in the same round (above 1:
+# it costs more than lbdns), and of lbdns's over the echo's.
 #
 # On loopback the kernel's UDP path costs the senders' CPUs as much as the
 # server's, so the loaders need about as many CPUs as the workers they
 # load: a 16-CPU host measures up to 8 workers. Writes DIR/scale.csv, one
-# row per round, server and W (default DIR: target/bench-scale). Binaries
-# come from $BIN (default target/release, built when missing). Only
-# 127.0.0.1 is sent queries.
+# row per round, server and W (default DIR: target/bench-scale). lbdns,
+# udp-echo and lbdns-load come from $BIN (default target/release, built
+# when missing). Only 127.0.0.1 is sent queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-peers.sh
+. scripts/lib-peers.sh
 
 workers="1 2 4 8"
 seconds=5
 loaders=
+window=
 rounds=1
 io=auto
 servers=lbdns
@@ -46,11 +67,12 @@ while [ $# -gt 0 ]; do
     --workers) workers=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --loaders) loaders=$2; shift 2 ;;
+    --window) window=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --io) io=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
     -o) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -59,6 +81,18 @@ bin=${BIN:-target/release}
 if [ -z "${BIN:-}" ]; then
   cargo build --release --quiet --bins
 fi
+export BIN=$bin LBDNS_IO=$io
+export PATH="$PATH:/usr/sbin:/sbin"
+need=()
+for name in $servers; do
+  case "$name" in
+    lbdns | lbdns-uring | echo) ;;
+    knot) command -v knotd >/dev/null || need+=(knot) ;;
+    nsd | gdnsd) command -v "$name" >/dev/null || need+=("$name") ;;
+    *) echo "unknown server $name" >&2; exit 2 ;;
+  esac
+done
+apt_install ${need[@]+"${need[@]}"}
 cpus=$(nproc)
 max=0
 for w in $workers; do [ "$w" -gt "$max" ] && max=$w; done
@@ -72,6 +106,7 @@ fi
 zone=examples/zones/example.com.zone
 queries=benches/data/queries.txt
 port=5470
+starts=0
 ticks=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
 mkdir -p "$out"
@@ -79,7 +114,6 @@ server=
 cleanup() { [ -z "$server" ] || kill "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Datagrams the kernel dropped because a CPU's input backlog was full
 # (netdev_max_backlog), over all CPUs: losses no socket counts.
 backlog_drops() {
@@ -98,7 +132,7 @@ pin() {
 command -v taskset >/dev/null || echo "note: no taskset here; nothing is pinned" >&2
 
 echo "machine: $cpus CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(uname -r)"
-echo "loaders: $loaders lbdns-load processes, $seconds s per run, $rounds round(s), lbdns io $io"
+echo "loaders: $loaders lbdns-load processes, ${window:-128 * W / $loaders} outstanding each, $seconds s per run, $rounds round(s), lbdns io $io"
 header() {
   printf '%-6s %-6s %-8s %12s %8s %9s %10s %10s %8s %8s\n' \
     round server workers answers/s lost% cpu_cores us/answer per_worker speedup backlog
@@ -106,50 +140,59 @@ header() {
 header
 echo "round,server,workers,answers_per_s,lost_pct,server_cores,us_per_answer,per_worker,speedup,backlog_drops" >"$out/scale.csv"
 
-# start SERVER W: starts it on CPUs 0..W-1 and waits until it answers.
+# start SERVER W: starts it on CPUs 0..W-1, on a port of its own, and waits
+# until it answers; sets server and port. Fails, with the server's log,
+# when it does not answer.
 start() {
   local name=$1 w=$2
-  if [ "$name" = echo ]; then
-    (pin "0-$((w - 1))" "$bin/udp-echo" --threads "$w" --listen "127.0.0.1:$port" \
-      >"$tmp/server.log" 2>&1) &
-  else
-    (pin "0-$((w - 1))" "$bin/lbdns" serve --workers "$w" --io "$io" --listen "127.0.0.1:$port" \
-      --zone "example.com.=$zone" --log-level warn >"$tmp/server.log" 2>&1) &
-  fi
-  server=$!
+  port=$((5470 + starts % 500))
+  starts=$((starts + 1))
+  rm -rf "${tmp:?}/$name" "$tmp/$name.log"
+  start_peer "$name" "$port" "$tmp" "$zone" "$w" || return 1
+  server=$last_pid
   for _ in $(seq 1 100); do
     if "$bin/lbdns-load" --server "127.0.0.1:$port" -d "$queries" --count 1 --seconds 1 2>/dev/null |
       grep -q '^answered: *1$'; then
       kill -0 "$server" 2>/dev/null && return 0
       break
     fi
+    kill -0 "$server" 2>/dev/null || break
     sleep 0.1
   done
-  cat "$tmp/server.log" >&2
-  echo "$name with $w workers did not answer" >&2
-  exit 1
+  tail -n 5 "$tmp/$name.log" >&2 2>/dev/null || true
+  echo "skipping $name with $w workers: it did not answer" >&2
+  stop
+  return 1
+}
+stop() {
+  [ -n "$server" ] || return 0
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  server=
 }
 
 for round in $(seq 1 "$rounds"); do
   for name in $servers; do
     base=
     for w in $workers; do
-      start "$name" "$w"
-      before=$(cpu_ticks "$server")
+      start "$name" "$w" || continue
+      before=$(tree_cpu_ticks "$server")
       drops_before=$(backlog_drops)
       started=$(date +%s.%N)
       lpids=()
+      win=${window:-$(((128 * w + loaders - 1) / loaders))}
+      [ "$win" -ge 16 ] || win=16
       for l in $(seq 0 $((loaders - 1))); do
         cpu=$(((max + l) % cpus))
         (pin "$cpu" "$bin/lbdns-load" --server "127.0.0.1:$port" -d "$queries" \
-          --seconds "$seconds" --sockets 32 --window 1024 >"$tmp/load.$l" 2>&1) &
+          --seconds "$seconds" --sockets 32 --window "$win" >"$tmp/load.$l" 2>&1) &
         lpids+=($!)
       done
       wait "${lpids[@]}"
       ended=$(date +%s.%N)
-      after=$(cpu_ticks "$server")
+      after=$(tree_cpu_ticks "$server")
       backlog=$(($(backlog_drops) - drops_before))
-      kill "$server"; wait "$server" 2>/dev/null || true; server=
+      stop
       read -r qps sent answered < <(cat "$tmp"/load.* | awk '
         /^qps:/ {q += $2} /^sent:/ {s += $2} /^answered:/ {a += $2}
         END {print q, s, a}')
@@ -170,33 +213,55 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
+# median COLUMN SERVER W: the median of that column over the rounds (empty
+# when the server never ran with W workers).
+median() {
+  awk -F, -v n="$2" -v w="$3" -v c="$1" '$2 == n && $3 == w {print $c}' "$out/scale.csv" |
+    sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+# ratios A B W: per round in which both ran, A's CPU per answer over B's
+# with W workers, one a line, sorted.
+ratios() {
+  awk -F, -v a="$1" -v b="$2" -v w="$3" '$3 == w && $2 == a {x[$1] = $7} $3 == w && $2 == b {y[$1] = $7}
+    END {for (r in x) if (r in y && y[r] > 0) print x[r] / y[r]}' "$out/scale.csv" | sort -g
+}
+summary() { # A B W: "median (min-max, N rounds)" of ratios A B W, or nothing
+  ratios "$@" | awk '{v[NR] = $1} END {
+    if (NR) printf "%.3f (%.3f-%.3f, %d rounds)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR], NR }'
+}
 if [ "$rounds" -gt 1 ]; then
   echo
   echo "medians of $rounds rounds:"
   header
   for name in $servers; do
     for w in $workers; do
+      [ -n "$(median 4 "$name" "$w")" ] || continue
       row=
-      for col in 4 5 6 7 8 9 10; do
-        m=$(awk -F, -v n="$name" -v w="$w" -v c="$col" '$2 == n && $3 == w {print $c}' "$out/scale.csv" |
-          sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
-        row="$row $m"
-      done
+      for col in 4 5 6 7 8 9 10; do row="$row $(median "$col" "$name" "$w")"; done
       # shellcheck disable=SC2086
       printf '%-6s %-6s %-8s %12s %8s %9s %10s %10s %8s %8s\n' med "$name" "$w" $row
     done
   done
 fi
-case " $servers " in *" lbdns "*) case " $servers " in *" echo "*)
-    echo
-    echo "lbdns CPU per answer over the echo's, per round (median, min, max):"
-    for w in $workers; do
-      awk -F, -v w="$w" '$3 == w && $2 == "lbdns" {l[$1] = $7} $3 == w && $2 == "echo" {e[$1] = $7}
-        END {for (r in l) if (r in e && e[r] > 0) print l[r] / e[r]}' "$out/scale.csv" | sort -g |
-        awk -v w="$w" '{v[NR] = $1} END {
-          if (NR) printf "  %d workers: %.3f (%.3f-%.3f, %d rounds)\n", w,
-            (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR], NR }'
+case " $servers " in *" lbdns "*)
+    for name in $servers; do
+      [ "$name" != lbdns ] || continue
+      if [ "$name" = echo ]; then
+        echo
+        echo "lbdns CPU per answer over the echo's, per round (median, min, max):"
+        for w in $workers; do
+          line=$(summary lbdns echo "$w")
+          [ -z "$line" ] || echo "  $w workers: $line"
+        done
+      else
+        echo
+        echo "$name CPU per answer over lbdns's, per round (median, min, max; above 1: $name costs more):"
+        for w in $workers; do
+          line=$(summary "$name" lbdns "$w")
+          [ -z "$line" ] || echo "  $w workers: $line"
+        done
+      fi
     done
     ;;
-esac ;; esac
+esac
 echo "csv: $out/scale.csv"
