@@ -8,7 +8,10 @@
 //! template is copied behind the CNAME and each of its compression
 //! pointers moved to where the same name lies in this message. When the
 //! new name is below another DNAME, that DNAME is copied the same way and
-//! its CNAME written, up to [`MAX_DNAMES`].
+//! its CNAME written, up to [`MAX_DNAMES`]. The new name's answer was
+//! made ahead with that name as the qname, so a CNAME chain in it may
+//! pass a DNAME or name this reply already holds: such a record is taken
+//! out again ([`drop_repeats`]).
 
 use super::{
     Answer, Client, IN, MAX_NAME_LEN, Outcome, Picker, Query, Snapshot, append_members, copy_body, fit, members_len,
@@ -22,6 +25,7 @@ use crate::zone::{is_compressible, rdata_names};
 /// pointer to the qname's suffix), TYPE, CLASS, TTL and RDLENGTH.
 const RDATA_AT: usize = 2 + 2 + 2 + 4 + 2;
 const CNAME: u16 = 5;
+const DNAME: u16 = 39;
 const NS: u16 = 2;
 /// DNAMEs followed for one query, the first one included, and so CNAMEs
 /// synthesised: five, where Knot DNS 3.2 stops too. (A chain that comes
@@ -32,9 +36,10 @@ const MAX_DNAMES: usize = 5;
 /// and the answer for the new name when it is served here. When the new
 /// name is below a DNAME too, that DNAME and its CNAME follow, and so on
 /// (RFC 6672 §3.2, as NSD and Knot do); a DNAME met twice is written
-/// once, and a chain stops at a name it already went through, with the
-/// CNAME to it. YXDOMAIN when a new name would be longer than 255 bytes (RFC
-/// 6672 §2.2). `qkey` is the qname lower-cased, as looked up.
+/// once (also when the new name's CNAME chain comes back below it), and a
+/// chain stops at a name it already went through, with the CNAME to it.
+/// YXDOMAIN when a new name would be longer than 255 bytes (RFC 6672
+/// §2.2). `qkey` is the qname lower-cased, as looked up.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_answer(
     out: &mut Vec<u8>,
@@ -328,7 +333,7 @@ fn follow(
         (next, None, 0)
     };
     // What to copy, how many records that is, and the reply's counts.
-    let (take, records, counts, rcode, truncated) = match &sel {
+    let (take, records, mut counts, rcode, truncated) = match &sel {
         Some(sel) => {
             let body_len = usize::from(next.body_len);
             if body_len + members_len(snap, sel) > room {
@@ -368,6 +373,10 @@ fn follow(
     } else {
         shuffle_answer(out, place.body_at, next, take, picker);
     }
+    let total = counts.iter().map(|&c| usize::from(c)).sum();
+    let answers = usize::from(counts[0]);
+    let first = 12 + q.name_len + 4;
+    counts[0] -= drop_repeats(out, first, usize::from(records_before), place.body_at, answers, total) as u16;
     Ok(reply(
         out,
         [records_before + counts[0], counts[1], counts[2]],
@@ -410,48 +419,262 @@ fn same_name(out: &[u8], mut at: usize, key: &[u8]) -> bool {
     false
 }
 
+/// Drops from the records appended at `from` (`answers` of them in the
+/// answer section, `total` in all) each CNAME or DNAME that one of the
+/// `before` answer records from `first` already is: a new name's answer,
+/// made ahead for that name as the qname, may pass a DNAME the chain came
+/// through, or come back to a name the chain went through, and no record
+/// goes out twice (RFC 2181 §5.5, as NSD and Knot answer). Pointers into a
+/// dropped record move to the same name in the record it repeats, and
+/// pointers past one move back with the bytes. Returns how many records
+/// were dropped: none when a pointer could not be moved.
+fn drop_repeats(out: &mut Vec<u8>, first: usize, before: usize, from: usize, answers: usize, total: usize) -> usize {
+    const CAP: usize = 4 * MAX_DNAMES;
+    let end = out.len();
+    let chained = |rtype| rtype == CNAME || rtype == DNAME;
+    // The CNAMEs and DNAMEs written before.
+    let mut chain = [Record::default(); CAP];
+    let mut links = 0;
+    let mut at = first;
+    for _ in 0..before {
+        let Some(record) = record_at(out, at, from) else {
+            return 0;
+        };
+        if chained(record.rtype) {
+            let Some(slot) = chain.get_mut(links) else { return 0 };
+            *slot = record;
+            links += 1;
+        }
+        at = record.end;
+    }
+    // The records to drop, each with the one it repeats, in message order.
+    let mut drops = [(Record::default(), Record::default()); CAP];
+    let mut dropped = 0;
+    let mut at = from;
+    for _ in 0..answers {
+        let Some(record) = record_at(out, at, end) else {
+            return 0;
+        };
+        let repeats = chain[..links]
+            .iter()
+            .find(|e| chained(record.rtype) && e.rtype == record.rtype && names_equal(out, e.at, record.at));
+        if let Some(&earlier) = repeats {
+            let Some(slot) = drops.get_mut(dropped) else { return 0 };
+            *slot = (record, earlier);
+            dropped += 1;
+        }
+        at = record.end;
+    }
+    if dropped == 0 {
+        return 0;
+    }
+    let drops = &drops[..dropped];
+    let inside = |at: usize| drops.iter().any(|(d, _)| (d.at..d.end).contains(&at));
+    // Where a pointer to `to` goes once the records are dropped.
+    let moved = |out: &[u8], to: usize| -> Option<usize> {
+        if to < from {
+            return Some(to);
+        }
+        if let Some((gone, earlier)) = drops.iter().find(|(d, _)| (d.at..d.end).contains(&to)) {
+            // The same name in the record it repeats: the owner, or the
+            // RDATA, which is one name for a CNAME or a DNAME.
+            let (name, same) = if to < gone.rdata_at {
+                (gone.at, earlier.at)
+            } else {
+                (gone.rdata_at, earlier.rdata_at)
+            };
+            return locate(out, same, offset_in(out, name, to)?);
+        }
+        let gone: usize = drops
+            .iter()
+            .filter(|(d, _)| d.end <= to)
+            .map(|(d, _)| d.end - d.at)
+            .sum();
+        Some(to - gone)
+    };
+    // Every pointer that stays must move; the names read to move one lie
+    // before `from` or in dropped records, which are not written to.
+    let check = |out: &mut [u8], p: usize| {
+        if !inside(p) {
+            moved(out, read_pointer(out, p))?;
+        }
+        Some(())
+    };
+    if each_pointer(out, from, end, total, check) != Some(end) {
+        return 0;
+    }
+    let rewrite = |out: &mut [u8], p: usize| {
+        if !inside(p) {
+            let to = moved(out, read_pointer(out, p))? as u16 | 0xC000;
+            out[p..p + 2].copy_from_slice(&to.to_be_bytes());
+        }
+        Some(())
+    };
+    each_pointer(out, from, end, total, rewrite);
+    let mut write = drops[0].0.at;
+    let mut read = drops[0].0.end;
+    for (gone, _) in &drops[1..] {
+        out.copy_within(read..gone.at, write);
+        write += gone.at - read;
+        read = gone.end;
+    }
+    out.copy_within(read..end, write);
+    out.truncate(write + end - read);
+    dropped
+}
+
+/// Whether the names at `a` and `b` in the message, their pointers
+/// followed, are the same but for letter case.
+fn names_equal(out: &[u8], mut a: usize, mut b: usize) -> bool {
+    for _ in 0..128 {
+        let (Some(x), Some(y)) = (label(out, a), label(out, b)) else {
+            return false;
+        };
+        let len = usize::from(out[x]);
+        if len != usize::from(out[y]) {
+            return false;
+        }
+        if len == 0 {
+            return true;
+        }
+        let (Some(one), Some(other)) = (out.get(x + 1..x + 1 + len), out.get(y + 1..y + 1 + len)) else {
+            return false;
+        };
+        if !one.eq_ignore_ascii_case(other) {
+            return false;
+        }
+        (a, b) = (x + 1 + len, y + 1 + len);
+    }
+    false
+}
+
+/// Where the label at `at` lies once pointers are followed.
+fn label(out: &[u8], mut at: usize) -> Option<usize> {
+    for _ in 0..128 {
+        match *out.get(at)? {
+            0..=63 => return Some(at),
+            0xC0.. if at + 1 < out.len() => at = read_pointer(out, at),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// How many bytes into the name at `name` the label at `to` starts, when
+/// it is one of the labels written there (before any pointer).
+fn offset_in(out: &[u8], name: usize, to: usize) -> Option<usize> {
+    let mut at = name;
+    while at < to {
+        let len = *out.get(at)?;
+        if !(1..=63).contains(&len) {
+            return None;
+        }
+        at += 1 + usize::from(len);
+    }
+    (at == to).then_some(to - name)
+}
+
+/// Where the name at `at`, less its first `skip` bytes of labels, lies
+/// in the message, pointers followed; `None` when that is not a label's
+/// start or is out of a pointer's reach.
+fn locate(out: &[u8], mut at: usize, mut skip: usize) -> Option<usize> {
+    for _ in 0..128 {
+        let x = label(out, at)?;
+        if skip == 0 {
+            return (x <= 0x3FFF).then_some(x);
+        }
+        let len = usize::from(out[x]);
+        if len == 0 {
+            return None;
+        }
+        skip = skip.checked_sub(1 + len)?;
+        at = x + 1 + len;
+    }
+    None
+}
+
 /// Moves every compression pointer in the `records` records from
 /// `place.body_at` on; `None` if one cannot be moved.
 fn relocate(out: &mut [u8], place: &Place, records: usize) -> Option<()> {
     let end = out.len();
-    let mut at = place.body_at;
-    for _ in 0..records {
-        at = relocate_name(out, at, end, place)?;
-        let fixed = out.get(at..at + 10)?;
-        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-        let rdata_at = at + 10;
-        let rdata_end = rdata_at + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-        if rdata_end > end {
-            return None;
-        }
-        if is_compressible(rtype) {
-            let (skip, names) = rdata_names(rtype);
-            let mut name_at = rdata_at + skip;
-            for _ in 0..names {
-                name_at = relocate_name(out, name_at, rdata_end, place)?;
-            }
-        }
-        at = rdata_end;
-    }
-    (at == end).then_some(())
+    let stop = each_pointer(out, place.body_at, end, records, |out, at| {
+        let to = read_pointer(out, at);
+        let moved = place.pointer(to)? as u16 | 0xC000;
+        out[at..at + 2].copy_from_slice(&moved.to_be_bytes());
+        Some(())
+    })?;
+    (stop == end).then_some(())
 }
 
-/// Moves the pointer that ends the name at `at`, if it has one; returns
-/// where the name ends.
-fn relocate_name(out: &mut [u8], mut at: usize, end: usize, place: &Place) -> Option<usize> {
+/// Where a record lies: its owner from `at`, its RDATA from `rdata_at`.
+#[derive(Clone, Copy, Default)]
+struct Record {
+    at: usize,
+    rtype: u16,
+    rdata_at: usize,
+    end: usize,
+}
+
+/// Reads the bounds of the record at `at`, which must end by `end`.
+fn record_at(out: &[u8], at: usize, end: usize) -> Option<Record> {
+    let (owner_end, _) = name_pointer(out, at, end)?;
+    let fixed = out.get(owner_end..owner_end + 10)?;
+    let rdata_at = owner_end + 10;
+    let rdata_end = rdata_at + usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    (rdata_end <= end).then_some(Record {
+        at,
+        rtype: u16::from_be_bytes([fixed[0], fixed[1]]),
+        rdata_at,
+        end: rdata_end,
+    })
+}
+
+/// Calls `f` with where each compression pointer lies in the `records`
+/// records from `at` (their owners and the names in their RDATA, where
+/// its type may be compressed); returns where the records end. `None`
+/// when one does not read, or when `f` fails.
+fn each_pointer(
+    out: &mut [u8],
+    mut at: usize,
+    end: usize,
+    records: usize,
+    mut f: impl FnMut(&mut [u8], usize) -> Option<()>,
+) -> Option<usize> {
+    for _ in 0..records {
+        let record = record_at(out, at, end)?;
+        if let (_, Some(p)) = name_pointer(out, record.at, record.end)? {
+            f(out, p)?;
+        }
+        if is_compressible(record.rtype) {
+            let (skip, names) = rdata_names(record.rtype);
+            let mut name_at = record.rdata_at + skip;
+            for _ in 0..names {
+                let (name_end, pointer) = name_pointer(out, name_at, record.end)?;
+                if let Some(p) = pointer {
+                    f(out, p)?;
+                }
+                name_at = name_end;
+            }
+        }
+        at = record.end;
+    }
+    Some(at)
+}
+
+/// Where the name at `at` ends (before `end`), and where its compression
+/// pointer lies, if it has one.
+fn name_pointer(out: &[u8], mut at: usize, end: usize) -> Option<(usize, Option<usize>)> {
     loop {
         let len = *out.get(at).filter(|_| at < end)?;
         match len {
-            0 => return Some(at + 1),
+            0 => return Some((at + 1, None)),
             1..=63 => at += 1 + usize::from(len),
-            0xC0.. => {
-                let low = *out.get(at + 1).filter(|_| at + 1 < end)?;
-                let to = usize::from(len & 0x3F) << 8 | usize::from(low);
-                let moved = place.pointer(to)? as u16 | 0xC000;
-                out[at..at + 2].copy_from_slice(&moved.to_be_bytes());
-                return Some(at + 2);
-            }
+            0xC0.. => return (at + 2 <= end).then_some((at + 2, Some(at))),
             _ => return None,
         }
     }
+}
+
+fn read_pointer(out: &[u8], at: usize) -> usize {
+    usize::from(out[at] & 0x3F) << 8 | usize::from(out[at + 1])
 }
