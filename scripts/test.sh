@@ -12,7 +12,8 @@
 #      on any difference not listed in tests/data/compare-expected-diffs.txt,
 #      or in the records Knot and lbdns read from the zone files (installs
 #      nsd, knot and dnsutils with apt-get when missing), then does the
-#      same over three random zones (scripts/random-zone.py); and
+#      same over three random zones (scripts/random-zone.py) and the
+#      zones with NS at wildcards (tests/data/wildns); and
 #      against BIND's reading of the zone files: scripts/compare-zones.sh
 #      --strict, with 20 random ones from scripts/random-syntax.py
 #      (installs bind9-utils when missing)
@@ -62,6 +63,10 @@ else
       --random 200 --seed "$zone" -o "target/compare-peers/random-zone-$zone/report.txt" |
       tail -n 1
   done
+  # NS at wildcards, which BIND refuses, so they have zones of their own.
+  LBDNS=target/debug/lbdns scripts/compare-peers.sh --strict -q --zones tests/data/wildns \
+    --queries tests/data/wildns/queries.txt --expected tests/data/wildns/expected-diffs.txt \
+    -o target/compare-peers/wildns/report.txt | tail -n 1
   step "zone files read as BIND reads them"
   LBDNS=target/debug/lbdns scripts/compare-zones.sh --strict --random 20 | tail -n 1
 fi
