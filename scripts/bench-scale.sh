@@ -4,7 +4,7 @@
 #
 # Usage: scripts/bench-scale.sh [--workers "1 2 4 8"] [--seconds S]
 #                               [--loaders N] [--window Q] [--rounds R] [--io BACKEND]
-#                               [--servers "lbdns echo gdnsd nsd knot"] [-o DIR]
+#                               [--servers "lbdns echo gdnsd nsd knot"] [--no-pin] [-o DIR]
 #
 # For each worker count W, each server serves examples/zones/example.com.zone
 # on 127.0.0.1 with W workers on CPUs 0..W-1 (taskset), and N lbdns-load
@@ -32,8 +32,11 @@
 #   knot         Knot DNS, udp-workers: W
 #   nsd          NSD, server-count: W, reuseport: yes
 #   gdnsd        gdnsd, udp_threads => W
-# The peers' threads share CPUs 0..W-1 rather than one each: none of them
-# is told to pin. Missing peers are installed with apt-get when possible
+# Once a server answers, gdnsd's UDP threads (gdnsd-io-udp) and NSD's
+# server processes are pinned one to each of CPUs 0..W-1
+# (taskset -p), as lbdns pins its workers; Knot's threads, which carry no
+# names to tell them apart, share the set (--no-pin: no peer is pinned,
+# their threads share the set). Missing peers are installed with apt-get when possible
 # and skipped otherwise; a server that does not answer at some W is
 # skipped there. Every start uses a new port, so that a process still
 # exiting cannot take the next server's queries.
@@ -58,6 +61,7 @@ workers="1 2 4 8"
 seconds=5
 loaders=
 window=
+pin_peers=1
 rounds=1
 io=auto
 servers=lbdns
@@ -68,11 +72,12 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --loaders) loaders=$2; shift 2 ;;
     --window) window=$2; shift 2 ;;
+    --no-pin) pin_peers=; shift ;;
     --rounds) rounds=$2; shift 2 ;;
     --io) io=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
     -o) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,52p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,56p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -153,7 +158,10 @@ start() {
   for _ in $(seq 1 100); do
     if "$bin/lbdns-load" --server "127.0.0.1:$port" -d "$queries" --count 1 --seconds 1 2>/dev/null |
       grep -q '^answered: *1$'; then
-      kill -0 "$server" 2>/dev/null && return 0
+      if kill -0 "$server" 2>/dev/null; then
+        [ -z "$pin_peers" ] || pin_workers "$name" "$w"
+        return 0
+      fi
       break
     fi
     kill -0 "$server" 2>/dev/null || break
@@ -163,6 +171,30 @@ start() {
   echo "skipping $name with $w workers: it did not answer" >&2
   stop
   return 1
+}
+# pin_workers SERVER W: pins the peer's UDP threads or processes, the i-th
+# found to CPU i mod W (see the top of this file).
+pin_workers() {
+  local i=0 p t ids=()
+  case "$1" in
+    gdnsd)
+      for t in /proc/"$server"/task/*; do
+        case "$(cat "$t/comm" 2>/dev/null)" in gdnsd-io-udp*) ids+=("${t##*/}") ;; esac
+      done ;;
+    nsd)
+      # The server processes: the leaves of NSD's tree (xfrd, then main,
+      # then the servers). Their titles ("nsd: server 1") are no help:
+      # they do not reach comm when NSD runs through bundle-peers.sh.
+      for p in $(descendants "$server"); do
+        [ -n "$(tr -d ' \n' </proc/"$p"/task/"$p"/children 2>/dev/null)" ] || ids+=("$p")
+      done ;;
+    *) return 0 ;;
+  esac
+  for t in ${ids[@]+"${ids[@]}"}; do
+    taskset -p -c $((i % $2)) "$t" >/dev/null
+    i=$((i + 1))
+  done
+  [ "$i" -ge "$2" ] || echo "note: $1 has $i of $2 workers to pin" >&2
 }
 stop() {
   [ -n "$server" ] || return 0
