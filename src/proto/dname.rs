@@ -455,9 +455,11 @@ fn drop_repeats(out: &mut Vec<u8>, first: usize, before: usize, from: usize, ans
         let Some(record) = record_at(out, at, end) else {
             return 0;
         };
+        // Only CNAMEs and DNAMEs were kept in `chain`, so the type match
+        // is enough to skip every other record.
         let repeats = chain[..links]
             .iter()
-            .find(|e| chained(record.rtype) && e.rtype == record.rtype && names_equal(out, e.at, record.at));
+            .find(|e| e.rtype == record.rtype && names_equal(out, e.at, record.at));
         if let Some(&earlier) = repeats {
             let Some(slot) = drops.get_mut(dropped) else { return 0 };
             *slot = (record, earlier);
