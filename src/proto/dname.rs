@@ -60,12 +60,20 @@ pub(super) fn write_answer(
     let authoritative = answer.authoritative && q.qclass == IN;
     let long = new_len > MAX_NAME_LEN;
     let cname_len = if long { 0 } else { RDATA_AT + prefix_len + 2 };
-    if body.len() < RDATA_AT || head + body.len() + cname_len + opt_len(q.edns) > limit {
-        return reply(out, [0, 0, 0], 0, authoritative, true, q.edns, 0);
+    if body.len() < RDATA_AT || head + body.len() + cname_len + opt_len(q.edns.as_ref()) > limit {
+        return reply(out, [0, 0, 0], 0, authoritative, true, q.edns.as_ref(), 0);
     }
     copy_body(out, snap, answer, q.name_len, body.len());
     if long {
-        return reply(out, [1, 0, 0], rcode::YXDOMAIN, authoritative, false, q.edns, 0);
+        return reply(
+            out,
+            [1, 0, 0],
+            rcode::YXDOMAIN,
+            authoritative,
+            false,
+            q.edns.as_ref(),
+            0,
+        );
     }
     let target_at = head + RDATA_AT;
     let prefix = &query[12..12 + prefix_len];
@@ -105,7 +113,7 @@ pub(super) fn write_answer(
                     .iter()
                     .find(|(a, _)| std::ptr::eq(*a, next))
                     .map(|&(_, at)| at);
-                match redirect(out, snap, next, seen, &place, &mut name, limit, q.edns) {
+                match redirect(out, snap, next, seen, &place, &mut name, limit, q.edns.as_ref()) {
                     Redirect::To(next_place, target_at, added) => {
                         written[dnames] = (next, target_at);
                         dnames += 1;
@@ -114,7 +122,7 @@ pub(super) fn write_answer(
                     }
                     Redirect::TooLong(added) => {
                         let counts = [records + added, 0, 0];
-                        return reply(out, counts, rcode::YXDOMAIN, authoritative, false, q.edns, 0);
+                        return reply(out, counts, rcode::YXDOMAIN, authoritative, false, q.edns.as_ref(), 0);
                     }
                     Redirect::Stop(why) => {
                         (truncated, rcode) = why.truncated();
@@ -149,7 +157,15 @@ pub(super) fn write_answer(
         }
     }
     out.truncate(place.body_at);
-    reply(out, [records, 0, 0], rcode, authoritative, truncated, q.edns, 0)
+    reply(
+        out,
+        [records, 0, 0],
+        rcode,
+        authoritative,
+        truncated,
+        q.edns.as_ref(),
+        0,
+    )
 }
 
 /// Appends the CNAME a DNAME synthesises: owned by the name at `owner`,
@@ -197,7 +213,7 @@ fn redirect(
     place: &Place,
     name: &mut [u8; MAX_NAME_LEN],
     limit: usize,
-    edns: Option<super::Edns<'_>>,
+    edns: Option<&super::Edns<'_>>,
 ) -> Redirect {
     let body = snap.body(dname);
     if body.len() < RDATA_AT {
@@ -316,7 +332,7 @@ fn follow(
     bare: bool,
 ) -> Result<Outcome, Unfit> {
     let room = limit
-        .checked_sub(place.body_at + opt_len(q.edns))
+        .checked_sub(place.body_at + opt_len(q.edns.as_ref()))
         .ok_or(Unfit::NoRoom(u16::from(next.rcode)))?;
     // A pool's pick, or when it has none to give, its NODATA answer; the
     // client subnet scope is the selection's either way.
@@ -383,7 +399,7 @@ fn follow(
         rcode,
         authoritative,
         truncated,
-        q.edns,
+        q.edns.as_ref(),
         scope,
     ))
 }

@@ -150,36 +150,46 @@ struct Edns<'s> {
     nsid: Option<&'s [u8]>,
 }
 
-/// A DNS Cookie from a query: the client cookie and, if sent, the server
-/// cookie (RFC 7873 §4).
+/// A DNS Cookie from a query: the client cookie and where the server
+/// cookie, if sent, lies in the query (RFC 7873 §4). Integers rather than
+/// byte arrays, and the server cookie left in the query, keep [`Edns`]
+/// small and aligned, cheap to build and to hand on: byte arrays at odd
+/// offsets made the compiler copy it through stack slots it had written at
+/// other widths, which stalls the pipeline on every query.
 #[derive(Clone, Copy, Debug)]
 struct Cookie {
-    client: [u8; 8],
-    server: [u8; 32],
+    /// The client cookie's 8 bytes, in native order.
+    client: u64,
+    /// The server cookie to send back, in native order (set once checked).
+    fresh: u128,
+    /// Where the server cookie starts in the query.
+    server_at: u16,
     server_len: u8,
     /// Set once checked: the server cookie is ours and fresh.
     valid: bool,
-    /// The server cookie to send back.
-    fresh: [u8; 16],
 }
 
 impl Cookie {
-    /// Parses the option's data; `None` if its length is wrong (RFC 7873
-    /// §5.2.2: FORMERR).
-    fn parse(data: &[u8]) -> Option<Cookie> {
+    /// Parses the option's data, found at `at` in the query; `None` if its
+    /// length is wrong (RFC 7873 §5.2.2: FORMERR).
+    fn parse(data: &[u8], at: usize) -> Option<Cookie> {
         if data.len() != 8 && !(16..=40).contains(&data.len()) {
             return None;
         }
-        let mut cookie = Cookie {
-            client: [0; 8],
-            server: [0; 32],
+        let client: [u8; 8] = data[..8].try_into().ok()?;
+        Some(Cookie {
+            client: u64::from_ne_bytes(client),
+            fresh: 0,
+            server_at: u16::try_from(at + 8).ok()?,
             server_len: (data.len() - 8) as u8,
             valid: false,
-            fresh: [0; 16],
-        };
-        cookie.client.copy_from_slice(&data[..8]);
-        cookie.server[..data.len() - 8].copy_from_slice(&data[8..]);
-        Some(cookie)
+        })
+    }
+
+    /// The server cookie as sent.
+    fn server<'q>(&self, query: &'q [u8]) -> &'q [u8] {
+        let at = usize::from(self.server_at);
+        &query[at..at + usize::from(self.server_len)]
     }
 }
 
@@ -202,33 +212,46 @@ fn server_cookie(secret: &[u8; 16], client_cookie: &[u8; 8], ip: IpAddr, time: u
     out
 }
 
-/// Whether a server cookie is one we made for this client, made at most
-/// an hour ago and at most five minutes ahead (RFC 9018 §4.3).
-fn cookie_valid(secret: &[u8; 16], cookie: &Cookie, ip: IpAddr, now: u32) -> bool {
-    if cookie.server_len != 16 || cookie.server[0] != 1 {
+/// Whether `server`, a server cookie sent with `client_cookie`, is one we
+/// made for this client, made at most an hour ago and at most five minutes
+/// ahead (RFC 9018 §4.3).
+fn cookie_valid(secret: &[u8; 16], client_cookie: &[u8; 8], server: &[u8], ip: IpAddr, now: u32) -> bool {
+    if server.len() != 16 || server[0] != 1 {
         return false;
     }
-    let time = u32::from_be_bytes([cookie.server[4], cookie.server[5], cookie.server[6], cookie.server[7]]);
+    let time = u32::from_be_bytes([server[4], server[5], server[6], server[7]]);
     let age = now.wrapping_sub(time) as i32;
     if !(-300..=3600).contains(&age) {
         return false;
     }
-    server_cookie(secret, &cookie.client, ip, time)[..] == cookie.server[..16]
+    server_cookie(secret, client_cookie, ip, time)[..] == server[..]
 }
 
-/// An EDNS Client Subnet option from a query (RFC 7871 §6).
+/// An EDNS Client Subnet option from a query (RFC 7871 §6). The address
+/// is held as an integer so that the struct stays aligned and cheap to copy.
 #[derive(Clone, Copy, Debug)]
 struct Ecs {
+    /// The address's bytes as sent, big-endian (an IPv4 address in the
+    /// top four), zero past the prefix: a query with other bits set there
+    /// is refused.
+    bits: u128,
     family: u16,
     source: u8,
-    addr: IpAddr,
-    /// The address as sent: ceil(source / 8) bytes.
-    bytes: [u8; 16],
 }
 
 impl Ecs {
     fn bytes_len(&self) -> usize {
         usize::from(self.source).div_ceil(8)
+    }
+
+    /// The address, zero past the prefix.
+    fn addr(&self) -> IpAddr {
+        let bytes = self.bits.to_be_bytes();
+        if self.family == 1 {
+            IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])
+        } else {
+            IpAddr::from(bytes)
+        }
     }
 
     /// Parses the option's data; `None` if malformed (RFC 7871 §7.1.1:
@@ -254,21 +277,16 @@ impl Ecs {
         }
         let mut bytes = [0u8; 16];
         bytes[..addr.len()].copy_from_slice(addr);
-        let addr = if family == 1 {
-            IpAddr::from([bytes[0], bytes[1], bytes[2], bytes[3]])
-        } else {
-            IpAddr::from(bytes)
-        };
         Some(Ecs {
+            bits: u128::from_be_bytes(bytes),
             family,
             source,
-            addr,
-            bytes,
         })
     }
 }
 
 /// The parsed parts of a query the reply needs.
+#[derive(Default)]
 struct Query<'s> {
     qtype: u16,
     qclass: u16,
@@ -282,6 +300,28 @@ impl Query<'_> {
     fn name<'q>(&self, query: &'q [u8]) -> &'q [u8] {
         &query[12..12 + self.name_len]
     }
+}
+
+/// Whether `name` holds an ASCII capital letter, eight bytes at a time:
+/// the scan runs on every query, and byte by byte it cost as much as the
+/// hash of the name.
+fn has_capital(name: &[u8]) -> bool {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // With each byte's top bit cleared, adding 0x3F sets it from 'A' up
+    // and adding 0x25 from past 'Z' up, with no carry between bytes; bytes
+    // that had the top bit set are no letters.
+    let capitals = |w: u64| {
+        let low = w & LOW7;
+        (low + 0x3F3F_3F3F_3F3F_3F3F) & !(low + 0x2525_2525_2525_2525) & !w & HIGH
+    };
+    let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+    if name.len() < 8 {
+        return name.iter().any(u8::is_ascii_uppercase);
+    }
+    // Whole words, then the last eight bytes (which may overlap the last
+    // word: looking at a byte twice does no harm).
+    name.chunks_exact(8).any(|chunk| capitals(word(chunk)) != 0) || capitals(word(&name[name.len() - 8..])) != 0
 }
 
 /// `name` lower-cased (a wire name: its length bytes are below 64, never
@@ -395,16 +435,19 @@ fn answer_query(
     out.extend_from_slice(&[0; 8]);
     let opcode = (query[2] >> 3) & 0x0F;
     let qdcount = u16::from_be_bytes([query[4], query[5]]);
-    let mut q = match parse(query, out, snap.settings.ecs, snap.settings.nsid.as_deref()) {
-        Ok(q) => q,
+    let mut q = Query::default();
+    // QTYPE and QCLASS come back as values, not through `q`: two 2-byte
+    // stores read back as one 4-byte load stall the pipeline.
+    match parse(query, out, snap.settings.ecs, snap.settings.nsid.as_deref(), &mut q) {
+        Ok((qtype, qclass)) => (q.qtype, q.qclass) = (qtype, qclass),
         Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
         Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, qdcount == 1, None),
-    };
+    }
     // The lookup key is the qname lower-cased: the query's own bytes when
     // they hold no capital letter, as most do, else a copy.
     let name = q.name(query);
     let lowered;
-    let key = if name.iter().any(u8::is_ascii_uppercase) {
+    let key = if has_capital(name) {
         lowered = lowercase(name);
         &lowered[..name.len()]
     } else {
@@ -413,8 +456,10 @@ fn answer_query(
     if let Some(cookie) = q.edns.as_mut().and_then(|e| e.cookie.as_mut()) {
         let ip = client.addr.ip();
         let now = (client.now)();
-        cookie.valid = cookie_valid(&snap.settings.cookie_secret, cookie, ip, now);
-        cookie.fresh = server_cookie(&snap.settings.cookie_secret, &cookie.client, ip, now);
+        let secret = &snap.settings.cookie_secret;
+        let client_cookie = cookie.client.to_ne_bytes();
+        cookie.valid = cookie_valid(secret, &client_cookie, cookie.server(query), ip, now);
+        cookie.fresh = u128::from_ne_bytes(server_cookie(secret, &client_cookie, ip, now));
         info.cookie_ok = cookie.valid;
     }
     if snap.settings.rrl {
@@ -432,9 +477,9 @@ fn answer_query(
         // stale. Any other question count is FORMERR (RFC 9619). Each with
         // an OPT when the query had one (RFC 6891 §6.1.1).
         if opcode != QUERY {
-            return error(out, rcode::NOTIMP, false, q.edns);
+            return error(out, rcode::NOTIMP, false, q.edns.as_ref());
         }
-        if let Some(edns) = q.edns
+        if let Some(edns) = &q.edns
             && let Some(cookie) = edns.cookie
             && qdcount == 0
             && edns.version == 0
@@ -444,17 +489,17 @@ fn answer_query(
             } else {
                 rcode::NOERROR
             };
-            return error(out, rcode, false, q.edns);
+            return error(out, rcode, false, q.edns.as_ref());
         }
-        return error(out, rcode::FORMERR, false, q.edns);
+        return error(out, rcode::FORMERR, false, q.edns.as_ref());
     }
     if opcode != QUERY {
-        return error(out, rcode::NOTIMP, true, q.edns);
+        return error(out, rcode::NOTIMP, true, q.edns.as_ref());
     }
-    if let Some(edns) = q.edns
+    if let Some(edns) = &q.edns
         && edns.version != 0
     {
-        return error(out, rcode::BADVERS, true, q.edns);
+        return error(out, rcode::BADVERS, true, q.edns.as_ref());
     }
     // QCLASS * (RFC 1035 §3.2.5) matches our IN data; anything else is
     // not served here.
@@ -462,19 +507,19 @@ fn answer_query(
         if q.qclass == CH {
             return chaos(out, snap, &q, key);
         }
-        return error(out, rcode::REFUSED, true, q.edns);
+        return error(out, rcode::REFUSED, true, q.edns.as_ref());
     }
     // No zone transfers: lbdns is not a primary for secondaries.
     if q.qtype == AXFR || q.qtype == IXFR {
-        return error_with(out, rcode::REFUSED, true, q.edns, Some(EDE_PROHIBITED));
+        return error_with(out, rcode::REFUSED, true, q.edns.as_ref(), Some(EDE_PROHIBITED));
     }
     let Some(answer) = snap.resolve(key, q.qtype) else {
-        return error_with(out, rcode::REFUSED, true, q.edns, Some(EDE_NOT_AUTHORITATIVE));
+        return error_with(out, rcode::REFUSED, true, q.edns.as_ref(), Some(EDE_NOT_AUTHORITATIVE));
     };
     info.answer = u64::from(answer.body_at);
     let limit = match client.transport {
         Transport::Tcp => MAX_MESSAGE,
-        Transport::Udp => match q.edns {
+        Transport::Udp => match &q.edns {
             Some(e) => usize::from(e.payload_size.clamp(MIN_PAYLOAD_SIZE, OUR_PAYLOAD_SIZE)),
             None => usize::from(MIN_PAYLOAD_SIZE),
         },
@@ -491,32 +536,43 @@ fn answer_query(
 /// Parses the question (echoing it into `out`) and the rest of the
 /// message, looking for the OPT record.
 /// `nsid` is our identifier, sent if the query asks for it.
-fn parse<'s>(query: &[u8], out: &mut Vec<u8>, ecs: bool, nsid: Option<&'s [u8]>) -> Result<Query<'s>, Malformed> {
+///
+/// It fills `q` (empty on entry) where the caller keeps it: returning the
+/// query by value cost a copy of it on every query, through stack slots
+/// the compiler wrote and read at different widths.
+fn parse<'s>(
+    query: &[u8],
+    out: &mut Vec<u8>,
+    ecs: bool,
+    nsid: Option<&'s [u8]>,
+    q: &mut Query<'s>,
+) -> Result<(u16, u16), Malformed> {
     let mut parser = Parser::from_ref(query);
     parser.advance(12).map_err(|_| Malformed::Header)?;
     let field = |at: usize| u16::from_be_bytes([query[at], query[at + 1]]);
-    let mut q = match field(4) {
-        1 => parse_question(query, &mut parser, out)?,
+    let type_class = match field(4) {
+        1 => parse_question(query, &mut parser, out, q)?,
         // No question or several: none is echoed (the reply is FORMERR, or
         // a cookie alone); the rest is read for its OPT.
         count => {
             for _ in 0..count {
                 Question::<ParsedName<&[u8]>>::parse(&mut parser).map_err(|_| Malformed::Header)?;
             }
-            Query {
-                qtype: 0,
-                qclass: 0,
-                edns: None,
-                name_len: 0,
-            }
+            (0, 0)
         }
     };
-    parse_records(query, &mut parser, &mut q, ecs, nsid)?;
-    Ok(q)
+    parse_records(query, &mut parser, q, ecs, nsid)?;
+    Ok(type_class)
 }
 
-/// Reads the one question, and echoes it into `out`.
-fn parse_question<'s>(query: &[u8], parser: &mut Parser<'_, [u8]>, out: &mut Vec<u8>) -> Result<Query<'s>, Malformed> {
+/// Reads the one question, and echoes it into `out`; returns QTYPE and
+/// QCLASS, and sets the name's length in `q`.
+fn parse_question(
+    query: &[u8],
+    parser: &mut Parser<'_, [u8]>,
+    out: &mut Vec<u8>,
+    q: &mut Query<'_>,
+) -> Result<(u16, u16), Malformed> {
     let question = Question::<ParsedName<&[u8]>>::parse(parser).map_err(|_| Malformed::Header)?;
     // A question name cannot be compressed (nothing but the header precedes
     // it), so the question is echoed below as the query's bytes. `domain`
@@ -533,12 +589,8 @@ fn parse_question<'s>(query: &[u8], parser: &mut Parser<'_, [u8]>, out: &mut Vec
     let field = |at: usize| u16::from_be_bytes([query[at], query[at + 1]]);
     // Echo the question with the client's letter case, in one copy.
     out.extend_from_slice(&query[12..end]);
-    Ok(Query {
-        qtype: field(end - 4),
-        qclass: field(end - 2),
-        edns: None,
-        name_len: end - 4 - 12,
-    })
+    q.name_len = end - 4 - 12;
+    Ok((field(end - 4), field(end - 2)))
 }
 
 /// Reads the answer, authority and additional sections: the OPT record,
@@ -585,7 +637,8 @@ fn parse_records<'s>(
                         edns.ecs = Some(Ecs::parse(data).ok_or(Malformed::AfterQuestion)?);
                     }
                     COOKIE_OPTION if edns.cookie.is_none() => {
-                        edns.cookie = Some(Cookie::parse(data).ok_or(Malformed::AfterQuestion)?);
+                        let at = data.as_ptr() as usize - query.as_ptr() as usize;
+                        edns.cookie = Some(Cookie::parse(data, at).ok_or(Malformed::AfterQuestion)?);
                     }
                     NSID_OPTION => edns.nsid = nsid,
                     _ => {}
@@ -616,7 +669,7 @@ fn options_well_formed(mut rdata: &[u8]) -> bool {
 }
 
 /// The size of the OPT record we add for `edns`.
-fn opt_len(edns: Option<Edns>) -> usize {
+fn opt_len(edns: Option<&Edns>) -> usize {
     match edns {
         None => 0,
         Some(e) => {
@@ -629,12 +682,12 @@ fn opt_len(edns: Option<Edns>) -> usize {
 }
 
 /// Finishes an error reply: header, the question if it was echoed, OPT.
-fn error(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<Edns>) -> Outcome {
+fn error(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<&Edns>) -> Outcome {
     error_with(out, rcode, with_question, edns, None)
 }
 
 /// As [`error`], with an Extended DNS Error code.
-fn error_with(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<Edns>, ede: Option<u16>) -> Outcome {
+fn error_with(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<&Edns>, ede: Option<u16>) -> Outcome {
     if !with_question {
         out.truncate(12);
     }
@@ -658,7 +711,7 @@ fn chaos(out: &mut Vec<u8>, snap: &Snapshot, q: &Query, key: &[u8]) -> Outcome {
         _ => None,
     };
     let Some(text) = text.filter(|_| q.qtype == TXT) else {
-        return error(out, rcode::REFUSED, true, q.edns);
+        return error(out, rcode::REFUSED, true, q.edns.as_ref());
     };
     out.extend_from_slice(&[0xC0, 12]);
     out.extend_from_slice(&TXT.to_be_bytes());
@@ -667,7 +720,7 @@ fn chaos(out: &mut Vec<u8>, snap: &Snapshot, q: &Query, key: &[u8]) -> Outcome {
     out.extend_from_slice(&(1 + text.len() as u16).to_be_bytes());
     out.push(text.len() as u8);
     out.extend_from_slice(text.as_bytes());
-    reply(out, [1, 0, 0], rcode::NOERROR, false, false, q.edns, 0)
+    reply(out, [1, 0, 0], rcode::NOERROR, false, false, q.edns.as_ref(), 0)
 }
 
 /// Copies a pre-rendered answer behind the header and question, fitting it
@@ -683,7 +736,7 @@ fn write_answer(
     scope: u8,
 ) -> Outcome {
     let head = out.len();
-    let (take, counts, truncated) = fit(snap, answer, limit.saturating_sub(head + opt_len(q.edns)));
+    let (take, counts, truncated) = fit(snap, answer, limit.saturating_sub(head + opt_len(q.edns.as_ref())));
     copy_body(out, snap, answer, q.name_len, take);
     shuffle_answer(out, head, answer, take, picker);
     // Data given for QCLASS * is not claimed complete (NSD does the same).
@@ -694,7 +747,7 @@ fn write_answer(
         u16::from(answer.rcode),
         authoritative,
         truncated,
-        q.edns,
+        q.edns.as_ref(),
         scope,
     )
 }
@@ -708,7 +761,7 @@ fn reply(
     rcode: u16,
     authoritative: bool,
     truncated: bool,
-    edns: Option<Edns>,
+    edns: Option<&Edns>,
     scope: u8,
 ) -> Outcome {
     set_counts(out, [1, an, ns, ar]);
@@ -851,7 +904,7 @@ fn write_pool_answer(
         .count_selected(picker.row, sel.pool, &sel.members[..sel.count]);
     let head = out.len();
     let body_len = usize::from(answer.body_len);
-    let fits = head + body_len + members_len(snap, &sel) + opt_len(q.edns) <= limit;
+    let fits = head + body_len + members_len(snap, &sel) + opt_len(q.edns.as_ref()) <= limit;
     let (an, truncated) = if fits {
         copy_body(out, snap, answer, q.name_len, body_len);
         append_members(out, snap, &sel, pool_owner(answer, q.name_len));
@@ -859,7 +912,15 @@ fn write_pool_answer(
     } else {
         (0, true)
     };
-    reply(out, [an, 0, 0], 0, q.qclass == IN, truncated, q.edns, sel.scope)
+    reply(
+        out,
+        [an, 0, 0],
+        0,
+        q.qclass == IN,
+        truncated,
+        q.edns.as_ref(),
+        sel.scope,
+    )
 }
 
 /// The members a pool answer's policy picks for this client (its client
@@ -873,9 +934,9 @@ fn select_members(
     client: &Client,
     sel: &mut Selection,
 ) {
-    let net = match q.edns.and_then(|e| e.ecs) {
+    let net = match q.edns.as_ref().and_then(|e| e.ecs) {
         Some(ecs) => ClientNet {
-            addr: ecs.addr,
+            addr: ecs.addr(),
             ecs_prefix: Some(ecs.source),
         },
         None => ClientNet {
@@ -945,7 +1006,7 @@ fn set_counts(out: &mut [u8], counts: [u16; 4]) {
 /// Sets AA, TC and the RCODE, and appends the OPT record if the query had
 /// one (the upper bits of an extended RCODE go there, RFC 6891 §6.1.3),
 /// echoing its client subnet with our scope (RFC 7871 §7.2.1).
-fn finish(out: &mut Vec<u8>, rcode: u16, authoritative: bool, truncated: bool, edns: Option<Edns>, scope: u8) {
+fn finish(out: &mut Vec<u8>, rcode: u16, authoritative: bool, truncated: bool, edns: Option<&Edns>, scope: u8) {
     finish_with(out, rcode, authoritative, truncated, edns, scope, None);
 }
 
@@ -955,7 +1016,7 @@ fn finish_with(
     rcode: u16,
     authoritative: bool,
     truncated: bool,
-    edns: Option<Edns>,
+    edns: Option<&Edns>,
     scope: u8,
     ede: Option<u16>,
 ) {
@@ -980,14 +1041,14 @@ fn finish_with(
             out.extend_from_slice(&((4 + len) as u16).to_be_bytes());
             out.extend_from_slice(&ecs.family.to_be_bytes());
             out.extend_from_slice(&[ecs.source, scope]);
-            out.extend_from_slice(&ecs.bytes[..len]);
+            out.extend_from_slice(&ecs.bits.to_be_bytes()[..len]);
         }
         if let Some(cookie) = edns.cookie {
             // RFC 7873 §5.2: the client cookie and a fresh server cookie.
             out.extend_from_slice(&COOKIE_OPTION.to_be_bytes());
             out.extend_from_slice(&24u16.to_be_bytes());
-            out.extend_from_slice(&cookie.client);
-            out.extend_from_slice(&cookie.fresh);
+            out.extend_from_slice(&cookie.client.to_ne_bytes());
+            out.extend_from_slice(&cookie.fresh.to_ne_bytes());
         }
         if let Some(id) = edns.nsid {
             out.extend_from_slice(&NSID_OPTION.to_be_bytes());
@@ -1025,29 +1086,59 @@ mod tests {
     }
 
     #[test]
+    fn has_capital_agrees_with_the_byte_test() {
+        // Every byte value, at every position of names from 1 to 20 bytes
+        // (whole words, a remainder, both), among bytes that are no
+        // capitals themselves but sit next to them in the table.
+        for len in 1..=20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut name = vec![b'a'; len];
+                    name[(at + 1) % len] = b'@';
+                    if len > 2 {
+                        name[(at + 2) % len] = b'[';
+                        name[(at + len - 1) % len] = 0xC1;
+                    }
+                    name[at] = b;
+                    assert_eq!(has_capital(&name), name.iter().any(u8::is_ascii_uppercase), "{name:?}");
+                }
+            }
+        }
+        assert!(!has_capital(b""));
+        assert!(!has_capital(b"\x03www\x07example\x03com"));
+        assert!(has_capital(b"\x03www\x07exaMple\x03com"));
+    }
+
+    #[test]
     fn cookie_freshness_window() {
         let secret = [7u8; 16];
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let fresh = server_cookie(&secret, &[1; 8], ip, 1_000_000);
         let mut data = vec![1u8; 8];
         data.extend_from_slice(&fresh);
-        let cookie = Cookie::parse(&data).unwrap();
-        assert!(cookie_valid(&secret, &cookie, ip, 1_000_000));
-        assert!(cookie_valid(&secret, &cookie, ip, 1_000_000 + 3600));
+        let cookie = Cookie::parse(&data, 0).unwrap();
+        let (client, server) = (cookie.client.to_ne_bytes(), cookie.server(&data));
+        assert_eq!(client, [1; 8]);
+        assert_eq!(server, &fresh[..]);
+        assert!(cookie_valid(&secret, &client, server, ip, 1_000_000));
+        assert!(cookie_valid(&secret, &client, server, ip, 1_000_000 + 3600));
         assert!(
-            !cookie_valid(&secret, &cookie, ip, 1_000_000 + 3601),
+            !cookie_valid(&secret, &client, server, ip, 1_000_000 + 3601),
             "older than an hour"
         );
-        assert!(cookie_valid(&secret, &cookie, ip, 1_000_000 - 300));
+        assert!(cookie_valid(&secret, &client, server, ip, 1_000_000 - 300));
         assert!(
-            !cookie_valid(&secret, &cookie, ip, 1_000_000 - 301),
+            !cookie_valid(&secret, &client, server, ip, 1_000_000 - 301),
             "too far in the future"
         );
         assert!(
-            !cookie_valid(&secret, &cookie, "192.0.2.2".parse().unwrap(), 1_000_000),
+            !cookie_valid(&secret, &client, server, "192.0.2.2".parse().unwrap(), 1_000_000),
             "another client"
         );
-        assert!(!cookie_valid(&[8; 16], &cookie, ip, 1_000_000), "another secret");
+        assert!(
+            !cookie_valid(&[8; 16], &client, server, ip, 1_000_000),
+            "another secret"
+        );
     }
 }
 
@@ -1065,10 +1156,11 @@ pub mod stages {
     pub fn parse<'q>(query: &'q [u8], out: &mut Vec<u8>) -> Option<Parsed<'q>> {
         out.clear();
         out.extend_from_slice(&query[..12.min(query.len())]);
-        let q = super::parse(query, out, true, None).ok()?;
+        let mut q = Query::default();
+        (q.qtype, q.qclass) = super::parse(query, out, true, None, &mut q).ok()?;
         let head = out.len();
         let name = q.name(query);
-        let key = if name.iter().any(u8::is_ascii_uppercase) {
+        let key = if has_capital(name) {
             std::borrow::Cow::Owned(name.to_ascii_lowercase())
         } else {
             std::borrow::Cow::Borrowed(name)
