@@ -148,11 +148,7 @@ fn serve_portable(
                     }
                 };
                 busy = true;
-                let meta = Meta {
-                    peer,
-                    local: None,
-                    truncated: false,
-                };
+                let meta = Meta { peer, truncated: false };
                 reply.clear();
                 if answer(&buf[..len], &meta, &mut reply)
                     && let Err(err) = socket.send_to(&reply, peer)

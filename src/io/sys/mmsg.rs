@@ -32,7 +32,10 @@ pub struct Batch {
     controls: Box<[u8]>,
     /// Receive headers the kernel may have written since they were set.
     dirty: usize,
-    metas: Box<[Option<Meta>]>,
+    /// Per datagram received: the length of its control data (pktinfo),
+    /// and whether it was cut short.
+    control_lens: Box<[usize]>,
+    truncated: Box<[bool]>,
     replies: Box<[Vec<u8>]>,
     /// Indices of datagrams whose replies are to be sent.
     outgoing: Vec<usize>,
@@ -68,7 +71,8 @@ impl Batch {
             name_lens: vec![0; size].into(),
             controls: vec![0u8; size * CONTROL_LEN].into(),
             dirty: size,
-            metas: vec![None; size].into(),
+            control_lens: vec![0; size].into(),
+            truncated: vec![false; size].into(),
             replies: (0..size).map(|_| Vec::with_capacity(REPLY_BUF)).collect(),
             outgoing: Vec::with_capacity(size),
             recv_hdrs: (0..size).map(|_| zero_hdr()).collect(),
@@ -135,28 +139,42 @@ impl Batch {
         }
         let n = n as usize;
         self.dirty = n;
+        // Only lengths and flags are kept here; each datagram's source
+        // becomes a `Meta` right before it is answered, and its pktinfo is
+        // read when its reply is sent. (An array of `Meta`s holding both
+        // cost a copy per datagram through misaligned stack slots.)
         for i in 0..n {
             let hdr = &self.recv_hdrs[i];
             self.lens[i] = (hdr.msg_len as usize).min(RECV_BUF);
             self.name_lens[i] = hdr.msg_hdr.msg_namelen;
-            let peer = super::socket_addr(&self.names[i], self.name_lens[i] as usize);
-            self.metas[i] = peer.map(|peer| Meta {
-                peer,
-                local: parse_pktinfo_bytes(
-                    &self.controls[i * CONTROL_LEN..i * CONTROL_LEN + hdr.msg_hdr.msg_controllen.min(CONTROL_LEN)],
-                ),
-                truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-            });
+            self.control_lens[i] = hdr.msg_hdr.msg_controllen.min(CONTROL_LEN);
+            self.truncated[i] = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
         }
         Ok(n)
     }
 
+    /// The destination address and interface of datagram `i`, when
+    /// pktinfo told them.
+    fn local(&self, i: usize) -> Option<(std::net::IpAddr, u32)> {
+        match self.control_lens[i] {
+            0 => None,
+            len => parse_pktinfo_bytes(&self.controls[i * CONTROL_LEN..i * CONTROL_LEN + len]),
+        }
+    }
+
     /// Hands each of the first `n` datagrams to `answer`, which writes the
-    /// reply into the given buffer and says whether to send it.
+    /// reply into the given buffer and says whether to send it. A datagram
+    /// from an address of no family we know is dropped.
     pub fn answer(&mut self, n: usize, mut answer: impl FnMut(&[u8], &Meta, &mut Vec<u8>) -> bool) {
         self.outgoing.clear();
         for i in 0..n {
-            let Some(meta) = self.metas[i] else { continue };
+            let Some(peer) = super::socket_addr(&self.names[i], self.name_lens[i] as usize) else {
+                continue;
+            };
+            let meta = Meta {
+                peer,
+                truncated: self.truncated[i],
+            };
             let query = &self.recv_bufs[i * RECV_BUF..i * RECV_BUF + self.lens[i]];
             if answer(query, &meta, &mut self.replies[i]) {
                 self.outgoing.push(i);
@@ -169,13 +187,13 @@ impl Batch {
     pub fn send(&mut self, fd: RawFd) -> io::Result<usize> {
         let count = self.outgoing.len();
         for (j, &i) in self.outgoing.iter().enumerate() {
-            let Some(meta) = self.metas[i] else { continue };
+            let local = self.local(i);
             self.send_iovs[j] = libc::iovec {
                 iov_base: self.replies[i].as_mut_ptr().cast(),
                 iov_len: self.replies[i].len(),
             };
             let control = &mut self.send_controls[j * CONTROL_LEN..(j + 1) * CONTROL_LEN];
-            let control_len = meta.local.map_or(0, |local| write_pktinfo(control, local));
+            let control_len = local.map_or(0, |local| write_pktinfo(control, local));
             let hdr = &mut self.send_hdrs[j].msg_hdr;
             // Back to the address the query came from, as received.
             hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();

@@ -13,12 +13,11 @@ use std::time::Duration;
 /// Room for one pktinfo control message (IPv4 or IPv6).
 pub const CONTROL_LEN: usize = 64;
 
-/// Where a datagram came from and, with pktinfo, where it was sent to.
+/// Where a datagram came from. (Where it was sent to, with pktinfo, stays
+/// with the back end, which sends the reply from there.)
 #[derive(Clone, Copy, Debug)]
 pub struct Meta {
     pub peer: SocketAddr,
-    /// The destination address and interface (pktinfo), if known.
-    pub local: Option<(IpAddr, u32)>,
     /// The datagram was longer than the receive buffer.
     pub truncated: bool,
 }

@@ -275,7 +275,6 @@ impl Uring {
         };
         let meta = Meta {
             peer,
-            local: super::parse_pktinfo_bytes(msg.control_data()),
             truncated: msg.is_payload_truncated(),
         };
         let Some(slot_index) = self.free.pop() else {
@@ -292,8 +291,7 @@ impl Uring {
             iov_base: slot.reply.as_mut_ptr().cast(),
             iov_len: slot.reply.len(),
         };
-        let control_len = meta
-            .local
+        let control_len = super::parse_pktinfo_bytes(msg.control_data())
             .map_or(0, |local| super::write_pktinfo(&mut slot.control, local));
         slot.hdr.msg_name = slot.name.as_ptr() as *mut libc::c_void;
         slot.hdr.msg_namelen = slot.name.len();
