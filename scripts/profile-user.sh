@@ -4,7 +4,7 @@
 #
 # Usage: scripts/profile-user.sh [--seconds S] [--servers lbdns,gdnsd,echo]
 #                                (knot and nsd too, when installed)
-#                                [--top N]
+#                                [--top N] [--annotate SYMBOL]
 #
 # Each server runs pinned to CPU 0 with one UDP thread on
 # examples/zones/example.com.zone, saturated by lbdns-load on CPU 1
@@ -12,9 +12,13 @@
 # (default 8). Per server it prints the share of samples in user space
 # (everything outside the kernel: the server, libc, the vDSO) and the N
 # (default 12) busiest user-space symbols. The rest is the kernel's UDP
-# path, which every server pays. Needs perf (Debian: linux-perf; installed
-# with apt-get when missing) and gdnsd for that column. Only 127.0.0.1 is
-# ever sent queries.
+# path, which every server pays. With --annotate (e.g.
+# 'lbdns::proto::handle'), also the five instructions of that function that
+# took most of its samples: one far above the rest after a load points at
+# a cache miss or a stalled store-to-load forward. lbdns and the echo come
+# from $BIN (default target/release), as in lib-peers.sh. Needs perf
+# (Debian: linux-perf; installed with apt-get when missing) and gdnsd for
+# that column. Only 127.0.0.1 is ever sent queries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib-peers.sh
@@ -23,12 +27,14 @@ cd "$(dirname "$0")/.."
 seconds=8
 servers=lbdns,gdnsd,echo
 top=12
+annotate=
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
     --top) top=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --annotate) annotate=$2; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -81,6 +87,11 @@ for name in "${server_list[@]}"; do
       END { printf "%s: user space %.2f %% of samples, kernel %.2f %%\n", n, u, k }'
   perf report -i "$tmp/perf.data" --no-children --sort dso,sym -g none 2>/dev/null |
     awk -v top="$top" '/%/ && !/^#/ && $2 != "[kernel.kallsyms]" && shown < top { print; shown++ }'
+  if [ -n "$annotate" ]; then
+    echo "hottest instructions of $annotate (% of its samples):"
+    perf annotate -i "$tmp/perf.data" --stdio -s "$annotate" 2>/dev/null |
+      awk '/^ +[0-9]+\.[0-9]+ +:/' | sort -rn | head -n 5 || true
+  fi
   rm -f "$tmp/perf.data"
   port=$((port + 1))
 done

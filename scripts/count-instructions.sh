@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# count-instructions.sh: user-space instructions per query in a UDP worker,
+# counted by valgrind (callgrind), not timed.
+#
+# Usage: scripts/count-instructions.sh [--count N] [--bin PATH]...
+#
+# Runs lbdns (target/release/lbdns, built first, or each --bin given, e.g.
+# a copy built at another commit) under callgrind with one mmsg worker on
+# examples/zones/example.com.zone, and replays benches/data/queries.txt at
+# it with lbdns-load (N queries, default 20000, 32 outstanding). Only the
+# worker's loop is counted (from lbdns::server::run_worker down: receiving
+# and sending batches, answering), so start-up and the other threads are
+# not. Prints, per binary, the instructions per answered query in all and
+# in proto::handle.
+#
+# Instruction counts do not depend on what else the machine is doing, so
+# two builds can be compared here even where timings vary by more than the
+# difference between them; they do not show cache misses or pipeline
+# stalls, which timings and `perf` do. The kernel's share (most of a
+# query's cost) is not counted either. Needs valgrind (installed with
+# apt-get when missing). Only 127.0.0.1 is ever sent queries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-peers.sh
+. scripts/lib-peers.sh
+
+count=20000
+bins=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --count) count=$2; shift 2 ;;
+    --bin) bins+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+command -v valgrind >/dev/null || apt_install valgrind
+cargo build --release --quiet --bins
+[ ${#bins[@]} -gt 0 ] || bins=(target/release/lbdns)
+zone=examples/zones/example.com.zone
+queries=benches/data/queries.txt
+port=5441
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# load N: sends N queries; prints how many were answered.
+load() {
+  target/release/lbdns-load --server "127.0.0.1:$port" -d "$queries" --count "$1" --window 32 \
+    --seconds 300 --timeout 5 2>&1 | awk '/^answered:/ { print $2 }'
+}
+
+echo "callgrind, $count queries of $queries, one mmsg worker"
+printf '%-40s %12s %18s\n' binary 'per query' 'in proto::handle'
+for bin in "${bins[@]}"; do
+  out=$tmp/callgrind.out
+  valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect='lbdns::server::run_worker*' \
+    "$bin" serve --workers 1 --io mmsg --listen "127.0.0.1:$port" --zone "example.com.=$zone" \
+    --log-level warn >/dev/null 2>"$tmp/valgrind.log" &
+  pid=$!
+  # Under valgrind the server takes seconds to start; the queries that
+  # find it ready count too.
+  answered=0
+  for _ in $(seq 1 120); do
+    got=$(load 1)
+    answered=$((answered + ${got:-0}))
+    [ "$answered" -eq 0 ] || break
+    sleep 0.5
+  done
+  if [ "$answered" -eq 0 ]; then
+    echo "$bin did not answer under valgrind: $(tail -n 3 "$tmp/valgrind.log")" >&2
+    exit 1
+  fi
+  got=$(load "$count")
+  answered=$((answered + ${got:-0}))
+  kill -INT "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=
+  callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk -v n="$answered" -v bin="$bin" '
+    /PROGRAM TOTALS/ { gsub(",", "", $1); total = $1 }
+    /lbdns::proto::handle \[/ && !handle { gsub(",", "", $1); handle = $1 }
+    END { printf "%-40s %12.0f %18.0f\n", bin, total / n, handle / n }'
+done
