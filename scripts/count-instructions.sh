@@ -37,13 +37,8 @@ done
 command -v valgrind >/dev/null || apt_install valgrind
 cargo build --release --quiet --bins
 [ ${#bins[@]} -gt 0 ] || bins=(target/release/lbdns)
-zone=examples/zones/example.com.zone
-queries=benches/data/queries.txt
 port=5441
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
+one_server_setup
 
 # load N: sends N queries; prints how many were answered.
 load() {

@@ -200,3 +200,20 @@ GDNSD
   # shellcheck disable=SC2034 # the caller reads it
   last_pid=$!
 }
+
+# one_server_setup: for scripts that run one server at a time. Sets zone
+# and queries (the bench zone and query mix), tmp (a scratch directory)
+# and pid (the running server's, empty when none runs); on exit, kills
+# that server and removes tmp.
+one_server_setup() {
+  # shellcheck disable=SC2034 # the caller reads them
+  zone=examples/zones/example.com.zone queries=benches/data/queries.txt
+  tmp=$(mktemp -d)
+  pid=
+  trap one_server_cleanup EXIT
+}
+one_server_cleanup() {
+  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}

@@ -47,13 +47,8 @@ apt_install ${need[@]+"${need[@]}"}
 command -v perf >/dev/null || { echo "perf is not available" >&2; exit 1; }
 
 cargo build --release --quiet --bins
-zone=examples/zones/example.com.zone
-queries=benches/data/queries.txt
 port=5431
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
+one_server_setup
 
 # tree_pids PID: PID and its descendants, comma-separated.
 tree_pids() {
