@@ -124,15 +124,27 @@ pub struct Client {
 pub enum Outcome {
     /// Send `out`. `rcode` is the extended RCODE (BADVERS is 16);
     /// `class` groups responses for rate limiting (0 unless RRL is on);
-    /// `cookie` says the client showed a valid server cookie.
+    /// `cookie` says the client showed a valid server cookie; `qtype` is
+    /// the question's type, when the question could be read.
     Reply {
         rcode: u16,
         truncated: bool,
         class: u64,
         cookie: bool,
+        qtype: Option<u16>,
     },
     /// Send nothing: not a query, or too short to answer.
     Drop,
+}
+
+impl Outcome {
+    /// The question's type, when the query had a readable question.
+    pub fn qtype(&self) -> Option<u16> {
+        match *self {
+            Outcome::Reply { qtype, .. } => qtype,
+            Outcome::Drop => None,
+        }
+    }
 }
 
 /// The EDNS parameters of a query.
@@ -342,23 +354,6 @@ enum Malformed {
     AfterQuestion,
 }
 
-/// The QTYPE of a query whose question name is not compressed (as
-/// queries' are), read without parsing the message; for counters.
-pub fn qtype_of(query: &[u8]) -> Option<u16> {
-    let mut at = 12;
-    loop {
-        let len = usize::from(*query.get(at)?);
-        if len == 0 {
-            break;
-        }
-        if len > 63 {
-            return None;
-        }
-        at += 1 + len;
-    }
-    Some(u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]))
-}
-
 /// Turns the reply in `out` into a "slip" for rate limiting: header and
 /// question only, TC set, so that a real client retries over TCP.
 pub fn slip(out: &mut Vec<u8>) {
@@ -388,6 +383,7 @@ pub fn handle(query: &[u8], client: &Client, snap: &Snapshot, picker: &mut Picke
             truncated,
             class: if snap.settings.rrl { info.class(rcode) } else { 0 },
             cookie: info.cookie_ok,
+            qtype: info.qtype,
         },
         Outcome::Drop => Outcome::Drop,
     }
@@ -401,6 +397,8 @@ struct Info {
     /// The answer template: one per zone for NXDOMAIN.
     answer: u64,
     cookie_ok: bool,
+    /// The question's type, once it is read (for the metrics).
+    qtype: Option<u16>,
 }
 
 impl Info {
@@ -429,19 +427,39 @@ fn answer_query(
         return Outcome::Drop;
     }
     // Header: ID; QR, OPCODE, RD; CD. Counts are written at the end.
-    out.extend_from_slice(&query[..2]);
-    out.push(0x80 | (query[2] & 0x79));
-    out.push(query[3] & 0x10);
-    out.extend_from_slice(&[0; 8]);
+    // One 12-byte append rather than four: each append checks capacity.
+    out.extend_from_slice(&[
+        query[0],
+        query[1],
+        0x80 | (query[2] & 0x79),
+        query[3] & 0x10,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
     let opcode = (query[2] >> 3) & 0x0F;
     let qdcount = u16::from_be_bytes([query[4], query[5]]);
     let mut q = Query::default();
     // QTYPE and QCLASS come back as values, not through `q`: two 2-byte
     // stores read back as one 4-byte load stall the pipeline.
     match parse(query, out, snap.settings.ecs, snap.settings.nsid.as_deref(), &mut q) {
-        Ok((qtype, qclass)) => (q.qtype, q.qclass) = (qtype, qclass),
+        Ok((qtype, qclass)) => {
+            (q.qtype, q.qclass) = (qtype, qclass);
+            info.qtype = Some(qtype);
+        }
         Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
-        Err(Malformed::AfterQuestion) => return error(out, rcode::FORMERR, qdcount == 1, None),
+        Err(Malformed::AfterQuestion) => {
+            // The question was read and echoed: its type ends `out`, but
+            // for its class.
+            let at = out.len() - 4;
+            info.qtype = Some(u16::from_be_bytes([out[at], out[at + 1]]));
+            return error(out, rcode::FORMERR, qdcount == 1, None);
+        }
     }
     // The lookup key is the qname lower-cased: the query's own bytes when
     // they hold no capital letter, as most do, else a copy.
@@ -698,6 +716,7 @@ fn error_with(out: &mut Vec<u8>, rcode: u16, with_question: bool, edns: Option<&
         truncated: false,
         class: 0,
         cookie: false,
+        qtype: None,
     }
 }
 
@@ -771,6 +790,7 @@ fn reply(
         truncated,
         class: 0,
         cookie: false,
+        qtype: None,
     }
 }
 
@@ -997,10 +1017,10 @@ fn shuffle(records: &mut [u8], count: usize, size: usize, rng: &mut lb::Rng) {
     }
 }
 
-fn set_counts(out: &mut [u8], counts: [u16; 4]) {
-    for (i, count) in counts.iter().enumerate() {
-        out[4 + 2 * i..6 + 2 * i].copy_from_slice(&count.to_be_bytes());
-    }
+fn set_counts(out: &mut [u8], [qd, an, ns, ar]: [u16; 4]) {
+    // One 8-byte store, in wire order.
+    let counts = u64::from(qd) << 48 | u64::from(an) << 32 | u64::from(ns) << 16 | u64::from(ar);
+    out[4..12].copy_from_slice(&counts.to_be_bytes());
 }
 
 /// Sets AA, TC and the RCODE, and appends the OPT record if the query had

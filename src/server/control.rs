@@ -202,7 +202,11 @@ impl Control {
                 .get_or_create(&vec![("qtype".into(), (*name).into())])
                 .inc_by(*v);
         }
-        registry.register("lbdns_queries_by_type", "UDP queries per QTYPE", by_type);
+        registry.register(
+            "lbdns_queries_by_type",
+            "UDP queries per QTYPE (those whose question could be read)",
+            by_type,
+        );
         let by_rcode = Family::<Vec<(String, String)>, Counter>::default();
         for ((_, name), v) in RCODES.iter().zip(&rcodes) {
             by_rcode

@@ -392,8 +392,8 @@ fn run_worker(
     let mut until_log = query_log;
     let mut limiter = settings.rrl.as_ref().map(crate::rrl::Limiter::new);
     let result = udp_io::serve(io, sockets, settings.batch, stop, |query, meta, reply| {
-        stats.count_query(proto::qtype_of(query));
         if meta.truncated {
+            stats.count_query(None);
             stats.count_dropped();
             return false;
         }
@@ -403,6 +403,7 @@ fn run_worker(
             now: clock::now_secs,
         };
         let outcome = proto::handle(query, &client, cache.load(), &mut rng, reply);
+        stats.count_query(outcome.qtype());
         if query_log > 0 {
             until_log -= 1;
             if until_log == 0 {
@@ -416,6 +417,7 @@ fn run_worker(
                 truncated,
                 class,
                 cookie,
+                ..
             } => {
                 // Rate limiting (UDP only); a valid server cookie proves
                 // the source is not spoofed.
