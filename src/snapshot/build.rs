@@ -18,7 +18,7 @@ use ahash::{AHashMap, AHashSet};
 use hashbrown::HashTable;
 
 use super::render::{Builder, Mode, Owner, Rendered, Section};
-use super::{Answer, AnswerId, Arenas, Index, NONE, Node, NodeKind, ZoneInfo};
+use super::{Answer, AnswerId, Arenas, Index, NONE, NameHasher, Node, NodeKind, ZoneInfo};
 use crate::diag::Diagnostics;
 use crate::lb::Pools;
 use crate::name;
@@ -1215,7 +1215,7 @@ impl Out {
     /// Builds the hash table, then links wildcards to their parents and
     /// applies the overrides.
     fn finish(mut self) -> Index {
-        let hasher = ahash::RandomState::new();
+        let hasher = NameHasher::new();
         let name_of = |nodes: &[Node], i: u32| -> std::ops::Range<usize> {
             let n = &nodes[i as usize];
             n.name_at as usize..n.name_at as usize + usize::from(n.name_len)
@@ -1228,12 +1228,12 @@ impl Out {
             if synth_only.contains(&i) {
                 continue;
             }
-            let hash = hasher.hash_one(&self.a.names[name_of(&self.a.nodes, i)]);
-            table.insert_unique(hash, i, |&j| hasher.hash_one(&self.a.names[name_of(&self.a.nodes, j)]));
+            let hash = hasher.hash(&self.a.names[name_of(&self.a.nodes, i)]);
+            table.insert_unique(hash, i, |&j| hasher.hash(&self.a.names[name_of(&self.a.nodes, j)]));
         }
         let find = |nodes: &[Node], names: &[u8], key: &[u8]| -> Option<u32> {
             table
-                .find(hasher.hash_one(key), |&j| &names[name_of(nodes, j)] == key)
+                .find(hasher.hash(key), |&j| &names[name_of(nodes, j)] == key)
                 .copied()
         };
         for (key, qtype, answer) in std::mem::take(&mut self.overrides) {
