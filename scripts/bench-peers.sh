@@ -4,7 +4,8 @@
 #
 # Usage: scripts/bench-peers.sh [--rounds R] [--seconds S] [--rate QPS]
 #                               [--servers lbdns,knot,nsd,gdnsd,echo]
-#                               (lbdns-uring: lbdns with --io uring)
+#                               (lbdns-uring: lbdns with --io uring;
+#                               lbdns-df: with udp_dont_fragment = true)
 #                               [--modes full,rate,saturated] [-o DIR]
 #
 # Every server serves examples/zones/example.com.zone on 127.0.0.1 with one
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
     --servers) servers=$2; shift 2 ;;
     --modes) modes=$2; shift 2 ;;
     -o) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done

@@ -25,7 +25,8 @@
 #
 # Servers (--servers, default "lbdns"):
 #   lbdns        W workers, each pinned to one CPU; --io picks its UDP back
-#                end (auto, mmsg, uring); lbdns-uring is lbdns on uring
+#                end (auto, mmsg, uring); lbdns-uring is lbdns on uring,
+#                lbdns-df lbdns with udp_dont_fragment = true
 #   echo         `udp-echo --threads W`: W SO_REUSEPORT sockets, a thread
 #                pinned to each CPU, no DNS work: the ceiling at each W,
 #                which tells the kernel's share of a shortfall in scaling
@@ -77,7 +78,7 @@ while [ $# -gt 0 ]; do
     --io) io=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
     -o) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,56p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -91,7 +92,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 need=()
 for name in $servers; do
   case "$name" in
-    lbdns | lbdns-uring | echo) ;;
+    lbdns | lbdns-uring | lbdns-df | echo) ;;
     knot) command -v knotd >/dev/null || need+=(knot) ;;
     nsd | gdnsd) command -v "$name" >/dev/null || need+=("$name") ;;
     *) echo "unknown server $name" >&2; exit 2 ;;

@@ -43,7 +43,7 @@ fn bind(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<UdpSocket> {
     socket.set_nonblocking(true)?;
     let socket: UdpSocket = socket.into();
     use std::os::fd::AsRawFd;
-    let _ = lbdns::io::sys::omit_path_mtu(socket.as_raw_fd(), addr.is_ipv6());
+    let _ = lbdns::io::sys::ignore_path_mtu(socket.as_raw_fd(), addr.is_ipv6(), false);
     Ok(socket)
 }
 

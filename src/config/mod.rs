@@ -8,6 +8,7 @@
 //! io = "auto"                          # auto | mmsg | uring | portable
 //! batch = 32                           # datagrams per recvmmsg/sendmmsg
 //! recv_buffer = 4194304                # SO_RCVBUF of each UDP socket, bytes
+//! udp_dont_fragment = false            # DF on UDP replies (RFC 9715)
 //! tcp_idle_timeout = "10s"             # RFC 7766 §6.2.3
 //! tcp_max_connections = 1024           # the oldest idle one is closed beyond
 //! tcp_max_buffer = 131072              # unsent reply bytes per connection
@@ -105,6 +106,9 @@ pub struct ServerConfig {
     pub batch: usize,
     /// SO_RCVBUF for each UDP socket.
     pub recv_buffer: usize,
+    /// Send UDP replies with DF set (`IP_PMTUDISC_PROBE`) rather than
+    /// letting routers fragment them (`IP_PMTUDISC_OMIT`).
+    pub udp_dont_fragment: bool,
     pub tcp_idle_timeout: Duration,
     pub tcp_max_connections: usize,
     pub tcp_max_buffer: usize,
@@ -141,6 +145,7 @@ impl Default for ServerConfig {
             io: IoKind::Auto,
             batch: 32,
             recv_buffer: 4 << 20,
+            udp_dont_fragment: false,
             tcp_idle_timeout: Duration::from_secs(10),
             tcp_max_connections: 1024,
             tcp_max_buffer: 128 << 10,
@@ -235,6 +240,7 @@ struct RawServer {
     io: Option<toml::Spanned<String>>,
     batch: Option<toml::Spanned<usize>>,
     recv_buffer: Option<toml::Spanned<usize>>,
+    udp_dont_fragment: Option<bool>,
     tcp_idle_timeout: Option<toml::Spanned<String>>,
     tcp_max_connections: Option<toml::Spanned<usize>>,
     tcp_max_buffer: Option<toml::Spanned<usize>>,
@@ -450,6 +456,9 @@ fn parse_text(path: &Path, src: &str, config: &mut Config, diags: &mut Diagnosti
     }
     if let Some(n) = number(&raw.server.recv_buffer, 4096, 1 << 30, "recv_buffer") {
         server.recv_buffer = n;
+    }
+    if let Some(on) = raw.server.udp_dont_fragment {
+        server.udp_dont_fragment = on;
     }
     if let Some(n) = number(&raw.server.tcp_max_connections, 1, 1 << 20, "tcp_max_connections") {
         server.tcp_max_connections = n;

@@ -56,13 +56,14 @@ fn now_secs() -> u64 {
 /// Settings a reload cannot apply to running sockets and threads.
 fn restart_needed(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let checks: [(&str, bool); 12] = [
+    let checks: [(&str, bool); 13] = [
         ("rrl", format!("{:?}", old.rrl) != format!("{:?}", new.rrl)),
         ("listen", old.listen != new.listen),
         ("workers", old.workers != new.workers),
         ("io", old.io != new.io),
         ("batch", old.batch != new.batch),
         ("recv_buffer", old.recv_buffer != new.recv_buffer),
+        ("udp_dont_fragment", old.udp_dont_fragment != new.udp_dont_fragment),
         ("tcp_idle_timeout", old.tcp_idle_timeout != new.tcp_idle_timeout),
         (
             "tcp_max_connections",
@@ -462,4 +463,24 @@ pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_settings_changed_by_a_reload_wait_for_a_restart() {
+        let old = ServerConfig::default();
+        assert!(restart_needed(&old, &old.clone()).is_empty());
+        let new = ServerConfig {
+            udp_dont_fragment: true,
+            recv_buffer: 1 << 20,
+            nsid: Some(b"edge-2".to_vec()),
+            ..ServerConfig::default()
+        };
+        // The NSID is answered from the new snapshot; the socket options
+        // stay as bound.
+        assert_eq!(restart_needed(&old, &new), ["recv_buffer", "udp_dont_fragment"]);
+    }
 }

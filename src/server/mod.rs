@@ -113,7 +113,7 @@ impl Server {
         for &requested in &config.listen {
             let (addr, listener) = bind_tcp_and_port(requested)?;
             for (_, sockets) in workers.iter_mut() {
-                sockets.push(bind_udp(addr, config.recv_buffer)?);
+                sockets.push(bind_udp(addr, config.recv_buffer, config.udp_dont_fragment)?);
             }
             tcp.push(listener);
             addrs.push(addr);
@@ -346,7 +346,7 @@ fn new_socket(addr: SocketAddr, kind: Type) -> io::Result<Socket> {
 /// A worker's UDP socket: `SO_REUSEPORT`, a large receive buffer,
 /// non-blocking, no DF bit nor path-MTU from ICMP, pktinfo when bound to a
 /// wildcard address.
-fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, StartError> {
+fn bind_udp(addr: SocketAddr, recv_buffer: usize, dont_fragment: bool) -> Result<UdpSocket, StartError> {
     let err = |source| StartError {
         what: format!("cannot listen on udp {addr}"),
         source,
@@ -360,8 +360,8 @@ fn bind_udp(addr: SocketAddr, recv_buffer: usize) -> Result<UdpSocket, StartErro
     socket.set_nonblocking(true).map_err(err)?;
     let udp: UdpSocket = socket.into();
     use std::os::fd::AsRawFd;
-    if let Err(why) = udp_io::sys::omit_path_mtu(udp.as_raw_fd(), addr.is_ipv6()) {
-        tracing::debug!(%why, "IP_PMTUDISC_OMIT refused; keeping the kernel's path-MTU handling");
+    if let Err(why) = udp_io::sys::ignore_path_mtu(udp.as_raw_fd(), addr.is_ipv6(), dont_fragment) {
+        tracing::debug!(%why, dont_fragment, "path-MTU setting refused; keeping the kernel's");
     }
     if addr.ip().is_unspecified() {
         udp_io::sys::enable_pktinfo(udp.as_raw_fd(), addr.is_ipv6()).map_err(err)?;

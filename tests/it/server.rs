@@ -506,3 +506,48 @@ fn ds_at_an_undelegated_child_follows_the_parents_cname() {
         "{reply:?}"
     );
 }
+
+/// `udp_dont_fragment`: the DF bit of the IPv4 reply as it arrives,
+/// read off a raw socket (which needs CAP_NET_RAW: root, as in CI).
+#[test]
+fn udp_dont_fragment_sets_df_on_replies() {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let raw = match Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP)) {
+        Ok(raw) => UdpSocket::from(raw),
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("not run: a raw socket needs CAP_NET_RAW ({err})");
+            return;
+        }
+        Err(err) => panic!("raw socket: {err}"),
+    };
+    raw.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    for (setting, want_df) in [("", false), ("udp_dont_fragment = true", true)] {
+        let config = temp_config(setting);
+        let server = Server::start(&["--config", config.to_str().unwrap()]);
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (from, to) = (server.addr.port(), client.local_addr().unwrap().port());
+        let query = QueryBuilder::new("www.example.com.", "A").build();
+        let (reply, _) = udp_query_from(&client, server.addr, &query).expect("a reply");
+        assert_eq!(decode(&reply).rcode, "NOERROR");
+        // The raw socket sees every UDP datagram the host receives: find
+        // this reply's (a retry resends the query if the copy was missed).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 2048];
+        let flags = 'found: loop {
+            assert!(Instant::now() < deadline, "the reply never reached the raw socket");
+            while let Ok(len) = raw.recv(&mut buf) {
+                let header = usize::from(buf[0] & 0x0F) * 4;
+                let Some(udp) = buf[..len].get(header..header + 4) else {
+                    continue;
+                };
+                if u16::from_be_bytes([udp[0], udp[1]]) == from && u16::from_be_bytes([udp[2], udp[3]]) == to {
+                    break 'found u16::from_be_bytes([buf[6], buf[7]]);
+                }
+            }
+            udp_query_from(&client, server.addr, &query);
+        };
+        assert_eq!(flags & 0x4000 != 0, want_df, "DF with {setting:?}");
+        assert_eq!(flags & 0x1FFF, 0, "not a fragment");
+    }
+}

@@ -140,20 +140,33 @@ pub fn enable_pktinfo(fd: RawFd, ipv6: bool) -> io::Result<()> {
     }
 }
 
-/// Sends without the DF bit and ignores path-MTU information
-/// (`IP_PMTUDISC_OMIT`, `IPV6_PMTUDISC_OMIT`): forged ICMP "fragmentation
-/// needed" messages cannot then shrink the packets sent to a victim
-/// (RFC 9715; BIND and gdnsd do the same). Replies already fit 1232 bytes.
-pub fn omit_path_mtu(fd: RawFd, ipv6: bool) -> io::Result<()> {
+/// Ignores path-MTU information, so that forged ICMP "fragmentation
+/// needed" messages cannot shrink the packets sent to a victim (RFC 9715;
+/// BIND and gdnsd do the same). Replies already fit 1232 bytes.
+///
+/// By default without the DF bit (`IP_PMTUDISC_OMIT`): a router may
+/// fragment a reply larger than its link. With `dont_fragment`
+/// (`IP_PMTUDISC_PROBE`), DF is set, as RFC 9715 recommends: such a reply
+/// is dropped instead, and the client retries (smaller, or over TCP). The
+/// kernel then also skips choosing an IPv4 identification for each
+/// reply. For IPv6, where routers never fragment, the two differ only for
+/// a reply larger than the interface's MTU (the sender fragments it or
+/// refuses it), which lbdns never sends.
+pub fn ignore_path_mtu(fd: RawFd, ipv6: bool, dont_fragment: bool) -> io::Result<()> {
     if ipv6 {
-        set_int_option(
-            fd,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_MTU_DISCOVER,
-            libc::IPV6_PMTUDISC_OMIT,
-        )
+        let mode = if dont_fragment {
+            libc::IPV6_PMTUDISC_PROBE
+        } else {
+            libc::IPV6_PMTUDISC_OMIT
+        };
+        set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, mode)
     } else {
-        set_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_OMIT)
+        let mode = if dont_fragment {
+            libc::IP_PMTUDISC_PROBE
+        } else {
+            libc::IP_PMTUDISC_OMIT
+        };
+        set_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, mode)
     }
 }
 
@@ -248,23 +261,28 @@ mod tests {
     }
 
     #[test]
-    fn path_mtu_is_omitted_on_both_families() {
-        let v4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        assert_ne!(
-            int_option(v4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
-            libc::IP_PMTUDISC_OMIT
-        );
-        omit_path_mtu(v4.as_raw_fd(), false).unwrap();
-        assert_eq!(
-            int_option(v4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
-            libc::IP_PMTUDISC_OMIT
-        );
-        if let Ok(v6) = std::net::UdpSocket::bind("[::1]:0") {
-            omit_path_mtu(v6.as_raw_fd(), true).unwrap();
-            assert_eq!(
-                int_option(v6.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER),
-                libc::IPV6_PMTUDISC_OMIT
+    fn path_mtu_is_ignored_on_both_families_with_or_without_df() {
+        for (dont_fragment, v4_mode, v6_mode) in [
+            (false, libc::IP_PMTUDISC_OMIT, libc::IPV6_PMTUDISC_OMIT),
+            (true, libc::IP_PMTUDISC_PROBE, libc::IPV6_PMTUDISC_PROBE),
+        ] {
+            let v4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            assert_ne!(
+                int_option(v4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+                v4_mode
             );
+            ignore_path_mtu(v4.as_raw_fd(), false, dont_fragment).unwrap();
+            assert_eq!(
+                int_option(v4.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+                v4_mode
+            );
+            if let Ok(v6) = std::net::UdpSocket::bind("[::1]:0") {
+                ignore_path_mtu(v6.as_raw_fd(), true, dont_fragment).unwrap();
+                assert_eq!(
+                    int_option(v6.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER),
+                    v6_mode
+                );
+            }
         }
     }
 }
