@@ -2,7 +2,7 @@
 # count-instructions.sh: user-space instructions per query in a UDP worker,
 # counted by valgrind (callgrind), not timed.
 #
-# Usage: scripts/count-instructions.sh [--count N] [--bin PATH]...
+# Usage: scripts/count-instructions.sh [--count N] [--top T] [--bin PATH]...
 #
 # Runs lbdns (target/release/lbdns, built first, or each --bin given, e.g.
 # a copy built at another commit) under callgrind with one mmsg worker on
@@ -11,7 +11,8 @@
 # worker's loop is counted (from lbdns::server::run_worker down: receiving
 # and sending batches, answering), so start-up and the other threads are
 # not. Prints, per binary, the instructions per answered query in all and
-# in proto::handle.
+# in proto::handle; with --top T, also the T functions (or inlined parts of
+# them, by source file) with the most instructions of their own per query.
 #
 # Instruction counts do not depend on what else the machine is doing, so
 # two builds can be compared here even where timings vary by more than the
@@ -25,12 +26,14 @@ cd "$(dirname "$0")/.."
 . scripts/lib-peers.sh
 
 count=20000
+top=0
 bins=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count=$2; shift 2 ;;
     --bin) bins+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --top) top=$2; shift 2 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -76,4 +79,15 @@ for bin in "${bins[@]}"; do
     /PROGRAM TOTALS/ { gsub(",", "", $1); total = $1 }
     /lbdns::proto::handle \[/ && !handle { gsub(",", "", $1); handle = $1 }
     END { printf "%-40s %12.0f %18.0f\n", bin, total / n, handle / n }'
+  [ "$top" -gt 0 ] || continue
+  # Self counts, busiest first: "COUNT (PCT)  FILE:FUNCTION [OBJECT]".
+  callgrind_annotate "$out" 2>/dev/null | awk -v n="$answered" -v top="$top" '
+    /file:function/ { listing = 1; next }
+    listing && /^ *[0-9,]+ \(/ {
+      line = $0; count = $1; gsub(",", "", count)
+      sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/, "", line); sub(/ \[[^]]*\]$/, "", line)
+      sub(/.*\/registry\/src\/[^\/]*\//, "", line); sub(/^\/rustc\/[0-9a-f]+\/library\//, "", line)
+      printf "  %8.1f  %s\n", count / n, substr(line, 1, 110)
+      if (++shown == top) exit
+    }'
 done
