@@ -454,10 +454,12 @@ fn answer_query(
         }
         Err(Malformed::Header) => return error(out, rcode::FORMERR, false, None),
         Err(Malformed::AfterQuestion) => {
-            // The question was read and echoed: its type ends `out`, but
-            // for its class.
-            let at = out.len() - 4;
-            info.qtype = Some(u16::from_be_bytes([out[at], out[at + 1]]));
+            // One question was read and echoed into `out`, which ends
+            // with its QTYPE and QCLASS.
+            if qdcount == 1 {
+                let at = out.len() - 4;
+                info.qtype = Some(u16::from_be_bytes([out[at], out[at + 1]]));
+            }
             return error(out, rcode::FORMERR, qdcount == 1, None);
         }
     }

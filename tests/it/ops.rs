@@ -252,13 +252,16 @@ fn metrics_match_the_traffic_and_health() {
     for _ in 0..2 {
         udp(&server, &QueryBuilder::new("nothere.example.org.", "MX").build());
     }
-    // FORMERR twice: a readable question with an additional record missing
-    // (counted as TXT), and a question cut short (no type to count).
+    // FORMERR three times: a readable question with an additional record
+    // missing (counted as TXT); a question cut short, and no question with
+    // an additional record missing (no type to count).
     let mut missing_record = QueryBuilder::new("www.example.com.", "TXT").build();
     missing_record[11] = 1;
     let mut cut_short = missing_record[..14].to_vec();
     cut_short[11] = 0;
-    for broken in [missing_record, cut_short] {
+    let mut no_question = missing_record[..12].to_vec();
+    no_question[5] = 0;
+    for broken in [missing_record, cut_short, no_question] {
         assert_eq!(udp(&server, &broken)[3] & 0x0F, 1, "FORMERR");
     }
     // Wait until the checks have taken both members down.
@@ -293,8 +296,9 @@ fn metrics_match_the_traffic_and_health() {
     assert_eq!(metrics["lbdns_queries_by_type_total{qtype=\"AAAA\"}"], 3.0);
     assert_eq!(metrics["lbdns_queries_by_type_total{qtype=\"MX\"}"], 2.0);
     assert_eq!(metrics["lbdns_queries_by_type_total{qtype=\"TXT\"}"], 1.0);
-    assert_eq!(metrics["lbdns_queries_total{transport=\"udp\"}"], 14.0);
-    assert_eq!(metrics["lbdns_responses_total{rcode=\"FORMERR\"}"], 2.0);
+    assert_eq!(metrics["lbdns_queries_by_type_total{qtype=\"other\"}"], 0.0);
+    assert_eq!(metrics["lbdns_queries_total{transport=\"udp\"}"], 15.0);
+    assert_eq!(metrics["lbdns_responses_total{rcode=\"FORMERR\"}"], 3.0);
     assert_eq!(metrics["lbdns_responses_total{rcode=\"NOERROR\"}"], 10.0);
     assert_eq!(metrics["lbdns_responses_total{rcode=\"REFUSED\"}"], 2.0);
     let selected = after["lbdns_member_selected_total{pool=\"m\",member=\"127.0.0.61\"}"]
@@ -308,7 +312,7 @@ fn metrics_match_the_traffic_and_health() {
         .filter(|(k, _)| k.starts_with("lbdns_worker_queries_total"))
         .map(|(_, v)| v)
         .sum();
-    assert_eq!(workers, 14.0, "per-worker counters add up");
+    assert_eq!(workers, 15.0, "per-worker counters add up");
 }
 
 fn explain_cli(config: &Path, name: &str, client: &str, ecs: Option<&str>) -> serde_json::Value {
