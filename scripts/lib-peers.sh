@@ -158,13 +158,14 @@ NSD
 }
 
 # start_peer NAME PORT DIR ZONEFILE [WORKERS]: starts NAME (lbdns,
-# lbdns-uring, lbdns-df, echo, knot, nsd or gdnsd) serving example.com. from ZONEFILE
-# on 127.0.0.1:PORT with WORKERS UDP threads or processes (default 1),
-# pinned to CPUs 0..WORKERS-1 (lbdns and the echo pin each thread to one of
-# them; the peers' threads share the set), its files and log (DIR/NAME.log)
-# in DIR; sets last_pid. lbdns's UDP back end is $LBDNS_IO (default mmsg)
-# and lbdns-uring's is uring; lbdns-df is lbdns with udp_dont_fragment. Run from the repository root; lbdns and
-# udp-echo come from $BIN (default target/release), built before.
+# lbdns-uring, lbdns-df, echo, knot, nsd or gdnsd) serving example.com.
+# from ZONEFILE on 127.0.0.1:PORT with WORKERS UDP threads or processes
+# (default 1), pinned to CPUs 0..WORKERS-1 (lbdns and the echo pin each
+# thread to one of them; the peers' threads share the set), its files and
+# log (DIR/NAME.log) in DIR; sets last_pid. lbdns's UDP back end is $LBDNS_IO (default mmsg)
+# and lbdns-uring's is uring; lbdns-df is lbdns with udp_dont_fragment.
+# Run from the repository root; lbdns and udp-echo come from $BIN (default
+# target/release), built before.
 start_peer() {
   local name=$1 port=$2 tmp=$3 zone=$4 workers=${5:-1} conf cpus bin=${BIN:-target/release}
   cpus=0-$((workers - 1))

@@ -205,7 +205,7 @@ impl Control {
         }
         registry.register(
             "lbdns_queries_by_type",
-            "UDP queries per QTYPE (those whose question could be read)",
+            "UDP queries per QTYPE (those with one readable question)",
             by_type,
         );
         let by_rcode = Family::<Vec<(String, String)>, Counter>::default();

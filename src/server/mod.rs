@@ -344,8 +344,8 @@ fn new_socket(addr: SocketAddr, kind: Type) -> io::Result<Socket> {
 }
 
 /// A worker's UDP socket: `SO_REUSEPORT`, a large receive buffer,
-/// non-blocking, no DF bit nor path-MTU from ICMP, pktinfo when bound to a
-/// wildcard address.
+/// non-blocking, path-MTU from ICMP ignored (DF set only with
+/// `dont_fragment`), pktinfo when bound to a wildcard address.
 fn bind_udp(addr: SocketAddr, recv_buffer: usize, dont_fragment: bool) -> Result<UdpSocket, StartError> {
     let err = |source| StartError {
         what: format!("cannot listen on udp {addr}"),
