@@ -29,7 +29,7 @@ use std::net::IpAddr;
 pub use alias::Alias;
 pub use live::{FamilyState, Live};
 pub use pool::{Pool, Pools, mix64};
-pub use rng::Rng;
+pub use rng::{Draws, Rng};
 
 use crate::config::PolicyKind;
 use crate::config::pool::MAX_ANSWERS;

@@ -1024,13 +1024,38 @@ fn append_members(out: &mut Vec<u8>, snap: &Snapshot, sel: &Selection, owner: u1
 }
 
 /// Puts `count` records of `size` bytes into a random order
-/// (Fisher–Yates).
+/// (Fisher–Yates), drawing the swaps in batches ([`lb::Draws`]).
 fn shuffle(records: &mut [u8], count: usize, size: usize, rng: &mut lb::Rng) {
+    // A and AAAA records behind a compression pointer have fixed sizes,
+    // which swap as vector copies.
+    match size {
+        16 => shuffle_sized::<16>(records, count, rng),
+        28 => shuffle_sized::<28>(records, count, rng),
+        _ => {
+            let mut draws = lb::Draws::new(rng);
+            for i in (1..count).rev() {
+                let j = draws.below(i + 1, rng);
+                if j != i {
+                    let (low, high) = records.split_at_mut(i * size);
+                    low[j * size..(j + 1) * size].swap_with_slice(&mut high[..size]);
+                }
+            }
+        }
+    }
+}
+
+/// [`shuffle`] for records of `N` bytes.
+#[inline(always)]
+fn shuffle_sized<const N: usize>(records: &mut [u8], count: usize, rng: &mut lb::Rng) {
+    let mut draws = lb::Draws::new(rng);
     for i in (1..count).rev() {
-        let j = rng.below(i as u32 + 1) as usize;
+        let j = draws.below(i + 1, rng);
         if j != i {
-            let (low, high) = records.split_at_mut(i * size);
-            low[j * size..(j + 1) * size].swap_with_slice(&mut high[..size]);
+            let (low, high) = records.split_at_mut(i * N);
+            let (a, b) = (&mut low[j * N..][..N], &mut high[..N]);
+            let saved: [u8; N] = (*a).try_into().expect("N bytes");
+            a.copy_from_slice(b);
+            b.copy_from_slice(&saved);
         }
     }
 }
