@@ -188,6 +188,25 @@ fn pick_uniform(candidates: &[u16], k: usize, rng: &mut Rng, out: &mut Selection
     out.count = count;
 }
 
+/// The pool a topology pool sends `client` to (`None`: none, NODATA),
+/// setting the scope that decided it.
+// Out of line: inlined, its reading of the client address in both
+// families was hoisted into `select`'s prologue for every policy
+// (callgrind).
+#[inline(never)]
+fn topology_target(topology: &pool::Topology, client: &ClientNet, out: &mut Selection) -> Option<usize> {
+    match topology.lpm.lookup(client.addr) {
+        Ok(m) => {
+            out.scope = m.scope;
+            Some(m.value as usize)
+        }
+        Err(scope) => {
+            out.scope = scope;
+            topology.default.map(|d| d as usize)
+        }
+    }
+}
+
 /// Chooses the members to answer with for pool `pool` and the family
 /// (`v6`), writing them to `out`. `out.count == 0` means NODATA.
 pub fn select(
@@ -203,18 +222,9 @@ pub fn select(
     out.scope = 0;
     let mut p = pool;
     if let Some(topology) = &pools.pools[p].topology {
-        match topology.lpm.lookup(client.addr) {
-            Ok(m) => {
-                p = m.value as usize;
-                out.scope = m.scope;
-            }
-            Err(scope) => {
-                out.scope = scope;
-                match topology.default {
-                    Some(d) => p = d as usize,
-                    None => return,
-                }
-            }
+        match topology_target(topology, client, out) {
+            Some(target) => p = target,
+            None => return,
         }
     }
     let mut family = &live.pools[p].families[usize::from(v6)];
