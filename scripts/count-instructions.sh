@@ -3,6 +3,7 @@
 # counted by valgrind (callgrind), not timed.
 #
 # Usage: scripts/count-instructions.sh [--count N] [--top T] [--bin PATH]...
+#        scripts/count-instructions.sh --select BENCH...
 #
 # Runs lbdns (target/release/lbdns, built first, or each --bin given, e.g.
 # a copy built at another commit) under callgrind with one mmsg worker on
@@ -13,6 +14,11 @@
 # not. Prints, per binary, the instructions per answered query in all and
 # in proto::handle; with --top T, also the T functions (or inlined parts of
 # them, by source file) with the most instructions of their own per query.
+#
+# With --select BENCH (repeatable), it counts instead the instructions per
+# call of lbdns::lb::select in the criterion benchmark of that name in
+# benches/select.rs (e.g. sticky/8-members; it should match one), run
+# for a second under callgrind with criterion's --profile-time.
 #
 # Instruction counts do not depend on what else the machine is doing, so
 # two builds can be compared here even where timings vary by more than the
@@ -28,16 +34,41 @@ cd "$(dirname "$0")/.."
 count=20000
 top=0
 bins=()
+selects=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count=$2; shift 2 ;;
     --bin) bins+=("$2"); shift 2 ;;
     --top) top=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --select) selects+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 command -v valgrind >/dev/null || apt_install valgrind
+if [ ${#selects[@]} -gt 0 ]; then
+  exe=$(cargo bench --bench select --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+  [ -x "$exe" ] || { echo "could not build benches/select.rs" >&2; exit 1; }
+  out=$(mktemp)
+  trap 'rm -f "$out"' EXIT
+  echo "callgrind, lbdns::lb::select in benches/select.rs"
+  printf '%-40s %12s\n' benchmark 'per select'
+  for bench in "${selects[@]}"; do
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+      --toggle-collect='criterion::bencher::Bencher*::iter*' \
+      "$exe" --bench --profile-time 1 "$bench" >/dev/null 2>&1
+    # The calls into select from the benchmark loop: "COUNT (PCT) > ... (CALLSx)".
+    callgrind_annotate --inclusive=yes --tree=calling "$out" 2>/dev/null | awk -v bench="$bench" '
+      /> .*lbdns::lb::select \(/ && !done {
+        count = $1; gsub(",", "", count)
+        calls = $0; sub(/.*\(/, "", calls); sub(/x\).*/, "", calls); gsub(",", "", calls)
+        printf "%-40s %12.1f\n", bench, count / calls; done = 1
+      }
+      END { if (!done) printf "%-40s %12s\n", bench, "no calls" }'
+  done
+  exit 0
+fi
 cargo build --release --quiet --bins
 [ ${#bins[@]} -gt 0 ] || bins=(target/release/lbdns)
 port=5441
