@@ -116,7 +116,7 @@ measure() {
   printf '%.2f %s %d %d\n' "$(echo "$end - $start" | bc -l)" "$cpu" "$((rss / 1024))" "$((hwm / 1024))"
 }
 
-echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+echo "machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "zone: $zone ($records records, $(du -m "$zone" | cut -f1) MB)"
 servers=(lbdns)
 [ "$peers" = 1 ] && servers+=(knot nsd)
