@@ -1029,35 +1029,36 @@ fn shuffle(records: &mut [u8], count: usize, size: usize, rng: &mut lb::Rng) {
     // A and AAAA records behind a compression pointer have fixed sizes,
     // which swap as vector copies.
     match size {
-        16 => shuffle_sized::<16>(records, count, rng),
-        28 => shuffle_sized::<28>(records, count, rng),
-        _ => {
-            let mut draws = lb::Draws::new(rng);
-            for i in (1..count).rev() {
-                let j = draws.below(i + 1, rng);
-                if j != i {
-                    let (low, high) = records.split_at_mut(i * size);
-                    low[j * size..(j + 1) * size].swap_with_slice(&mut high[..size]);
-                }
-            }
-        }
+        16 => shuffle_with(records, count, rng, swap_sized::<16>),
+        28 => shuffle_with(records, count, rng, swap_sized::<28>),
+        _ => shuffle_with(records, count, rng, |records, i, j| {
+            let (low, high) = records.split_at_mut(i * size);
+            low[j * size..(j + 1) * size].swap_with_slice(&mut high[..size]);
+        }),
     }
 }
 
-/// [`shuffle`] for records of `N` bytes.
+/// Fisher–Yates over `count` records, `swap(records, i, j)` (`j` < `i`)
+/// exchanging two of them.
 #[inline(always)]
-fn shuffle_sized<const N: usize>(records: &mut [u8], count: usize, rng: &mut lb::Rng) {
+fn shuffle_with(records: &mut [u8], count: usize, rng: &mut lb::Rng, swap: impl Fn(&mut [u8], usize, usize)) {
     let mut draws = lb::Draws::new(rng);
     for i in (1..count).rev() {
         let j = draws.below(i + 1, rng);
         if j != i {
-            let (low, high) = records.split_at_mut(i * N);
-            let (a, b) = (&mut low[j * N..][..N], &mut high[..N]);
-            let saved: [u8; N] = (*a).try_into().expect("N bytes");
-            a.copy_from_slice(b);
-            b.copy_from_slice(&saved);
+            swap(records, i, j);
         }
     }
+}
+
+/// Swaps records `i` and `j` (`j` < `i`) of `N` bytes each.
+#[inline(always)]
+fn swap_sized<const N: usize>(records: &mut [u8], i: usize, j: usize) {
+    let (low, high) = records.split_at_mut(i * N);
+    let (a, b) = (&mut low[j * N..][..N], &mut high[..N]);
+    let saved: [u8; N] = (*a).try_into().expect("N bytes");
+    a.copy_from_slice(b);
+    b.copy_from_slice(&saved);
 }
 
 fn set_counts(out: &mut [u8], [qd, an, ns, ar]: [u16; 4]) {
@@ -1196,6 +1197,31 @@ mod tests {
         }
         // Both kinds of outcome were exercised.
         assert!((10_000..90_000).contains(&accepted), "{accepted} accepted");
+    }
+
+    /// The shuffle keeps every record whole and reaches every order, for
+    /// the A and AAAA sizes it swaps as fixed copies and for any other.
+    #[test]
+    fn shuffle_permutes_whole_records() {
+        let mut rng = lb::Rng::with_seed(11);
+        for size in [16, 28, 5] {
+            // Three records, each `size` copies of its number.
+            let records: Vec<u8> = (1..=3u8).flat_map(|r| std::iter::repeat_n(r, size)).collect();
+            let mut orders = std::collections::HashSet::new();
+            for _ in 0..600 {
+                let mut shuffled = records.clone();
+                shuffle(&mut shuffled, 3, size, &mut rng);
+                let order: Vec<u8> = shuffled.chunks(size).map(|r| r[0]).collect();
+                for (record, &number) in shuffled.chunks(size).zip(&order) {
+                    assert!(record.iter().all(|&b| b == number), "size {size}: {shuffled:?}");
+                }
+                let mut sorted = order.clone();
+                sorted.sort();
+                assert_eq!(sorted, [1, 2, 3], "size {size}");
+                orders.insert(order);
+            }
+            assert_eq!(orders.len(), 6, "size {size}: every order of 3");
+        }
     }
 
     fn hex(text: &str) -> Vec<u8> {
