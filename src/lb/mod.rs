@@ -170,9 +170,10 @@ fn pick_uniform(candidates: &[u16], k: usize, rng: &mut Rng, out: &mut Selection
     if k >= n {
         out.members[..n].copy_from_slice(candidates);
         out.count = n;
-        // Random order, like a shuffled RRset.
+        // Random order, like a shuffled RRset, with its batched draws.
+        let mut draws = Draws::new(rng);
         for i in (1..n).rev() {
-            let j = rng.below(i as u32 + 1) as usize;
+            let j = draws.below(i + 1, rng);
             out.members.swap(i, j);
         }
         return;

@@ -107,6 +107,30 @@ fn random_is_uniform() {
     assert_fits(&counts, &[0.2; 5]);
 }
 
+/// With as many answers as members, every member is sent and every
+/// order comes out equally often, as for a shuffled RRset.
+#[test]
+fn random_with_all_members_shuffles_uniformly() {
+    let pools = compile(&[pool(
+        "p",
+        PolicyKind::Random,
+        3,
+        (1..=3).map(|i| member(&format!("192.0.2.{i}"), 1, 1)).collect(),
+    )]);
+    let live = Live::all_up(&pools);
+    let mut picker = Picker::with_seed(6);
+    let mut sel = Selection::default();
+    let orders: [[u16; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    let mut counts = [0u64; 6];
+    for _ in 0..12_000 {
+        select(&pools, &live, 0, false, &client("10.0.0.1"), &mut picker, &mut sel);
+        assert_eq!(sel.count, 3);
+        let at = orders.iter().position(|o| o[..] == sel.members[..3]);
+        counts[at.unwrap_or_else(|| panic!("not an order of the 3: {:?}", &sel.members[..3]))] += 1;
+    }
+    assert_fits(&counts, &[1.0 / 6.0; 6]);
+}
+
 #[test]
 fn weighted_follows_weights_and_zero_is_a_spare() {
     let members = vec![
