@@ -36,6 +36,11 @@ fn pool(name: &str, policy: PolicyKind, answers: usize, members: Vec<MemberConfi
     }
 }
 
+/// `n` members 192.0.2.1, .2, ... of weight 1 in tier 1.
+fn equal_members(n: u8) -> Vec<MemberConfig> {
+    (1..=n).map(|i| member(&format!("192.0.2.{i}"), 1, 1)).collect()
+}
+
 fn compile(configs: &[PoolConfig]) -> Pools {
     let mut diags = Diagnostics::default();
     let pools = Pools::build(configs, &mut diags);
@@ -97,12 +102,7 @@ fn assert_fits(counts: &[u64], expected_share: &[f64]) {
 
 #[test]
 fn random_is_uniform() {
-    let pools = compile(&[pool(
-        "p",
-        PolicyKind::Random,
-        1,
-        (1..=5).map(|i| member(&format!("192.0.2.{i}"), 1, 1)).collect(),
-    )]);
+    let pools = compile(&[pool("p", PolicyKind::Random, 1, equal_members(5))]);
     let counts = draw(&pools, &Live::all_up(&pools), 20_000, 1);
     assert_fits(&counts, &[0.2; 5]);
 }
@@ -111,12 +111,7 @@ fn random_is_uniform() {
 /// order comes out equally often, as for a shuffled RRset.
 #[test]
 fn random_with_all_members_shuffles_uniformly() {
-    let pools = compile(&[pool(
-        "p",
-        PolicyKind::Random,
-        3,
-        (1..=3).map(|i| member(&format!("192.0.2.{i}"), 1, 1)).collect(),
-    )]);
+    let pools = compile(&[pool("p", PolicyKind::Random, 3, equal_members(3))]);
     let live = Live::all_up(&pools);
     let mut picker = Picker::with_seed(6);
     let mut sel = Selection::default();
@@ -150,12 +145,7 @@ fn weighted_follows_weights_and_zero_is_a_spare() {
 
 #[test]
 fn round_robin_rotates() {
-    let pools = compile(&[pool(
-        "p",
-        PolicyKind::RoundRobin,
-        1,
-        (1..=3).map(|i| member(&format!("192.0.2.{i}"), 1, 1)).collect(),
-    )]);
+    let pools = compile(&[pool("p", PolicyKind::RoundRobin, 1, equal_members(3))]);
     let live = Live::all_up(&pools);
     let mut picker = Picker::with_seed(4);
     let mut sel = Selection::default();
@@ -203,7 +193,7 @@ fn answers_k_are_distinct() {
 
 #[test]
 fn sticky_moves_only_the_clients_of_a_member_that_goes_down() {
-    let members: Vec<_> = (1..=10).map(|i| member(&format!("192.0.2.{i}"), 1, 1)).collect();
+    let members = equal_members(10);
     let pools = compile(&[pool("p", PolicyKind::Sticky, 1, members)]);
     let all_up = Live::all_up(&pools);
     let mut down = vec![vec![true; 10]];
