@@ -373,6 +373,7 @@ pub fn explain(snap: &Snapshot, q: &Question) -> Result<Explanation, String> {
         let up_count = snap.live().pools[served].up.iter().filter(|&&u| u).count();
         let _ = match (serving.policy, family.state) {
             (_, FamilyState::Empty) => write!(why, "no member of the family to give: NODATA"),
+            (_, FamilyState::Topology) => write!(why, "{} is a topology pool: it chooses again by the client network", serving.name),
             (PolicyKind::Random, _) => write!(why, "{} chosen uniformly among {} candidates", serving.answers, family.candidates.len()),
             (PolicyKind::RoundRobin, _) => write!(why, "the next {} in rotation among {} candidates (per worker)", serving.answers, family.candidates.len()),
             (PolicyKind::Weighted, _) => write!(why, "{} chosen by weight among {} candidates", serving.answers, family.candidates.len()),

@@ -5,6 +5,7 @@
 use super::alias::Alias;
 use super::pool::{AllDown, Pools};
 use crate::config::PolicyKind;
+use crate::config::pool::MAX_ANSWERS;
 
 /// What a pool does for one address family right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,12 +17,24 @@ pub enum FamilyState {
     Empty,
     /// Every member down: answer from that pool.
     Fallback(u32),
+    /// A topology pool: the client network picks the pool that answers.
+    Topology,
 }
 
-/// One family of one pool.
+/// One family of one pool: everything selection reads for it, so that
+/// the usual answer touches this and nothing else of the pool.
 #[derive(Clone, Debug)]
 pub struct FamilyLive {
     pub state: FamilyState,
+    /// The pool's policy.
+    pub policy: PolicyKind,
+    /// How many members an answer gets: the pool's `answers`, at most the
+    /// candidates and `MAX_ANSWERS`.
+    pub k: usize,
+    /// The answer TTL now (`ttl_when_degraded` while degraded).
+    pub ttl: u32,
+    /// The sticky prefix lengths for IPv4 and IPv6 clients.
+    pub sticky_prefix: [u8; 2],
     /// Member indices that may be chosen.
     pub candidates: Vec<u16>,
     /// Their weights (for sticky), and whether all are equal.
@@ -63,13 +76,16 @@ impl Live {
         let mut out = Vec::with_capacity(pools.pools.len());
         for (p, pool) in pools.pools.iter().enumerate() {
             let is_up = |m: usize| up.get(p).and_then(|u| u.get(m)).copied().unwrap_or(true);
+            let degraded = (0..pool.members.len()).any(|m| !is_up(m));
             let family = |v6: bool| -> FamilyLive {
                 let all: Vec<u16> = (0..pool.members.len())
                     .filter(|&m| pool.members[m].addr.is_ipv6() == v6)
                     .map(|m| m as u16)
                     .collect();
                 let alive: Vec<u16> = all.iter().copied().filter(|&m| is_up(usize::from(m))).collect();
-                let (state, base) = if all.is_empty() {
+                let (state, base) = if pool.topology.is_some() {
+                    (FamilyState::Topology, Vec::new())
+                } else if all.is_empty() {
                     (FamilyState::Empty, Vec::new())
                 } else if !alive.is_empty() {
                     (FamilyState::Serving, alive)
@@ -102,6 +118,13 @@ impl Live {
                 let equal_weights = weights.windows(2).all(|w| w[0] == w[1]);
                 FamilyLive {
                     state,
+                    policy: pool.policy,
+                    k: pool.answers.min(candidates.len()).min(MAX_ANSWERS),
+                    ttl: match (degraded, pool.ttl_when_degraded) {
+                        (true, Some(ttl)) => ttl,
+                        _ => pool.ttl,
+                    },
+                    sticky_prefix: [pool.sticky_prefix_v4, pool.sticky_prefix_v6],
                     alias: Alias::new(&weights),
                     seeds: candidates
                         .iter()
@@ -113,7 +136,7 @@ impl Live {
                 }
             };
             out.push(PoolLive {
-                degraded: (0..pool.members.len()).any(|m| !is_up(m)),
+                degraded,
                 up: (0..pool.members.len()).map(is_up).collect(),
                 families: [family(false), family(true)],
             });

@@ -103,6 +103,12 @@ impl Lpm {
         }
     }
 
+    /// Every value that some address maps to.
+    pub fn values(&self) -> impl Iterator<Item = u32> + '_ {
+        let v4 = self.v4.entries.iter();
+        v4.chain(&self.v6.entries).flatten().map(|m| m.value)
+    }
+
     /// The most specific network holding `addr`, if any, or the scope to
     /// use when none does.
     pub fn lookup(&self, addr: IpAddr) -> Result<Match, u8> {

@@ -119,22 +119,19 @@ impl Default for Selection {
 
 /// The client network as a sticky key: the address masked to the sticky
 /// prefix (or the ECS source prefix, if shorter). Returns (key, prefix).
-fn sticky_key(client: &ClientNet, pool: &Pool) -> (u64, u8) {
+fn sticky_key(client: &ClientNet, prefix: [u8; 2]) -> (u64, u8) {
     match client.addr {
         IpAddr::V4(a) => {
-            let len = pool.sticky_prefix_v4.min(client.ecs_prefix.unwrap_or(32));
+            let len = prefix[0].min(client.ecs_prefix.unwrap_or(32));
             let masked = u32::from(a) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            (
-                mix64(u64::from(masked) ^ u64::from(len) << 40 ^ 4 << 56),
-                pool.sticky_prefix_v4,
-            )
+            (mix64(u64::from(masked) ^ u64::from(len) << 40 ^ 4 << 56), prefix[0])
         }
         IpAddr::V6(a) => {
-            let len = pool.sticky_prefix_v6.min(client.ecs_prefix.unwrap_or(128));
+            let len = prefix[1].min(client.ecs_prefix.unwrap_or(128));
             let masked = u128::from(a) & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
             (
                 mix64(mix64(masked as u64) ^ (masked >> 64) as u64 ^ u64::from(len) << 40 ^ 6 << 56),
-                pool.sticky_prefix_v6,
+                prefix[1],
             )
         }
     }
@@ -178,6 +175,11 @@ fn pick_uniform(candidates: &[u16], k: usize, rng: &mut Rng, out: &mut Selection
         }
         return;
     }
+    if k == 1 {
+        out.members[0] = candidates[rng.below(n as u32) as usize];
+        out.count = 1;
+        return;
+    }
     let mut count = 0;
     while count < k {
         let m = candidates[rng.below(n as u32) as usize];
@@ -191,10 +193,7 @@ fn pick_uniform(candidates: &[u16], k: usize, rng: &mut Rng, out: &mut Selection
 
 /// The pool a topology pool sends `client` to (`None`: none, NODATA),
 /// setting the scope that decided it.
-// Out of line: inlined, its reading of the client address in both
-// families was hoisted into `select`'s prologue for every policy
-// (callgrind).
-#[inline(never)]
+#[inline(always)]
 fn topology_target(topology: &pool::Topology, client: &ClientNet, out: &mut Selection) -> Option<usize> {
     match topology.lpm.lookup(client.addr) {
         Ok(m) => {
@@ -204,6 +203,35 @@ fn topology_target(topology: &pool::Topology, client: &ClientNet, out: &mut Sele
         Err(scope) => {
             out.scope = scope;
             topology.default.map(|d| d as usize)
+        }
+    }
+}
+
+/// The pool that answers for `pool` when its family does not serve from
+/// its own members: a topology pool's target, an all-down fallback, or a
+/// fallback that is itself a topology pool (which chooses again). `None`:
+/// NODATA. Fallbacks that lead back to a topology pool are followed at most
+/// once per pool, so a loop of them ends in NODATA instead of recursing
+/// for ever.
+#[inline(never)]
+fn route(pools: &Pools, live: &Live, pool: usize, v6: bool, client: &ClientNet, out: &mut Selection) -> Option<usize> {
+    let state = |p: usize| live.pools[p].families[usize::from(v6)].state;
+    let mut p = pool;
+    let mut hops = 0;
+    loop {
+        if state(p) == FamilyState::Topology {
+            let topology = pools.pools[p].topology.as_ref()?;
+            p = topology_target(topology, client, out)?;
+        }
+        match state(p) {
+            FamilyState::Serving => return Some(p),
+            FamilyState::Fallback(q) if state(q as usize) == FamilyState::Topology && hops < live.pools.len() => {
+                // A topology pool as the fallback: its own choice.
+                p = q as usize;
+                hops += 1;
+            }
+            FamilyState::Fallback(q) => return (state(q as usize) == FamilyState::Serving).then_some(q as usize),
+            _ => return None,
         }
     }
 }
@@ -222,35 +250,32 @@ pub fn select(
     out.count = 0;
     out.scope = 0;
     let mut p = pool;
-    if let Some(topology) = &pools.pools[p].topology {
-        match topology_target(topology, client, out) {
-            Some(target) => p = target,
+    // The usual case reads this family and nothing else of the pool.
+    let mut family = &live.pools[p].families[usize::from(v6)];
+    // The scope so far, kept here: reading `out.scope` back after the
+    // byte store above cannot be forwarded from the store, and would make
+    // each call wait for the previous one to retire.
+    let mut scope = 0;
+    if family.state != FamilyState::Serving {
+        match route(pools, live, p, v6, client, out) {
+            Some(q) => {
+                p = q;
+                family = &live.pools[p].families[usize::from(v6)];
+                scope = out.scope;
+            }
             None => return,
         }
     }
-    let mut family = &live.pools[p].families[usize::from(v6)];
-    if let FamilyState::Fallback(q) = family.state {
-        p = q as usize;
-        family = &live.pools[p].families[usize::from(v6)];
-        if pools.pools[p].topology.is_some() {
-            // A topology pool as the fallback: its own choice.
-            return select(pools, live, p, v6, client, picker, out);
-        }
-    }
-    if family.state != FamilyState::Serving || family.candidates.is_empty() {
+    let k = family.k;
+    if k == 0 {
         return;
     }
-    let pool_def = &pools.pools[p];
     out.pool = p as u32;
-    out.ttl = match (live.pools[p].degraded, pool_def.ttl_when_degraded) {
-        (true, Some(ttl)) => ttl,
-        _ => pool_def.ttl,
-    };
+    out.ttl = family.ttl;
     let candidates = &family.candidates[..];
     let n = candidates.len();
-    let k = pool_def.answers.min(n).min(MAX_ANSWERS);
     let rng = &mut picker.rng;
-    match pool_def.policy {
+    match family.policy {
         PolicyKind::Random | PolicyKind::Failover | PolicyKind::Topology => pick_uniform(candidates, k, rng, out),
         PolicyKind::RoundRobin => {
             let start = picker.rotate(p) as usize;
@@ -283,8 +308,8 @@ pub fn select(
             out.count = count;
         }
         PolicyKind::Sticky => {
-            let (key, scope) = sticky_key(client, pool_def);
-            out.scope = out.scope.max(scope);
+            let (key, sticky_scope) = sticky_key(client, family.sticky_prefix);
+            out.scope = scope.max(sticky_scope);
             // Top k by rendezvous score, kept sorted (k is small). Equal
             // weights compare the hashes themselves; otherwise the weight
             // scales the bucket's 1/-ln(u), and the hash breaks ties.

@@ -180,6 +180,24 @@ impl Pools {
                 loc: c.loc.clone(),
             });
         }
+        // A fallback to a topology pool that maps clients back to the pool
+        // that is down: those clients get NODATA (selection stops the loop).
+        for (i, pool) in pools.iter().enumerate() {
+            let AllDown::Pool(t) = pool.all_down else { continue };
+            let Some(topology) = &pools[t as usize].topology else {
+                continue;
+            };
+            if topology.lpm.values().chain(topology.default).any(|v| v as usize == i) {
+                diags.warning(
+                    pool.loc.clone(),
+                    format!(
+                        "pool {}: all_down names topology pool {}, which sends some clients back to {}: \
+                         they get no address while every member is down",
+                        pool.name, pools[t as usize].name, pool.name
+                    ),
+                );
+            }
+        }
         let mut bases = Vec::with_capacity(pools.len());
         let mut total = 0;
         for pool in &pools {

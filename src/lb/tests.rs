@@ -345,6 +345,61 @@ fn all_down_behaviours() {
     assert_eq!(sel.count, 0, "no IPv6 member: no AAAA");
 }
 
+/// A pool whose members are all down may fall back to a topology pool,
+/// which chooses again by the client network; when that choice leads back
+/// to the pool that is down, the answer is NODATA (it used to recurse
+/// until the stack overflowed).
+#[test]
+fn fallback_to_a_topology_pool_and_back() {
+    let mut eu = pool("eu", PolicyKind::Random, 1, vec![member("192.0.2.1", 1, 1)]);
+    eu.all_down = AllDownConfig::Pool("geo".into());
+    let us = pool("us", PolicyKind::Random, 1, vec![member("192.0.2.2", 1, 1)]);
+    let mut geo = pool("geo", PolicyKind::Topology, 1, vec![]);
+    geo.map = vec![
+        MapConfig {
+            networks: vec![("10.0.0.0".parse().unwrap(), 8)],
+            pool: "eu".into(),
+        },
+        MapConfig {
+            networks: vec![("10.1.0.0".parse().unwrap(), 16)],
+            pool: "us".into(),
+        },
+    ];
+    let pools_cfg = [geo, eu, us];
+    let mut diags = Diagnostics::default();
+    let pools = Pools::build(&pools_cfg, &mut diags);
+    assert!(!diags.has_errors(), "{diags}");
+    let warnings = diags.to_string();
+    assert!(
+        warnings.contains("pool eu: all_down names topology pool geo, which sends some clients back to eu"),
+        "{warnings}"
+    );
+    // No warning where the topology pool cannot send them back.
+    let mut geo_us = pools_cfg[0].clone();
+    geo_us.map.remove(0);
+    let mut quiet = Diagnostics::default();
+    Pools::build(&[geo_us, pools_cfg[1].clone(), pools_cfg[2].clone()], &mut quiet);
+    assert!(quiet.items.is_empty(), "{quiet}");
+    let mut picker = Picker::with_seed(15);
+    let mut sel = Selection::default();
+    let live = Live::compute(&pools, &[vec![], vec![false], vec![true]]);
+    // eu is down and falls back to geo, which sends 10.1/16 to us.
+    select(&pools, &live, 1, false, &client("10.1.2.3"), &mut picker, &mut sel);
+    assert_eq!((sel.count, sel.pool, sel.members[0], sel.scope), (1, 2, 0, 16));
+    // Through geo itself, the same.
+    select(&pools, &live, 0, false, &client("10.1.2.3"), &mut picker, &mut sel);
+    assert_eq!((sel.count, sel.pool), (1, 2));
+    // geo sends 10.2/16 to eu, which is down and falls back to geo: a loop.
+    for p in [0, 1] {
+        select(&pools, &live, p, false, &client("10.2.0.1"), &mut picker, &mut sel);
+        assert_eq!(sel.count, 0, "pool {p}: NODATA");
+    }
+    // With eu up, 10.2/16 gets eu.
+    let live = Live::all_up(&pools);
+    select(&pools, &live, 0, false, &client("10.2.0.1"), &mut picker, &mut sel);
+    assert_eq!((sel.count, sel.pool, sel.scope), (1, 1, 16));
+}
+
 #[test]
 fn degraded_ttl() {
     let mut p = pool(
