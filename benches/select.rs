@@ -1,4 +1,5 @@
-//! Criterion benchmarks of selection: each policy over 8 members, topology
+//! Criterion benchmarks of selection: each policy over 8 members (weights 1
+//! to 8; sticky-equal: all of weight 1), topology
 //! over 10,000 prefixes of each family (IPv4 and IPv6 clients), and the
 //! whole answer path for a pool name.
 //! Run with `scripts/bench-criterion.sh`.
@@ -52,10 +53,16 @@ fn bench(c: &mut Criterion) {
         ("round-robin", PolicyKind::RoundRobin),
         ("weighted", PolicyKind::Weighted),
         ("sticky", PolicyKind::Sticky),
+        ("sticky-equal", PolicyKind::Sticky),
         ("failover", PolicyKind::Failover),
     ] {
+        let mut config = pool("p", policy, 1);
+        if label == "sticky-equal" {
+            // Every member of weight 1: sticky's unweighted scores.
+            config.members.iter_mut().for_each(|m| m.weight = 1);
+        }
         let mut diags = Diagnostics::default();
-        let pools = Pools::build(&[pool("p", policy, 1)], &mut diags);
+        let pools = Pools::build(&[config], &mut diags);
         let live = Live::all_up(&pools);
         let mut picker = Picker::with_seed(1);
         let mut sel = Selection::default();

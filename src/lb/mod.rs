@@ -161,6 +161,26 @@ fn inverse_neg_ln() -> &'static [f32; 1 << SCORE_BITS] {
     })
 }
 
+/// The index of the highest of `score(i)` for i in 0..n, compared without
+/// their lowest 16 bits, and the last of equals (as sticky has always
+/// chosen its one answer: a test pins the choices).
+///
+/// The best score and its index are kept apart, each a conditional move.
+/// Packed into one u64 maximum, the equal-weights loop was vectorized with
+/// SSE2's emulated 64-bit multiplies, which took about three times as long
+/// as this scalar loop.
+#[inline(always)]
+fn last_max(n: usize, score: impl Fn(usize) -> u64) -> usize {
+    let (mut best, mut at) = (0, 0);
+    for i in 0..n {
+        let s = score(i) & !0xFFFF;
+        let higher = s >= best;
+        best = if higher { s } else { best };
+        at = if higher { i } else { at };
+    }
+    at
+}
+
 /// Picks up to `k` distinct entries of `candidates` uniformly.
 fn pick_uniform(candidates: &[u16], k: usize, rng: &mut Rng, out: &mut Selection) {
     let n = candidates.len();
@@ -340,23 +360,24 @@ pub fn select(
                 }
             };
             if k == 1 {
-                // The usual case: the single best member. The candidate's
-                // index replaces the score's lowest 16 bits, so a plain
-                // (branch-free) max finds both. The loop is written out, on
-                // slices of one length, so that it has no bounds check and
-                // no test of the weights per member (seen in the assembly).
+                // The usual case: the single best member. The loops are
+                // written out, on slices of one length, so that they have no
+                // bounds check and no test of the weights per member (seen
+                // in the assembly).
                 let seeds = &family.seeds[..n];
-                let mut best = 0;
-                if family.equal_weights {
-                    for (i, &seed) in seeds.iter().enumerate() {
-                        best = best.max(hash(seed) & !0xFFFF | i as u64);
-                    }
+                let best = if family.equal_weights {
+                    last_max(n, |i| hash(seeds[i]))
                 } else {
+                    // Here the index replaces the score's lowest 16 bits, so
+                    // that one maximum finds both: a little faster than
+                    // `last_max` (the float product keeps this loop scalar).
+                    let mut best = 0;
                     for (i, (&seed, &weight)) in seeds.iter().zip(&family.weights[..n]).enumerate() {
                         best = best.max(weighted(hash(seed), weight) & !0xFFFF | i as u64);
                     }
-                }
-                out.members[0] = candidates[(best & 0xFFFF) as usize];
+                    (best & 0xFFFF) as usize
+                };
+                out.members[0] = candidates[best];
                 out.count = 1;
                 return;
             }
