@@ -371,9 +371,13 @@ pub fn select(
                     // Here the index replaces the score's lowest 16 bits, so
                     // that one maximum finds both: a little faster than
                     // `last_max` (the float product keeps this loop scalar).
-                    let mut best = 0;
+                    // The scores are below 2^63 (a positive f32's bits are
+                    // below 2^31), so they compare the same as i64, whose
+                    // conditional move is one micro-op on Intel where the
+                    // unsigned one (CF and ZF) is two.
+                    let mut best = 0i64;
                     for (i, (&seed, &weight)) in seeds.iter().zip(&family.weights[..n]).enumerate() {
-                        best = best.max(weighted(hash(seed), weight) & !0xFFFF | i as u64);
+                        best = best.max((weighted(hash(seed), weight) & !0xFFFF | i as u64) as i64);
                     }
                     (best & 0xFFFF) as usize
                 };
