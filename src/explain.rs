@@ -338,42 +338,61 @@ pub fn explain(snap: &Snapshot, q: &Question) -> Result<Explanation, String> {
     let pool = pool_index.map(|p| {
         let pool = &pools.pools[p];
         let live = &snap.live().pools[p];
-        // The pool that served: topology target or fallback.
+        // The pool that served: topology target or fallback, followed as
+        // `lb::select` follows them (a fallback may be a topology pool,
+        // which chooses again; a loop of them ends in NODATA).
         let network = q.ecs.map_or(q.client, |(a, _)| a);
+        let state = |s: usize| snap.live().pools[s].families[usize::from(v6)].state;
         let mut served = p;
         let mut why = String::new();
-        if let Some(topology) = &pool.topology {
-            match topology.lpm.lookup(network) {
-                Ok(m) => {
-                    served = m.value as usize;
-                    let _ = write!(
-                        why,
-                        "topology: {network} is in a /{} of the map, which sends it to pool {} (ECS scope {}); ",
-                        m.len, pools.pools[served].name, m.scope
-                    );
+        let mut mapped = Vec::new();
+        let mut nodata = false;
+        loop {
+            if let Some(topology) = &pools.pools[served].topology {
+                mapped.push(served);
+                match topology.lpm.lookup(network) {
+                    Ok(m) => {
+                        served = m.value as usize;
+                        let _ = write!(
+                            why,
+                            "topology: {network} is in a /{} of the map, which sends it to pool {} (ECS scope {}); ",
+                            m.len, pools.pools[served].name, m.scope
+                        );
+                    }
+                    Err(scope) => match topology.default {
+                        Some(d) => {
+                            served = d as usize;
+                            let _ = write!(why, "topology: {network} matches no network; the default pool {} answers (ECS scope {scope}); ", pools.pools[served].name);
+                        }
+                        None => {
+                            let _ = write!(why, "topology: {network} matches no network and there is no default: NODATA");
+                            nodata = true;
+                            break;
+                        }
+                    },
                 }
-                Err(scope) => match topology.default {
-                    Some(d) => {
-                        served = d as usize;
-                        let _ = write!(why, "topology: {network} matches no network; the default pool {} answers (ECS scope {scope}); ", pools.pools[served].name);
-                    }
-                    None => {
-                        let _ = write!(why, "topology: {network} matches no network and there is no default: NODATA; ");
-                    }
-                },
             }
-        }
-        let family = &snap.live().pools[served].families[usize::from(v6)];
-        if let FamilyState::Fallback(f) = family.state {
-            let _ = write!(why, "every member of {} is down; all_down sends it to pool {}; ", pools.pools[served].name, pools.pools[f as usize].name);
-            served = f as usize;
+            if let FamilyState::Fallback(f) = state(served) {
+                let _ = write!(why, "every member of {} is down; all_down sends it to pool {}; ", pools.pools[served].name, pools.pools[f as usize].name);
+                served = f as usize;
+                if state(served) == FamilyState::Topology {
+                    if !mapped.contains(&served) {
+                        continue;
+                    }
+                    let _ = write!(why, "whose map sent it here already: a loop, NODATA");
+                    nodata = true;
+                }
+            }
+            break;
         }
         let serving = &pools.pools[served];
         let family = &snap.live().pools[served].families[usize::from(v6)];
         let up_count = snap.live().pools[served].up.iter().filter(|&&u| u).count();
         let _ = match (serving.policy, family.state) {
+            _ if nodata => Ok(()),
             (_, FamilyState::Empty) => write!(why, "no member of the family to give: NODATA"),
-            (_, FamilyState::Topology) => write!(why, "{} is a topology pool: it chooses again by the client network", serving.name),
+            (_, FamilyState::Fallback(_)) => write!(why, "every member of {} is down too: NODATA", serving.name),
+            (_, FamilyState::Topology) => write!(why, "{} is a topology pool, which a map may not name: NODATA", serving.name),
             (PolicyKind::Random, _) => write!(why, "{} chosen uniformly among {} candidates", serving.answers, family.candidates.len()),
             (PolicyKind::RoundRobin, _) => write!(why, "the next {} in rotation among {} candidates (per worker)", serving.answers, family.candidates.len()),
             (PolicyKind::Weighted, _) => write!(why, "{} chosen by weight among {} candidates", serving.answers, family.candidates.len()),
@@ -560,5 +579,75 @@ mod tests {
         assert_eq!(rdata_text(65280, &[0xab]).as_deref(), Some("\\# 1 ab"));
         assert_eq!(type_text(65280), "TYPE65280");
         assert_eq!(type_text(23), "NSAP-PTR");
+    }
+
+    /// A pool that is down falls back to a topology pool, which chooses
+    /// again; where its map sends the client back, NODATA. `explain` must
+    /// tell the same story as the answer.
+    #[test]
+    fn a_fallback_through_a_topology_pool_is_explained_as_served() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zones");
+        let text = r#"
+[[zone]]
+origin = "example.com."
+file = "example.com.zone"
+
+[[pool]]
+name = "geo"
+policy = "topology"
+[[pool.map]]
+networks = ["10.0.0.0/8"]
+pool = "eu"
+[[pool.map]]
+networks = ["10.1.0.0/16"]
+pool = "us"
+
+[[pool]]
+name = "eu"
+names = ["eu.example.com."]
+all_down = "geo"
+members = [{ address = "192.0.2.1" }]
+[pool.check]
+kind = "tcp"
+port = 9
+initial = "down"
+
+[[pool]]
+name = "us"
+members = [{ address = "192.0.2.2" }]
+"#;
+        let config = crate::config::Config::from_text(&dir.join("explain-fallback.toml"), text).expect("config");
+        let (snap, diags) = crate::load_snapshot(&config);
+        let snap = snap.unwrap_or_else(|| panic!("{diags}"));
+        let ask = |client: &str| {
+            let q = Question {
+                name: "eu.example.com.".into(),
+                qtype: "A".into(),
+                client: client.parse().unwrap(),
+                ecs: None,
+            };
+            let e = explain(&snap, &q).expect("explained");
+            (e.answer.clone(), e.pool.expect("a pool name"))
+        };
+        let (answer, pool) = ask("10.1.2.3");
+        assert_eq!(answer.len(), 1, "{answer:?}");
+        assert!(answer[0].ends_with(" 192.0.2.2"), "{answer:?}");
+        assert_eq!(pool.served_by.as_deref(), Some("us"));
+        assert!(
+            pool.why.starts_with(
+                "every member of eu is down; all_down sends it to pool geo; \
+                 topology: 10.1.2.3 is in a /16 of the map, which sends it to pool us"
+            ),
+            "{}",
+            pool.why
+        );
+        let (answer, pool) = ask("10.2.0.1");
+        assert!(answer.is_empty(), "{answer:?}");
+        assert!(
+            pool.why.ends_with("whose map sent it here already: a loop, NODATA"),
+            "{}",
+            pool.why
+        );
+        assert_eq!(pool.why.matches("topology:").count(), 1, "{}", pool.why);
     }
 }
