@@ -230,9 +230,10 @@ fn topology_target(topology: &pool::Topology, client: &ClientNet, out: &mut Sele
 /// The pool that answers for `pool` when its family does not serve from
 /// its own members: a topology pool's target, an all-down fallback, or a
 /// fallback that is itself a topology pool (which chooses again). `None`:
-/// NODATA. Fallbacks that lead back to a topology pool are followed at most
-/// once per pool, so a loop of them ends in NODATA instead of recursing
-/// for ever.
+/// NODATA. Fallbacks to topology pools are followed for at most as many
+/// hops as there are pools, so a loop of them ends in NODATA instead of
+/// recursing for ever. Out of line, so that the usual draw (a family that
+/// serves) does not carry its code.
 #[inline(never)]
 fn route(pools: &Pools, live: &Live, pool: usize, v6: bool, client: &ClientNet, out: &mut Selection) -> Option<usize> {
     let state = |p: usize| live.pools[p].families[usize::from(v6)].state;
