@@ -1,5 +1,6 @@
 //! Criterion benchmarks of selection: each policy over 8 members (weights 1
-//! to 8; sticky-equal: all of weight 1), topology
+//! to 8; sticky-equal: all of weight 1), one answer (random-3-answers and
+//! weighted-3-answers: three distinct members), topology
 //! over 10,000 prefixes of each family (IPv4 and IPv6 clients), and the
 //! whole answer path for a pool name.
 //! Run with `scripts/bench-criterion.sh`.
@@ -48,15 +49,17 @@ fn bench(c: &mut Criterion) {
         .collect();
     let mut group = c.benchmark_group("select");
     group.throughput(Throughput::Elements(clients.len() as u64));
-    for (label, policy) in [
-        ("random", PolicyKind::Random),
-        ("round-robin", PolicyKind::RoundRobin),
-        ("weighted", PolicyKind::Weighted),
-        ("sticky", PolicyKind::Sticky),
-        ("sticky-equal", PolicyKind::Sticky),
-        ("failover", PolicyKind::Failover),
+    for (label, policy, answers) in [
+        ("random", PolicyKind::Random, 1),
+        ("random-3-answers", PolicyKind::Random, 3),
+        ("round-robin", PolicyKind::RoundRobin, 1),
+        ("weighted", PolicyKind::Weighted, 1),
+        ("weighted-3-answers", PolicyKind::Weighted, 3),
+        ("sticky", PolicyKind::Sticky, 1),
+        ("sticky-equal", PolicyKind::Sticky, 1),
+        ("failover", PolicyKind::Failover, 1),
     ] {
-        let mut config = pool("p", policy, 1);
+        let mut config = pool("p", policy, answers);
         if label == "sticky-equal" {
             // Every member of weight 1: sticky's unweighted scores.
             config.members.iter_mut().for_each(|m| m.weight = 1);

@@ -200,15 +200,26 @@ fn pick_uniform(candidates: &[u16], k: usize, rng: &mut Rng, out: &mut Selection
         out.count = 1;
         return;
     }
+    // Draws with rejection of repeats, several from one random word.
+    let mut draws = Draws::new(rng);
     let mut count = 0;
     while count < k {
-        let m = candidates[rng.below(n as u32) as usize];
-        if !out.members[..count].contains(&m) {
+        let m = candidates[draws.below(n, rng)];
+        if !chosen(&out.members[..count], m) {
             out.members[count] = m;
             count += 1;
         }
     }
     out.count = count;
+}
+
+/// Whether `m` is among the members chosen so far (at most
+/// `MAX_ANSWERS`). Written out: `contains` went through an out-of-line
+/// call for every draw.
+#[inline(always)]
+#[allow(clippy::manual_contains)]
+fn chosen(so_far: &[u16], m: u16) -> bool {
+    so_far.iter().any(|&x| x == m)
 }
 
 /// The pool a topology pool sends `client` to (`None`: none, NODATA),
@@ -311,7 +322,7 @@ pub fn select(
             while count < k && tries < 8 * k {
                 let m = candidates[family.alias.sample(rng)];
                 tries += 1;
-                if !out.members[..count].contains(&m) {
+                if !chosen(&out.members[..count], m) {
                     out.members[count] = m;
                     count += 1;
                 }
@@ -321,7 +332,7 @@ pub fn select(
                 if count == k {
                     break;
                 }
-                if !out.members[..count].contains(&m) {
+                if !chosen(&out.members[..count], m) {
                     out.members[count] = m;
                     count += 1;
                 }

@@ -107,6 +107,28 @@ fn random_is_uniform() {
     assert_fits(&counts, &[0.2; 5]);
 }
 
+/// Three answers of five members: each of the 10 sets of three, and each
+/// member in first place, come out equally often (the draws are batched,
+/// several from one random word).
+#[test]
+fn random_k_of_n_is_uniform() {
+    let pools = compile(&[pool("p", PolicyKind::Random, 3, equal_members(5))]);
+    let live = Live::all_up(&pools);
+    let mut picker = Picker::with_seed(16);
+    let mut sel = Selection::default();
+    let (mut sets, mut first) = ([0u64; 32], [0u64; 5]);
+    for _ in 0..30_000 {
+        select(&pools, &live, 0, false, &client("10.0.0.1"), &mut picker, &mut sel);
+        assert_eq!(sel.count, 3);
+        sets[sel.members[..3].iter().fold(0, |bits, &m| bits | 1 << m)] += 1;
+        first[usize::from(sel.members[0])] += 1;
+    }
+    let three: Vec<u64> = (0..32usize).filter(|b| b.count_ones() == 3).map(|b| sets[b]).collect();
+    assert_eq!(three.iter().sum::<u64>(), 30_000, "only sets of three distinct members");
+    assert_fits(&three, &[0.1; 10]);
+    assert_fits(&first, &[0.2; 5]);
+}
+
 /// With as many answers as members, every member is sent and every
 /// order comes out equally often, as for a shuffled RRset.
 #[test]
