@@ -112,39 +112,41 @@ fn random_is_uniform() {
 /// several from one random word).
 #[test]
 fn random_k_of_n_is_uniform() {
-    let pools = compile(&[pool("p", PolicyKind::Random, 3, equal_members(5))]);
-    let live = Live::all_up(&pools);
-    let mut picker = Picker::with_seed(16);
-    let mut sel = Selection::default();
     let (mut sets, mut first) = ([0u64; 32], [0u64; 5]);
-    for _ in 0..30_000 {
-        select(&pools, &live, 0, false, &client("10.0.0.1"), &mut picker, &mut sel);
-        assert_eq!(sel.count, 3);
-        sets[sel.members[..3].iter().fold(0, |bits, &m| bits | 1 << m)] += 1;
-        first[usize::from(sel.members[0])] += 1;
-    }
+    random_answers(5, 3, 30_000, 16, |members| {
+        sets[members.iter().fold(0, |bits, &m| bits | 1 << m)] += 1;
+        first[usize::from(members[0])] += 1;
+    });
     let three: Vec<u64> = (0..32usize).filter(|b| b.count_ones() == 3).map(|b| sets[b]).collect();
     assert_eq!(three.iter().sum::<u64>(), 30_000, "only sets of three distinct members");
     assert_fits(&three, &[0.1; 10]);
     assert_fits(&first, &[0.2; 5]);
 }
 
+/// Draws `n` answers of `k` members from a random pool of `members` equal
+/// members, with a fixed seed, and hands each answer to `each`.
+fn random_answers(members: u8, k: usize, n: usize, seed: u64, mut each: impl FnMut(&[u16])) {
+    let pools = compile(&[pool("p", PolicyKind::Random, k, equal_members(members))]);
+    let live = Live::all_up(&pools);
+    let mut picker = Picker::with_seed(seed);
+    let mut sel = Selection::default();
+    for _ in 0..n {
+        select(&pools, &live, 0, false, &client("10.0.0.1"), &mut picker, &mut sel);
+        assert_eq!(sel.count, k);
+        each(&sel.members[..k]);
+    }
+}
+
 /// With as many answers as members, every member is sent and every
 /// order comes out equally often, as for a shuffled RRset.
 #[test]
 fn random_with_all_members_shuffles_uniformly() {
-    let pools = compile(&[pool("p", PolicyKind::Random, 3, equal_members(3))]);
-    let live = Live::all_up(&pools);
-    let mut picker = Picker::with_seed(6);
-    let mut sel = Selection::default();
     let orders: [[u16; 3]; 6] = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
     let mut counts = [0u64; 6];
-    for _ in 0..12_000 {
-        select(&pools, &live, 0, false, &client("10.0.0.1"), &mut picker, &mut sel);
-        assert_eq!(sel.count, 3);
-        let at = orders.iter().position(|o| o[..] == sel.members[..3]);
-        counts[at.unwrap_or_else(|| panic!("not an order of the 3: {:?}", &sel.members[..3]))] += 1;
-    }
+    random_answers(3, 3, 12_000, 6, |members| {
+        let at = orders.iter().position(|o| o[..] == *members);
+        counts[at.unwrap_or_else(|| panic!("not an order of the 3: {members:?}"))] += 1;
+    });
     assert_fits(&counts, &[1.0 / 6.0; 6]);
 }
 
