@@ -167,8 +167,9 @@ fn inverse_neg_ln() -> &'static [f32; 1 << SCORE_BITS] {
 ///
 /// The best score and its index are kept apart, each a conditional move.
 /// Packed into one u64 maximum, the equal-weights loop was vectorized with
-/// SSE2's emulated 64-bit multiplies, which took about three times as long
-/// as this scalar loop.
+/// SSE2's emulated 64-bit multiplies: `sticky-equal/8-members` took 24.8
+/// ns a draw that way and takes 17.4 ns this way (`scripts/bench-ab.sh`,
+/// Intel Xeon).
 #[inline(always)]
 fn last_max(n: usize, score: impl Fn(usize) -> u64) -> usize {
     let (mut best, mut at) = (0, 0);
