@@ -18,6 +18,8 @@
 # run after another does not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-peers.sh
+. scripts/lib-peers.sh
 rounds=8
 secs=1
 while [ $# -gt 0 ]; do
@@ -34,8 +36,7 @@ shift 2
 exes=()
 for exe in "$@"; do
   if [ "$exe" = current ]; then
-    exe=$(cargo bench --bench "$bench" --no-run --message-format=json 2>/dev/null |
-      grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+    exe=$(bench_executable "$bench")
   fi
   [ -x "$exe" ] || { echo "not an executable: $exe" >&2; exit 1; }
   exes+=("$exe")

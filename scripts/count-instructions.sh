@@ -47,9 +47,7 @@ while [ $# -gt 0 ]; do
 done
 command -v valgrind >/dev/null || apt_install valgrind
 if [ ${#selects[@]} -gt 0 ]; then
-  # The benchmark's own executable (the build also lists lbdns's binaries).
-  exe=$(cargo bench --bench select --no-run --message-format=json 2>/dev/null |
-    grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+  exe=$(bench_executable select)
   [ -x "$exe" ] || { echo "could not build benches/select.rs" >&2; exit 1; }
   out=$(mktemp)
   trap 'rm -f "$out"' EXIT

@@ -220,3 +220,11 @@ one_server_cleanup() {
   wait 2>/dev/null || true
   rm -rf "$tmp"
 }
+
+# bench_executable BENCH: builds benches/BENCH.rs (release, not run) and
+# prints the path of its executable (the build also lists lbdns's
+# binaries; this is the benchmark's own).
+bench_executable() {
+  cargo bench --bench "$1" --no-run --message-format=json 2>/dev/null |
+    grep '"kind":\["bench"\]' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1
+}
