@@ -285,16 +285,11 @@ pub fn select(
     let mut p = pool;
     // The usual case reads this family and nothing else of the pool.
     let mut family = &live.pools[p].families[usize::from(v6)];
-    // The scope so far, kept here: reading `out.scope` back after the
-    // byte store above cannot be forwarded from the store, and would make
-    // each call wait for the previous one to retire.
-    let mut scope = 0;
     if family.state != FamilyState::Serving {
         match route(pools, live, p, v6, client, out) {
             Some(q) => {
                 p = q;
                 family = &live.pools[p].families[usize::from(v6)];
-                scope = out.scope;
             }
             None => return,
         }
@@ -341,8 +336,8 @@ pub fn select(
             out.count = count;
         }
         PolicyKind::Sticky => {
-            let (key, sticky_scope) = sticky_key(client, family.sticky_prefix);
-            out.scope = scope.max(sticky_scope);
+            let (key, scope) = sticky_key(client, family.sticky_prefix);
+            out.scope = out.scope.max(scope);
             // Top k by rendezvous score, kept sorted (k is small). Equal
             // weights compare the hashes themselves; otherwise the weight
             // scales the bucket's 1/-ln(u), and the hash breaks ties.
