@@ -5,7 +5,8 @@
 # Usage: scripts/bench-peers.sh [--rounds R] [--seconds S] [--rate QPS]
 #                               [--servers lbdns,knot,nsd,gdnsd,echo]
 #                               (lbdns-uring: lbdns with --io uring;
-#                               lbdns-df: with udp_dont_fragment = true)
+#                               lbdns-df: with udp_dont_fragment = true;
+#                               lbdns+KEY=VALUE: with that [server] setting)
 #                               [--modes full,rate,saturated] [-o DIR]
 #
 # Every server serves examples/zones/example.com.zone on 127.0.0.1 with one

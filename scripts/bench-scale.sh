@@ -4,7 +4,7 @@
 #
 # Usage: scripts/bench-scale.sh [--workers "1 2 4 8"] [--seconds S]
 #                               [--loaders N] [--window Q] [--rounds R] [--io BACKEND]
-#                               [--servers "lbdns echo gdnsd nsd knot"] [--no-pin] [-o DIR]
+#                               [--servers "lbdns echo gdnsd nsd knot"] [--no-pin] [--perf] [-o DIR]
 #
 # For each worker count W, each server serves examples/zones/example.com.zone
 # on 127.0.0.1 with W workers on CPUs 0..W-1 (taskset), and N lbdns-load
@@ -26,7 +26,9 @@
 # Servers (--servers, default "lbdns"):
 #   lbdns        W workers, each pinned to one CPU; --io picks its UDP back
 #                end (auto, mmsg, uring); lbdns-uring is lbdns on uring,
-#                lbdns-df lbdns with udp_dont_fragment = true
+#                lbdns-df lbdns with udp_dont_fragment = true, and
+#                lbdns+KEY=VALUE lbdns with that [server] setting
+#                (several joined by +), e.g. lbdns+batch=16
 #   echo         `udp-echo --threads W`: W SO_REUSEPORT sockets, a thread
 #                pinned to each CPU, no DNS work: the ceiling at each W,
 #                which tells the kernel's share of a shortfall in scaling
@@ -53,6 +55,14 @@
 # row per round, server and W (default DIR: target/bench-scale). lbdns,
 # udp-echo and lbdns-load come from $BIN (default target/release, built
 # when missing). Only 127.0.0.1 is sent queries.
+#
+# `--perf` also samples the server CPUs (0..W-1) during each run with
+# `perf record -e cpu-clock -g` (linux-perf; software clock, so it works
+# where a VM has no hardware counters) and writes
+# DIR/perf-SERVER-wW-rROUND.txt: the time per process and object (kernel,
+# server, libraries, idle), then per function, with the kernel's call
+# chains. The sampling costs the servers some CPU, so the figures of a
+# --perf run are for comparing profiles, not for the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib-peers.sh
@@ -63,6 +73,7 @@ seconds=5
 loaders=
 window=
 pin_peers=1
+perf_on=
 rounds=1
 io=auto
 servers=lbdns
@@ -74,11 +85,12 @@ while [ $# -gt 0 ]; do
     --loaders) loaders=$2; shift 2 ;;
     --window) window=$2; shift 2 ;;
     --no-pin) pin_peers=; shift ;;
+    --perf) perf_on=1; shift ;;
     --rounds) rounds=$2; shift 2 ;;
     --io) io=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
     -o) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,65p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -92,13 +104,17 @@ export PATH="$PATH:/usr/sbin:/sbin"
 need=()
 for name in $servers; do
   case "$name" in
-    lbdns | lbdns-uring | lbdns-df | echo) ;;
+    lbdns | lbdns-uring | lbdns-df | lbdns+* | echo) ;;
     knot) command -v knotd >/dev/null || need+=(knot) ;;
     nsd | gdnsd) command -v "$name" >/dev/null || need+=("$name") ;;
     *) echo "unknown server $name" >&2; exit 2 ;;
   esac
 done
 apt_install ${need[@]+"${need[@]}"}
+if [ -n "$perf_on" ] && ! command -v perf >/dev/null; then
+  echo "--perf needs perf (Debian: apt-get install linux-perf)" >&2
+  exit 2
+fi
 cpus=$(nproc)
 max=0
 for w in $workers; do [ "$w" -gt "$max" ] && max=$w; done
@@ -197,6 +213,23 @@ pin_workers() {
   done
   [ "$i" -ge "$2" ] || echo "note: $1 has $i of $2 workers to pin" >&2
 }
+# record_profile W: samples CPUs 0..W-1 in the background for the run;
+# report_profile FILE waits for it and writes its report to FILE.
+record_profile() {
+  perf record -q -e cpu-clock -F 999 -g -C "0-$(($1 - 1))" -o "$tmp/perf.data" \
+    -- sleep "$seconds" >/dev/null 2>&1 &
+  perf_pid=$!
+}
+report_profile() {
+  wait "$perf_pid" || { echo "note: perf record failed" >&2; return 0; }
+  {
+    echo "# $name, $w workers, round $round: CPUs 0-$((w - 1)), cpu-clock samples"
+    perf report -i "$tmp/perf.data" --stdio --no-children --sort comm,dso -g none 2>/dev/null | grep -v '^$'
+    perf report -i "$tmp/perf.data" --stdio --no-children --sort comm,sym --percent-limit 0.5 \
+      -g caller,0.5,callee,function,percent --max-stack 16 2>/dev/null | grep -v '^$'
+  } >"$1"
+  rm -f "$tmp/perf.data"
+}
 stop() {
   [ -n "$server" ] || return 0
   kill "$server" 2>/dev/null || true
@@ -221,11 +254,13 @@ for round in $(seq 1 "$rounds"); do
           --seconds "$seconds" --sockets 32 --window "$win" >"$tmp/load.$l" 2>&1) &
         lpids+=($!)
       done
+      [ -z "$perf_on" ] || record_profile "$w"
       wait "${lpids[@]}"
       ended=$(date +%s.%N)
       after=$(tree_cpu_ticks "$server")
       backlog=$(($(backlog_drops) - drops_before))
       stop
+      [ -z "$perf_on" ] || report_profile "$out/perf-$name-w$w-r$round.txt"
       read -r qps sent answered < <(cat "$tmp"/load.* | awk '
         /^qps:/ {q += $2} /^sent:/ {s += $2} /^answered:/ {a += $2}
         END {print q, s, a}')

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bundle-peers.sh: packs this machine's knotd, nsd, gdnsd and taskset, with
-# the shared libraries and the dynamic loader they run with, into DIR, so
-# that the benchmarks can run them on a host that has no package manager
-# or network (as bench-scale.sh did on a lent 16-CPU machine).
+# bundle-peers.sh: packs this machine's knotd, nsd, gdnsd, taskset and perf
+# (when installed, for bench-scale.sh --perf), with the shared libraries
+# and the dynamic loader they run with, into DIR, so that the benchmarks
+# can run them on a host that has no package manager or network (as
+# bench-scale.sh did on a lent 16-CPU machine).
 #
 # Usage: scripts/bundle-peers.sh DIR
 #
@@ -31,7 +32,7 @@ apt_install ${need[@]+"${need[@]}"}
 
 mkdir -p "$dir/bin" "$dir/real" "$dir/lib"
 loader=
-for prog in knotd nsd gdnsd taskset; do
+for prog in knotd nsd gdnsd taskset perf; do
   path=$(command -v "$prog") || { echo "skipping $prog: not installed" >&2; continue; }
   cp "$path" "$dir/real/$prog"
   # ldd prints "name => /path (address)" for libraries and "/path (address)"
@@ -51,6 +52,8 @@ done
 [ -n "$loader" ] || { echo "nothing bundled" >&2; exit 1; }
 cp -L "$loader" "$dir/lib/"
 for b in lbdns lbdns-load udp-echo; do
-  [ ! -x "target/release/$b" ] || strip -o "$dir/$b" "target/release/$b"
+  # Without debug information, but with the symbol table, so that a
+  # profile there names lbdns's functions.
+  [ ! -x "target/release/$b" ] || strip --strip-debug -o "$dir/$b" "target/release/$b"
 done
 echo "bundled into $dir ($(du -sh "$dir" | cut -f1)); run with PATH=$dir/bin:\$PATH BIN=$dir"

@@ -164,17 +164,22 @@ NSD
 # thread to one of them; the peers' threads share the set), its files and
 # log (DIR/NAME.log) in DIR; sets last_pid. lbdns's UDP back end is $LBDNS_IO (default mmsg)
 # and lbdns-uring's is uring; lbdns-df is lbdns with udp_dont_fragment.
+# lbdns+KEY=VALUE[+KEY=VALUE...] is lbdns with those [server] settings
+# (numbers or booleans), e.g. lbdns+batch=16+recv_buffer=212992: a variant
+# that runs interleaved with lbdns and is compared with it like a peer.
 # Run from the repository root; lbdns and udp-echo come from $BIN (default
 # target/release), built before.
 start_peer() {
   local name=$1 port=$2 tmp=$3 zone=$4 workers=${5:-1} conf cpus bin=${BIN:-target/release}
   cpus=0-$((workers - 1))
   case "$name" in
-    lbdns | lbdns-uring | lbdns-df)
+    lbdns | lbdns-uring | lbdns-df | lbdns+*)
       local io=${LBDNS_IO:-mmsg}
       [ "$name" != lbdns-uring ] || io=uring
-      printf '[server]\nudp_dont_fragment = %s\n' "$([ "$name" = lbdns-df ] && echo true || echo false)" \
-        >"$tmp/$name.toml"
+      {
+        printf '[server]\nudp_dont_fragment = %s\n' "$([ "$name" = lbdns-df ] && echo true || echo false)"
+        case "$name" in lbdns+*) tr '+' '\n' <<<"${name#lbdns+}" ;; esac
+      } >"$tmp/$name.toml"
       taskset -c "$cpus" "$bin/lbdns" serve --config "$tmp/$name.toml" --workers "$workers" --io "$io" \
         --listen "127.0.0.1:$port" --zone "example.com.=$zone" --log-level warn >/dev/null 2>"$tmp/$name.log" & ;;
     echo)
