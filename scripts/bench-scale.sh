@@ -60,8 +60,8 @@
 # `perf record -e cpu-clock -g` (linux-perf; software clock, so it works
 # where a VM has no hardware counters) and writes
 # DIR/perf-SERVER-wW-rROUND.txt: the time per process and object (kernel,
-# server, libraries, idle), then per function, with the kernel's call
-# chains. The sampling costs the servers some CPU, so the figures of a
+# server, libraries, idle), then per function over all its threads, with
+# the kernel's call chains. The sampling costs the servers some CPU, so the figures of a
 # --perf run are for comparing profiles, not for the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -225,7 +225,7 @@ report_profile() {
   {
     echo "# $name, $w workers, round $round: CPUs 0-$((w - 1)), cpu-clock samples"
     perf report -i "$tmp/perf.data" --stdio --no-children --sort comm,dso -g none 2>/dev/null | grep -v '^$'
-    perf report -i "$tmp/perf.data" --stdio --no-children --sort comm,sym --percent-limit 0.5 \
+    perf report -i "$tmp/perf.data" --stdio --no-children --sort dso,sym --percent-limit 0.5 \
       -g caller,0.5,callee,function,percent --max-stack 16 2>/dev/null | grep -v '^$'
   } >"$1"
   rm -f "$tmp/perf.data"
