@@ -3,7 +3,7 @@
 # beside a bare echo and, if asked, Knot DNS, NSD and gdnsd.
 #
 # Usage: scripts/bench-scale.sh [--workers "1 2 4 8"] [--seconds S]
-#                               [--loaders N] [--window Q] [--rounds R] [--io BACKEND]
+#                               [--loaders N] [--window Q] [--clients C] [--rounds R] [--io BACKEND]
 #                               [--servers "lbdns echo gdnsd nsd knot"] [--no-pin] [--perf] [-o DIR]
 #
 # For each worker count W, each server serves examples/zones/example.com.zone
@@ -49,6 +49,14 @@
 # of each server's CPU per answer over lbdns's in the same round (above 1:
 # it costs more than lbdns), and of lbdns's over the echo's.
 #
+# By default every query comes from 127.0.0.1. `--clients C` (2 to 32)
+# has loader L send from C addresses of its own, 127.0.L+1.1 to
+# 127.0.L+1.C (one per socket), as a server on the Internet hears many
+# clients: the kernel draws each IPv4 reply's identification (when DF is
+# not set, as by default in lbdns, gdnsd and the echo) from a counter
+# chosen by the two addresses, so with one client every CPU of the server
+# increments the same counter.
+#
 # On loopback the kernel's UDP path costs the senders' CPUs as much as the
 # server's, so the loaders need about as many CPUs as the workers they
 # load: a 16-CPU host measures up to 8 workers. Writes DIR/scale.csv, one
@@ -61,8 +69,9 @@
 # where a VM has no hardware counters) and writes
 # DIR/perf-SERVER-wW-rROUND.txt: the time per process and object (kernel,
 # server, libraries, idle), then per function over all its threads, with
-# the kernel's call chains. The sampling costs the servers some CPU, so the figures of a
-# --perf run are for comparing profiles, not for the tables.
+# the kernel's call chains. The sampling costs the servers some CPU, so
+# the figures of a --perf run are for comparing profiles, not for the
+# tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib-peers.sh
@@ -72,6 +81,7 @@ workers="1 2 4 8"
 seconds=5
 loaders=
 window=
+clients=1
 pin_peers=1
 perf_on=
 rounds=1
@@ -84,13 +94,14 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --loaders) loaders=$2; shift 2 ;;
     --window) window=$2; shift 2 ;;
+    --clients) clients=$2; shift 2 ;;
     --no-pin) pin_peers=; shift ;;
     --perf) perf_on=1; shift ;;
     --rounds) rounds=$2; shift 2 ;;
     --io) io=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
     -o) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,65p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,74p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -111,6 +122,10 @@ for name in $servers; do
   esac
 done
 apt_install ${need[@]+"${need[@]}"}
+case "$clients" in
+  [1-9] | [12][0-9] | 3[0-2]) ;;
+  *) echo "--clients must be 1 to 32" >&2; exit 2 ;;
+esac
 if [ -n "$perf_on" ] && ! command -v perf >/dev/null; then
   echo "--perf needs perf (Debian: apt-get install linux-perf)" >&2
   exit 2
@@ -154,7 +169,7 @@ pin() {
 command -v taskset >/dev/null || echo "note: no taskset here; nothing is pinned" >&2
 
 echo "machine: $cpus CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(uname -r)"
-echo "loaders: $loaders lbdns-load processes, ${window:-128 * W / $loaders} outstanding each, $seconds s per run, $rounds round(s), lbdns io $io"
+echo "loaders: $loaders lbdns-load processes, ${window:-128 * W / $loaders} outstanding each, $clients source address(es) each, $seconds s per run, $rounds round(s), lbdns io $io"
 header() {
   printf '%-6s %-6s %-8s %12s %8s %9s %10s %10s %8s %8s\n' \
     round server workers answers/s lost% cpu_cores us/answer per_worker speedup backlog
@@ -250,8 +265,10 @@ for round in $(seq 1 "$rounds"); do
       [ "$win" -ge 16 ] || win=16
       for l in $(seq 0 $((loaders - 1))); do
         cpu=$(((max + l) % cpus))
+        sources=()
+        [ "$clients" -eq 1 ] || sources=(--source "127.0.$((l + 1)).1" --sources "$clients")
         (pin "$cpu" "$bin/lbdns-load" --server "127.0.0.1:$port" -d "$queries" \
-          --seconds "$seconds" --sockets 32 --window "$win" >"$tmp/load.$l" 2>&1) &
+          --seconds "$seconds" --sockets 32 --window "$win" ${sources[@]+"${sources[@]}"} >"$tmp/load.$l" 2>&1) &
         lpids+=($!)
       done
       [ -z "$perf_on" ] || record_profile "$w"

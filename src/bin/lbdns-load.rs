@@ -10,10 +10,17 @@
 //! otherwise every loss (the kernel drops datagrams when a CPU's backlog
 //! or a socket's buffer is full) would shrink the window for good, and a
 //! burst of losses would stop the load. Only loopback addresses are
-//! accepted as targets.
+//! accepted as targets, and as sources.
+//!
+//! By default every query comes from 127.0.0.1 (or ::1). `--sources N`
+//! binds the sockets to N consecutive addresses from `--source` on, so
+//! that the server sees N clients instead of one. That matters on many
+//! cores: the kernel picks each IPv4 reply's identification from a
+//! counter chosen by the pair of addresses, so replies to a single
+//! client address share one counter across all the server's CPUs.
 
 use std::collections::VecDeque;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +58,53 @@ struct Args {
     /// Datagrams per sendmmsg/recvmmsg.
     #[arg(long, default_value = "32")]
     batch: usize,
+    /// The first source address (loopback; default 127.0.0.1, or ::1 for
+    /// an IPv6 server).
+    #[arg(long)]
+    source: Option<IpAddr>,
+    /// Source addresses: socket i is bound to the (i mod N)-th address
+    /// from --source on, so at most --sockets of them are used (IPv4
+    /// only: ::1 is the one IPv6 loopback address).
+    #[arg(long, default_value = "1")]
+    sources: u32,
+}
+
+/// The address each of `count` sockets binds to, or why the sources asked
+/// for are not allowed.
+fn source_addresses(
+    server: SocketAddr,
+    first: Option<IpAddr>,
+    sources: u32,
+    count: usize,
+) -> Result<Vec<IpAddr>, String> {
+    let first = first.unwrap_or(if server.is_ipv6() {
+        IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    });
+    if !first.is_loopback() || first.is_ipv6() != server.is_ipv6() {
+        return Err(format!(
+            "--source {first}: not a loopback address of the server's family"
+        ));
+    }
+    if sources == 0 {
+        return Err("--sources must be at least 1".into());
+    }
+    let IpAddr::V4(v4) = first else {
+        return if sources == 1 {
+            Ok(vec![first; count])
+        } else {
+            Err("--sources above 1 needs IPv4: ::1 is the only IPv6 loopback address".into())
+        };
+    };
+    let base = u32::from(v4);
+    // 127.255.255.255 is loopback's broadcast address.
+    match base.checked_add(sources - 1) {
+        Some(last) if last < 0x7fff_ffff => Ok((0..count)
+            .map(|i| IpAddr::V4(Ipv4Addr::from(base + (i as u32 % sources))))
+            .collect()),
+        _ => Err(format!("--source {first} --sources {sources} leaves 127.0.0.0/8")),
+    }
 }
 
 /// Latency histogram: 1 µs buckets up to 10 ms, then one overflow bucket.
@@ -115,14 +169,17 @@ fn main() -> ExitCode {
         eprintln!("lbdns-load: no queries in {}", args.queries.display());
         return ExitCode::from(2);
     }
-    let bind = if args.server.is_ipv6() {
-        "[::1]:0"
-    } else {
-        "127.0.0.1:0"
+    let addresses = match source_addresses(args.server, args.source, args.sources, args.sockets.max(1)) {
+        Ok(addresses) => addresses,
+        Err(why) => {
+            eprintln!("lbdns-load: {why}");
+            return ExitCode::from(2);
+        }
     };
-    let sockets: Vec<UdpSocket> = (0..args.sockets.max(1))
-        .map(|_| {
-            let s = UdpSocket::bind(bind).expect("bind a loopback socket");
+    let sockets: Vec<UdpSocket> = addresses
+        .into_iter()
+        .map(|ip| {
+            let s = UdpSocket::bind((ip, 0)).expect("bind a loopback socket");
             s.connect(args.server).expect("connect to the server");
             s.set_nonblocking(true).expect("non-blocking");
             s

@@ -217,6 +217,67 @@ fn the_load_generator_counts_every_answer() {
     assert!(text.contains("lost:     0 "), "{text}");
     let refused = load_command("192.0.2.1:53").output().unwrap();
     assert_eq!(refused.status.code(), Some(2), "only loopback targets");
+    // From three loopback sources, every query is still answered.
+    let text = load(
+        server.addr,
+        &[
+            "--count",
+            "3000",
+            "--seconds",
+            "30",
+            "--sockets",
+            "6",
+            "--source",
+            "127.0.3.1",
+            "--sources",
+            "3",
+        ],
+    );
+    assert!(text.contains("answered: 3000"), "{text}");
+    for bad in [
+        &["--source", "192.0.2.1"][..],
+        &["--source", "127.255.255.250", "--sources", "10"],
+        &["--sources", "0"],
+    ] {
+        let out = load_command(&server.addr.to_string()).args(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}
+
+#[test]
+fn the_load_generator_sends_from_each_source_address() {
+    // A bare socket in place of a server: it sees where queries come from.
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sink.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let addr = sink.local_addr().unwrap();
+    let child = load_command(&addr.to_string())
+        // One query per socket in the first pass over them (batch 1).
+        .args([
+            "--count",
+            "8",
+            "--window",
+            "8",
+            "--batch",
+            "1",
+            "--seconds",
+            "5",
+            "--timeout",
+            "0.2",
+        ])
+        .args(["--sockets", "8", "--source", "127.0.5.7", "--sources", "3"])
+        .output()
+        .unwrap();
+    assert!(child.status.success(), "{}", String::from_utf8_lossy(&child.stderr));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut buf = [0u8; 512];
+    for _ in 0..8 {
+        let (_, from) = sink.recv_from(&mut buf).unwrap();
+        seen.insert(from.ip().to_string());
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["127.0.5.7", "127.0.5.8", "127.0.5.9"]
+    );
 }
 
 /// A query that is never answered frees its place in the window after
