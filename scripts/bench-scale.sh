@@ -302,7 +302,7 @@ done
 # when the server never ran with W workers).
 median() {
   awk -F, -v n="$2" -v w="$3" -v c="$1" '$2 == n && $3 == w {print $c}' "$out/scale.csv" |
-    sort -g | awk '{v[NR] = $1} END {if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+    sort -g | awk '{v[NR] = $1} END {if (NR) printf "%.15g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 # ratios A B W: per round in which both ran, A's CPU per answer over B's
 # with W workers, one a line, sorted.
