@@ -45,9 +45,10 @@
 # exiting cannot take the next server's queries.
 #
 # `--rounds R` repeats everything R times, servers interleaved within each
-# round, and ends with the medians and, per W, the median over the rounds
-# of each server's CPU per answer over lbdns's in the same round (above 1:
-# it costs more than lbdns), and of lbdns's over the echo's.
+# round (their order turned by one each round), and ends with the medians
+# and, per W, the median over the rounds of each server's CPU per answer
+# over lbdns's in the same round (above 1: it costs more than lbdns), and
+# of lbdns's over the echo's.
 #
 # By default every query comes from 127.0.0.1. `--clients C` (2 to 32)
 # has loader L send from C addresses of its own, 127.0.L+1.1 to
@@ -252,8 +253,12 @@ stop() {
   server=
 }
 
+read -ra server_list <<<"$servers"
 for round in $(seq 1 "$rounds"); do
-  for name in $servers; do
+  # The servers' order turns by one each round, so that none always runs
+  # first (on a warm or cold machine).
+  for k in "${!server_list[@]}"; do
+    name=${server_list[$(((k + round - 1) % ${#server_list[@]}))]}
     base=
     for w in $workers; do
       start "$name" "$w" || continue
