@@ -52,11 +52,11 @@
 #
 # By default every query comes from 127.0.0.1. `--clients C` (2 to 32)
 # has loader L send from C addresses of its own, 127.0.L+1.1 to
-# 127.0.L+1.C (one per socket), as a server on the Internet hears many
-# clients: the kernel draws each IPv4 reply's identification (when DF is
-# not set, as by default in lbdns, gdnsd and the echo) from a counter
-# chosen by the two addresses, so with one client every CPU of the server
-# increments the same counter.
+# 127.0.L+1.C (its 32 sockets take them in turn), as a server on the
+# Internet hears many clients: the kernel draws each IPv4 reply's
+# identification (when DF is not set, as by default in lbdns, gdnsd and
+# the echo) from a counter chosen by the two addresses, so with one client
+# every CPU of the server increments the same counter.
 #
 # On loopback the kernel's UDP path costs the senders' CPUs as much as the
 # server's, so the loaders need about as many CPUs as the workers they
@@ -102,11 +102,19 @@ while [ $# -gt 0 ]; do
     --io) io=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
     -o) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,74p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,75p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 
+case "$clients" in
+  [1-9] | [12][0-9] | 3[0-2]) ;;
+  *) echo "--clients must be 1 to 32" >&2; exit 2 ;;
+esac
+if [ -n "$perf_on" ] && ! command -v perf >/dev/null; then
+  echo "--perf needs perf (Debian: apt-get install linux-perf)" >&2
+  exit 2
+fi
 bin=${BIN:-target/release}
 if [ -z "${BIN:-}" ]; then
   cargo build --release --quiet --bins
@@ -123,14 +131,6 @@ for name in $servers; do
   esac
 done
 apt_install ${need[@]+"${need[@]}"}
-case "$clients" in
-  [1-9] | [12][0-9] | 3[0-2]) ;;
-  *) echo "--clients must be 1 to 32" >&2; exit 2 ;;
-esac
-if [ -n "$perf_on" ] && ! command -v perf >/dev/null; then
-  echo "--perf needs perf (Debian: apt-get install linux-perf)" >&2
-  exit 2
-fi
 cpus=$(nproc)
 max=0
 for w in $workers; do [ "$w" -gt "$max" ] && max=$w; done

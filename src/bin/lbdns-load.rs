@@ -20,7 +20,7 @@
 //! client address share one counter across all the server's CPUs.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,7 +78,7 @@ fn source_addresses(
     count: usize,
 ) -> Result<Vec<IpAddr>, String> {
     let first = first.unwrap_or(if server.is_ipv6() {
-        IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
     } else {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     });
