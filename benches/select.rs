@@ -1,5 +1,6 @@
 //! Criterion benchmarks of selection: each policy over 8 members (weights 1
-//! to 8; sticky-equal: all of weight 1), one answer (random-3-answers and
+//! to 8; sticky-equal: all of weight 1; sticky-repeated: weights 1, 1, 2,
+//! 2, 3, 3, 4, 4, which can tie), one answer (random-3-answers and
 //! weighted-3-answers: three distinct members), topology
 //! over 10,000 prefixes of each family (IPv4 and IPv6 clients), and the
 //! whole answer path for a pool name.
@@ -57,12 +58,16 @@ fn bench(c: &mut Criterion) {
         ("weighted-3-answers", PolicyKind::Weighted, 3),
         ("sticky", PolicyKind::Sticky, 1),
         ("sticky-equal", PolicyKind::Sticky, 1),
+        ("sticky-repeated", PolicyKind::Sticky, 1),
         ("failover", PolicyKind::Failover, 1),
     ] {
         let mut config = pool("p", policy, answers);
         if label == "sticky-equal" {
             // Every member of weight 1: sticky's unweighted scores.
             config.members.iter_mut().for_each(|m| m.weight = 1);
+        }
+        if label == "sticky-repeated" {
+            config.members.iter_mut().for_each(|m| m.weight = m.weight.div_ceil(2));
         }
         let mut diags = Diagnostics::default();
         let pools = Pools::build(&[config], &mut diags);

@@ -37,12 +37,16 @@ pub struct FamilyLive {
     pub sticky_prefix: [u8; 2],
     /// Member indices that may be chosen.
     pub candidates: Vec<u16>,
-    /// Their weights (for sticky), and whether all are equal.
-    pub weights: Vec<f32>,
+    /// Whether their weights are all equal (sticky then compares the
+    /// rendezvous hashes alone).
     pub equal_weights: bool,
-    /// Their rendezvous seeds (for sticky), beside the weights, premixed
-    /// (`lb::premix`).
+    /// Whether some weight is that of two of them or more (their sticky
+    /// scores can tie).
+    pub repeated_weights: bool,
+    /// Their rendezvous seeds (for sticky), premixed (`lb::premix`).
     pub seeds: Vec<u64>,
+    /// Their parts of weighted sticky scores (`lb::rendezvous_bias`).
+    pub biases: Vec<i64>,
     /// Weighted choice over `candidates`.
     pub alias: Alias,
 }
@@ -116,6 +120,9 @@ impl Live {
                 };
                 let weights: Vec<u32> = candidates.iter().map(|&m| weight(m).max(1)).collect();
                 let equal_weights = weights.windows(2).all(|w| w[0] == w[1]);
+                let mut sorted = weights.clone();
+                sorted.sort_unstable();
+                let repeated_weights = sorted.windows(2).any(|w| w[0] == w[1]);
                 FamilyLive {
                     state,
                     policy: pool.policy,
@@ -130,9 +137,12 @@ impl Live {
                         .iter()
                         .map(|&m| super::premix(pool.members[usize::from(m)].seed))
                         .collect(),
+                    biases: (weights.iter().enumerate())
+                        .map(|(i, &w)| super::rendezvous_bias(w, i))
+                        .collect(),
                     candidates,
-                    weights: weights.iter().map(|&w| w as f32).collect(),
                     equal_weights,
+                    repeated_weights,
                 }
             };
             out.push(PoolLive {

@@ -123,7 +123,8 @@ fn sticky_key(client: &ClientNet, prefix: [u8; 2]) -> (u64, u8) {
     match client.addr {
         IpAddr::V4(a) => {
             let len = prefix[0].min(client.ecs_prefix.unwrap_or(32));
-            let masked = u32::from(a) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            // Shifted as u64, by 0 to 32, so that /0 needs no test.
+            let masked = u32::from(a) & (u64::from(u32::MAX) << (32 - len)) as u32;
             (mix64(u64::from(masked) ^ u64::from(len) << 40 ^ 4 << 56), prefix[0])
         }
         IpAddr::V6(a) => {
@@ -146,19 +147,40 @@ pub(crate) fn premix(v: u64) -> u64 {
 /// Bits of the hash that pick a rendezvous bucket.
 const SCORE_BITS: u32 = 12;
 
-/// `1 / -ln(u)` for u at the middle of each of 2^12 buckets of (0, 1):
-/// weighted rendezvous scores are `w / -ln(u)` (Resch), so a member's
-/// score is its weight times an entry (16 KiB, computed once).
-fn inverse_neg_ln() -> &'static [f32; 1 << SCORE_BITS] {
-    static TABLE: std::sync::OnceLock<Box<[f32; 1 << SCORE_BITS]>> = std::sync::OnceLock::new();
+/// Fixed-point units per natural-log unit in weighted sticky scores.
+const LOG_SCALE: f64 = (1u64 << 24) as f64;
+
+/// `-ln(-ln u)` for u at the middle of each of 2^12 buckets of (0, 1), in
+/// fixed point (`LOG_SCALE`; 16 KiB, computed once).
+///
+/// Weighted rendezvous scores are `w / -ln(u)` (Resch). Their logarithm,
+/// `ln w - ln(-ln u)`, orders members the same, and in fixed point it is
+/// a table entry plus a per-member constant (`rendezvous_bias`): an
+/// integer add where the product was a float multiply and a move back to
+/// an integer register. The range fits in 32 bits: `ln w` is at most 22.2
+/// (u32 weights) and `-ln(-ln u)` is within (-2.2, 9.1), so a score is
+/// within ±2^31 units. Entries already shifted into the high half, as
+/// i64, were 5 to 9 % faster than shifting each (`sticky` and
+/// `sticky-repeated` in `scripts/bench-ab.sh`, Intel Xeon), but take 32
+/// KiB, all of an AMD core's L1 data cache.
+fn neg_ln_neg_ln() -> &'static [i32; 1 << SCORE_BITS] {
+    static TABLE: std::sync::OnceLock<Box<[i32; 1 << SCORE_BITS]>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table = Box::new([0f32; 1 << SCORE_BITS]);
+        let mut table = Box::new([0i32; 1 << SCORE_BITS]);
         for (i, slot) in table.iter_mut().enumerate() {
             let u = (i as f64 + 0.5) / f64::from(1u32 << SCORE_BITS);
-            *slot = (1.0 / -u.ln()) as f32;
+            *slot = (-(-u.ln()).ln() * LOG_SCALE).round() as i32;
         }
         table
     })
+}
+
+/// A weighted sticky member's part of its score: `ln w` in fixed point in
+/// the high 32 bits, and its index in the low 16, so that one maximum
+/// finds both the best score and who has it.
+pub(crate) fn rendezvous_bias(weight: u32, index: usize) -> i64 {
+    let log = (f64::from(weight.max(1)).ln() * LOG_SCALE).round() as i64;
+    log << 32 | (index as i64 & 0xFFFF)
 }
 
 /// The index of the highest of `score(i)` for i in 0..n, compared without
@@ -180,6 +202,46 @@ fn last_max(n: usize, score: impl Fn(usize) -> u64) -> usize {
         at = if higher { i } else { at };
     }
     at
+}
+
+/// The one weighted sticky member among several of the best score (of
+/// one weight, in one bucket: two such members share a bucket for one
+/// client in 4,096): bits 16 to 31 of the hash decide, then the last
+/// index, as they did when scores were f32 products.
+#[cold]
+#[inline(never)]
+fn sticky_tie(table: &[i32; 1 << SCORE_BITS], seeds: &[u64], biases: &[i64], product: impl Fn(u64) -> u64) -> usize {
+    let mut best = i64::MIN;
+    for (&seed, &bias) in seeds.iter().zip(biases) {
+        let x = product(seed);
+        let score = (i64::from(table[(x >> (64 - SCORE_BITS)) as usize]) << 32) + bias;
+        best = best.max(score + ((x ^ (x >> 29)) & 0xFFFF_0000) as i64);
+    }
+    (best & 0xFFFF) as usize
+}
+
+/// The `k` candidates of highest `score(i)`, best first, into `out`
+/// (kept sorted by insertion: k is small); of equals, the earlier first.
+#[inline(always)]
+fn top_k(candidates: &[u16], k: usize, score: impl Fn(usize) -> u64, out: &mut Selection) {
+    let mut scores = [0u64; MAX_ANSWERS];
+    let mut count = 0;
+    for (i, &m) in candidates.iter().enumerate() {
+        let score = score(i);
+        if count == k && (score <= scores[k - 1]) {
+            continue;
+        }
+        let mut at = count.min(k - 1);
+        while at > 0 && scores[at - 1] < score {
+            scores[at] = scores[at - 1];
+            out.members[at] = out.members[at - 1];
+            at -= 1;
+        }
+        scores[at] = score;
+        out.members[at] = m;
+        count = (count + 1).min(k);
+    }
+    out.count = count;
 }
 
 /// Picks up to `k` distinct entries of `candidates` uniformly.
@@ -338,10 +400,6 @@ pub fn select(
         PolicyKind::Sticky => {
             let (key, scope) = sticky_key(client, family.sticky_prefix);
             out.scope = out.scope.max(scope);
-            // Top k by rendezvous score, kept sorted (k is small). Equal
-            // weights compare the hashes themselves; otherwise the weight
-            // scales the bucket's 1/-ln(u), and the hash breaks ties.
-            let table = inverse_neg_ln();
             // key and seeds are already well mixed: one multiply and
             // xor-shift (half of SplitMix64's finalizer) suffices. Its
             // first step, v ^ v >> 31 with v = key ^ seed, is done to the
@@ -349,68 +407,77 @@ pub fn select(
             // shift distributes over the xor), which leaves one xor per
             // member.
             let key = premix(key);
-            let hash = |seed: u64| -> u64 {
-                let x = (key ^ seed).wrapping_mul(0x94D0_49BB_1331_11EB);
-                x ^ (x >> 29)
-            };
-            // One u64 per score: positive f32 bits order like the floats,
-            // and the low half of the hash breaks ties.
-            let weighted = |h: u64, weight: f32| -> u64 {
-                let w = weight * table[(h >> (64 - SCORE_BITS)) as usize];
-                u64::from(w.to_bits()) << 32 | (h & 0xFFFF_FFFF)
-            };
-            let score_of = |i: usize| -> u64 {
-                let h = hash(family.seeds[i]);
-                if family.equal_weights {
-                    h
+            let seeds = &family.seeds[..n];
+            let product = |seed: u64| (key ^ seed).wrapping_mul(0x94D0_49BB_1331_11EB);
+            // The usual case is one answer, the single best member. Its
+            // loops are written out, on slices of one length, so that they
+            // have no bounds check and no test of the weights per member
+            // (seen in the assembly).
+            if family.equal_weights {
+                // Equal weights compare the hashes themselves.
+                let hash = |i: usize| -> u64 {
+                    let x = product(seeds[i]);
+                    x ^ (x >> 29)
+                };
+                if k == 1 {
+                    out.members[0] = candidates[last_max(n, hash)];
+                    out.count = 1;
                 } else {
-                    weighted(h, family.weights[i])
+                    top_k(candidates, k, hash, out);
                 }
-            };
+                return;
+            }
+            // Otherwise a score is the bucket's -ln(-ln u) plus the
+            // member's ln w, in fixed point over its index (see
+            // `rendezvous_bias`). The bucket is the product's top bits,
+            // which are also the hash's (the xor-shift leaves them be).
+            let table = neg_ln_neg_ln();
+            let biases = &family.biases[..n];
+            let score =
+                |seed: u64, bias: i64| (i64::from(table[(product(seed) >> (64 - SCORE_BITS)) as usize]) << 32) + bias;
             if k == 1 {
-                // The usual case: the single best member. The loops are
-                // written out, on slices of one length, so that they have no
-                // bounds check and no test of the weights per member (seen
-                // in the assembly).
-                let seeds = &family.seeds[..n];
-                let best = if family.equal_weights {
-                    last_max(n, |i| hash(seeds[i]))
+                let index = if family.repeated_weights {
+                    // The highest score, of equals the last and (with the
+                    // index's bits turned over) the first: they differ
+                    // only where members of one weight share the best
+                    // bucket.
+                    let (mut last, mut first) = (i64::MIN, i64::MIN);
+                    for (&seed, &bias) in seeds.iter().zip(biases) {
+                        let score = score(seed, bias);
+                        last = last.max(score);
+                        first = first.max(score ^ 0xFFFF);
+                    }
+                    let index = (last & 0xFFFF) as usize;
+                    if index == (!first & 0xFFFF) as usize {
+                        index
+                    } else {
+                        sticky_tie(table, seeds, biases, product)
+                    }
                 } else {
-                    // Here the index replaces the score's lowest 16 bits, so
-                    // that one maximum finds both: a little faster than
-                    // `last_max` (the float product keeps this loop scalar).
-                    // The scores are below 2^63 (a positive f32's bits are
-                    // below 2^31), so they compare the same as i64, whose
-                    // conditional move is one micro-op on Intel where the
-                    // unsigned one (CF and ZF) is two.
-                    let mut best = 0i64;
-                    for (i, (&seed, &weight)) in seeds.iter().zip(&family.weights[..n]).enumerate() {
-                        best = best.max((weighted(hash(seed), weight) & !0xFFFF | i as u64) as i64);
+                    // Members of different weights tie only by rounding,
+                    // as rarely as the f32 products did.
+                    let mut best = i64::MIN;
+                    for (&seed, &bias) in seeds.iter().zip(biases) {
+                        best = best.max(score(seed, bias));
                     }
                     (best & 0xFFFF) as usize
                 };
-                out.members[0] = candidates[best];
+                out.members[0] = candidates[index];
                 out.count = 1;
-                return;
+            } else {
+                // Ties between equal scores go to the hash's low 32 bits,
+                // then to the earlier member.
+                top_k(
+                    candidates,
+                    k,
+                    |i| {
+                        let x = product(seeds[i]);
+                        let high = (score(seeds[i], biases[i]) as u64 ^ 1 << 63) & !0xFFFF_FFFF;
+                        high | ((x ^ (x >> 29)) & 0xFFFF_FFFF)
+                    },
+                    out,
+                );
             }
-            let mut scores = [0u64; MAX_ANSWERS];
-            let mut count = 0;
-            for (i, &m) in candidates.iter().enumerate() {
-                let score = score_of(i);
-                if count == k && (score <= scores[k - 1]) {
-                    continue;
-                }
-                let mut at = count.min(k - 1);
-                while at > 0 && scores[at - 1] < score {
-                    scores[at] = scores[at - 1];
-                    out.members[at] = out.members[at - 1];
-                    at -= 1;
-                }
-                scores[at] = score;
-                out.members[at] = m;
-                count = (count + 1).min(k);
-            }
-            out.count = count;
         }
     }
 }
