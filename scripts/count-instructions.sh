@@ -3,7 +3,7 @@
 # counted by valgrind (callgrind), not timed.
 #
 # Usage: scripts/count-instructions.sh [--count N] [--top T] [--bin PATH]...
-#        scripts/count-instructions.sh --select BENCH...
+#        scripts/count-instructions.sh --select BENCH... [--exe PATH]...
 #
 # Runs lbdns (target/release/lbdns, built first, or each --bin given, e.g.
 # a copy built at another commit) under callgrind with one mmsg worker on
@@ -18,7 +18,10 @@
 # With --select BENCH (repeatable), it counts instead the instructions per
 # call of lbdns::lb::select in the criterion benchmark of that name in
 # benches/select.rs (e.g. sticky/8-members; it should match one), run
-# for a second under callgrind with criterion's --profile-time.
+# for a second under callgrind with criterion's --profile-time. Each
+# --exe is a copy of that benchmark's executable built at some commit (as
+# scripts/bench-ab.sh takes them), counted in turn; "current", the
+# default, is the one built from the working tree.
 #
 # Instruction counts do not depend on what else the machine is doing, so
 # two builds can be compared here even where timings vary by more than the
@@ -35,36 +38,46 @@ count=20000
 top=0
 bins=()
 selects=()
+exes=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count=$2; shift 2 ;;
     --bin) bins+=("$2"); shift 2 ;;
     --top) top=$2; shift 2 ;;
     --select) selects+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --exe) exes+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 command -v valgrind >/dev/null || apt_install valgrind
 if [ ${#selects[@]} -gt 0 ]; then
-  exe=$(bench_executable select)
-  [ -x "$exe" ] || { echo "could not build benches/select.rs" >&2; exit 1; }
+  [ ${#exes[@]} -gt 0 ] || exes=(current)
+  for i in "${!exes[@]}"; do
+    [ "${exes[$i]}" != current ] || exes[i]=$(bench_executable select)
+  done
+  for exe in "${exes[@]}"; do
+    [ -x "$exe" ] || { echo "not an executable: $exe (could benches/select.rs be built?)" >&2; exit 1; }
+  done
   out=$(mktemp)
   trap 'rm -f "$out"' EXIT
   echo "callgrind, lbdns::lb::select in benches/select.rs"
-  printf '%-40s %12s\n' benchmark 'per select'
-  for bench in "${selects[@]}"; do
-    valgrind --tool=callgrind --callgrind-out-file="$out" \
-      --toggle-collect='criterion::bencher::Bencher*::iter*' \
-      "$exe" --bench --profile-time 1 "$bench" >/dev/null 2>&1
-    # The calls into select from the benchmark loop: "COUNT (PCT) > ... (CALLSx)".
-    callgrind_annotate --inclusive=yes --tree=calling "$out" 2>/dev/null | awk -v bench="$bench" '
-      /> .*lbdns::lb::select \(/ && !done {
-        count = $1; gsub(",", "", count)
-        calls = $0; sub(/.*\(/, "", calls); sub(/x\).*/, "", calls); gsub(",", "", calls)
-        printf "%-40s %12.1f\n", bench, count / calls; done = 1
-      }
-      END { if (!done) printf "%-40s %12s\n", bench, "no calls" }'
+  for exe in "${exes[@]}"; do
+    [ ${#exes[@]} -eq 1 ] || echo "$exe"
+    printf '%-40s %12s\n' benchmark 'per select'
+    for bench in "${selects[@]}"; do
+      valgrind --tool=callgrind --callgrind-out-file="$out" \
+        --toggle-collect='criterion::bencher::Bencher*::iter*' \
+        "$exe" --bench --profile-time 1 "$bench" >/dev/null 2>&1
+      # The calls into select from the benchmark loop: "COUNT (PCT) > ... (CALLSx)".
+      callgrind_annotate --inclusive=yes --tree=calling "$out" 2>/dev/null | awk -v bench="$bench" '
+        /> .*lbdns::lb::select \(/ && !done {
+          count = $1; gsub(",", "", count)
+          calls = $0; sub(/.*\(/, "", calls); sub(/x\).*/, "", calls); gsub(",", "", calls)
+          printf "%-40s %12.1f\n", bench, count / calls; done = 1
+        }
+        END { if (!done) printf "%-40s %12s\n", bench, "no calls" }'
+    done
   done
   exit 0
 fi
