@@ -183,6 +183,21 @@ pub(crate) fn rendezvous_bias(weight: u32, index: usize) -> i64 {
     log << 32 | (index as i64 & 0xFFFF)
 }
 
+/// A weighted sticky score: the bucket's entry, from the top bits of the
+/// member's product `x`, over the member's bias.
+#[inline(always)]
+fn log_score(table: &[i32; 1 << SCORE_BITS], x: u64, bias: i64) -> i64 {
+    (i64::from(table[(x >> (64 - SCORE_BITS)) as usize]) << 32) + bias
+}
+
+/// Sticky's per-member hash from its product `x`: the second half of
+/// SplitMix64's finalizer, which mixes the high bits into the low ones
+/// (the top bits stay as they are).
+#[inline(always)]
+fn sticky_hash(x: u64) -> u64 {
+    x ^ (x >> 29)
+}
+
 /// The index of the highest of `score(i)` for i in 0..n, compared without
 /// their lowest 16 bits, and the last of equals (as sticky has always
 /// chosen its one answer: a test pins the choices).
@@ -214,8 +229,7 @@ fn sticky_tie(table: &[i32; 1 << SCORE_BITS], seeds: &[u64], biases: &[i64], pro
     let mut best = i64::MIN;
     for (&seed, &bias) in seeds.iter().zip(biases) {
         let x = product(seed);
-        let score = (i64::from(table[(x >> (64 - SCORE_BITS)) as usize]) << 32) + bias;
-        best = best.max(score + ((x ^ (x >> 29)) & 0xFFFF_0000) as i64);
+        best = best.max(log_score(table, x, bias) + (sticky_hash(x) & 0xFFFF_0000) as i64);
     }
     (best & 0xFFFF) as usize
 }
@@ -415,10 +429,7 @@ pub fn select(
             // (seen in the assembly).
             if family.equal_weights {
                 // Equal weights compare the hashes themselves.
-                let hash = |i: usize| -> u64 {
-                    let x = product(seeds[i]);
-                    x ^ (x >> 29)
-                };
+                let hash = |i: usize| sticky_hash(product(seeds[i]));
                 if k == 1 {
                     out.members[0] = candidates[last_max(n, hash)];
                     out.count = 1;
@@ -433,8 +444,7 @@ pub fn select(
             // which are also the hash's (the xor-shift leaves them be).
             let table = neg_ln_neg_ln();
             let biases = &family.biases[..n];
-            let score =
-                |seed: u64, bias: i64| (i64::from(table[(product(seed) >> (64 - SCORE_BITS)) as usize]) << 32) + bias;
+            let score = |seed: u64, bias: i64| log_score(table, product(seed), bias);
             if k == 1 {
                 let index = if family.repeated_weights {
                     // The highest score, of equals the last and (with the
@@ -472,8 +482,8 @@ pub fn select(
                     k,
                     |i| {
                         let x = product(seeds[i]);
-                        let high = (score(seeds[i], biases[i]) as u64 ^ 1 << 63) & !0xFFFF_FFFF;
-                        high | ((x ^ (x >> 29)) & 0xFFFF_FFFF)
+                        let high = (log_score(table, x, biases[i]) as u64 ^ 1 << 63) & !0xFFFF_FFFF;
+                        high | (sticky_hash(x) & 0xFFFF_FFFF)
                     },
                     out,
                 );
